@@ -1,0 +1,113 @@
+"""Every name that crosses from one generated output to another.
+
+A dashboard query and the collector config that produces its metric import the same constant, so
+renaming a metric here renames it everywhere; no other module spells these strings.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Grafana datasource UIDs (fixed, so links and dashboards never depend on display names;
+# Grafana 13 addresses datasources by UID only and rejects UIDs with dots).
+DS_PROMETHEUS: Final = "prometheus"
+DS_TEMPO: Final = "tempo"
+DS_LOKI: Final = "loki"
+DS_SQL: Final = "observatory-sql"
+DS_ALERTMANAGER: Final = "alertmanager"
+
+# --- Grafana dashboard UIDs, one per built-in dashboard.
+DASHBOARD_UIDS: Final = {
+    "overview": "llm-overview",
+    "performance": "llm-performance",
+    "cost": "llm-cost",
+    "quality": "llm-quality",
+    "traces": "llm-traces",
+    "logs": "llm-logs",
+}
+DASHBOARD_FOLDER_UID: Final = "llm-observatory"
+DASHBOARD_FOLDER_TITLE: Final = "LLM Observatory"
+
+# --- Compose service names; they are also the hostnames the services use to reach each other.
+SVC_GRAFANA: Final = "grafana"
+SVC_PROMETHEUS: Final = "prometheus"
+SVC_ALERTMANAGER: Final = "alertmanager"
+SVC_TEMPO: Final = "tempo"
+SVC_LOKI: Final = "loki"
+SVC_TIMESCALEDB: Final = "timescaledb"
+SVC_COLLECTOR: Final = "otel-collector"
+SVC_INGESTER: Final = "ingester"
+
+# --- Ports inside the containers (the host side comes from the spec's `ports`).
+PORT_GRAFANA: Final = 3000
+PORT_PROMETHEUS: Final = 9090
+PORT_ALERTMANAGER: Final = 9093
+PORT_TEMPO_HTTP: Final = 3200
+PORT_TEMPO_GRPC: Final = 9095
+PORT_LOKI_HTTP: Final = 3100
+PORT_LOKI_GRPC: Final = 9096
+PORT_POSTGRES: Final = 5432
+PORT_OTLP_GRPC: Final = 4317
+PORT_OTLP_HTTP: Final = 4318
+PORT_COLLECTOR_METRICS: Final = 8888
+PORT_COLLECTOR_HEALTH: Final = 13133
+PORT_INGESTER: Final = 8088
+
+# --- Paths inside the containers where generated configs are mounted.
+GRAFANA_DASHBOARDS_DIR: Final = "/var/lib/grafana/dashboards"
+PROMETHEUS_RULES_DIR: Final = "/etc/prometheus/rules"
+
+# --- Environment variables that carry secrets at run time. Generated files name these, never values.
+ENV_GRAFANA_ADMIN_USER: Final = "GRAFANA_ADMIN_USER"
+ENV_GRAFANA_ADMIN_PASSWORD: Final = "GRAFANA_ADMIN_PASSWORD"
+ENV_DB_PASSWORD: Final = "OBSERVATORY_DB_PASSWORD"
+ENV_DB_READER_PASSWORD: Final = "OBSERVATORY_DB_READER_PASSWORD"
+
+# --- Database: the per-request table and its rollups.
+DB_NAME: Final = "observatory"
+DB_WRITER_USER: Final = "observatory"
+DB_READER_USER: Final = "grafana_reader"
+TABLE_REQUESTS: Final = "llm_requests"
+VIEW_REQUESTS_HOURLY: Final = "llm_requests_hourly"
+VIEW_REQUESTS_DAILY: Final = "llm_requests_daily"
+
+# --- Metrics derived from 100% of spans by the collector (Prometheus names, after the
+# exporter adds unit and `_total` suffixes).
+METRIC_REQUESTS: Final = "llm_requests_total"
+METRIC_DURATION: Final = "llm_request_duration_seconds"
+METRIC_TTFT: Final = "llm_time_to_first_token_seconds"
+METRIC_INPUT_TOKENS: Final = "llm_input_tokens_total"
+METRIC_OUTPUT_TOKENS: Final = "llm_output_tokens_total"
+METRIC_CACHE_READ_TOKENS: Final = "llm_cache_read_tokens_total"
+METRIC_CACHE_WRITE_TOKENS: Final = "llm_cache_write_tokens_total"
+METRIC_COST: Final = "llm_cost_usd_total"
+METRIC_UNPRICED_REQUESTS: Final = "llm_unpriced_requests_total"
+
+# --- Metric labels. Only bounded dimensions: never user, conversation or trace ids.
+LABEL_APPLICATION: Final = "application"
+LABEL_ENVIRONMENT: Final = "environment"
+LABEL_PROVIDER: Final = "provider"
+LABEL_MODEL: Final = "model"
+LABEL_OPERATION: Final = "operation"
+LABEL_ERROR_TYPE: Final = "error_type"
+LABEL_TEAM: Final = "team"
+METRIC_LABELS: Final = (
+    LABEL_APPLICATION,
+    LABEL_ENVIRONMENT,
+    LABEL_PROVIDER,
+    LABEL_MODEL,
+    LABEL_OPERATION,
+    LABEL_ERROR_TYPE,
+)
+
+# --- Scrape job names, shared by the Prometheus config and the pipeline-health alerts.
+JOB_PROMETHEUS: Final = "prometheus"
+JOB_ALERTMANAGER: Final = "alertmanager"
+JOB_COLLECTOR: Final = "otel-collector"
+JOB_INGESTER: Final = "ingester"
+JOB_TEMPO: Final = "tempo"
+JOB_LOKI: Final = "loki"
+JOB_GRAFANA: Final = "grafana"
+
+# --- Folders of the repository that the renderer owns: it creates, updates and deletes files there.
+GENERATED_DIRS: Final = ("alerts", "dashboards", "provisioning", "stack")

@@ -1,0 +1,132 @@
+"""Every default the spec applies, each with the reason it was chosen.
+
+`resolve` is the only reader of this module: a field the user leaves out of `observatory.yaml` takes
+its value from here, so this file is the whole answer to "what happens if I don't say".
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Images: one coherent set, pinned. Grafana Labs ships Grafana 13.2, Prometheus 3.14, Loki 3.7.6
+# together (grafana/docker-otel-lgtm); the collector matches the release the builder manifest uses.
+IMAGES: Final = {
+    "grafana": "grafana/grafana:13.2.0",
+    "prometheus": "prom/prometheus:v3.14.0",
+    "alertmanager": "prom/alertmanager:v0.34.0",
+    # 2.10 is the maintained 2.x line; its single-binary config (ingester and compactor blocks) is
+    # documented key by key, while 3.0 monolithic mode changed where retention lives.
+    "tempo": "grafana/tempo:2.10.8",
+    "loki": "grafana/loki:3.7.6",
+    # Alpine image with PostgreSQL 17: TimescaleDB 2.29 dropped PostgreSQL 15.
+    "timescaledb": "timescale/timescaledb:2.29.2-pg17",
+    "otel_collector": "otel/opentelemetry-collector-contrib:0.161.0",
+}
+
+# Host ports: the usual port of each component, so documentation and muscle memory apply.
+PORTS: Final = {
+    "grafana": 3000,
+    "prometheus": 9090,
+    "alertmanager": 9093,
+    "tempo": 3200,
+    "loki": 3100,
+    "timescaledb": 5432,
+    "otlp_grpc": 4317,
+    "otlp_http": 4318,
+    "ingester": 8088,
+}
+# Published on loopback only: a laptop stack must not expose unauthenticated backends to the LAN.
+BIND_ADDRESS: Final = "127.0.0.1"
+
+# Sampling: the design note's figures. Errors and slow calls are what people debug; 1% of the rest
+# keeps representative examples at a hundredth of the storage.
+SAMPLING_BASELINE_RATIO: Final = 0.01
+SAMPLING_SLOW_THRESHOLD_SECONDS: Final = 5.0
+SAMPLING_KEEP_ERRORS: Final = True
+# Agent chains finish within seconds; 30 s (the tail_sampling default) also covers long generations.
+SAMPLING_DECISION_WAIT_SECONDS: Final = 30.0
+# tail_sampling's own default; about 50k traces x ~20 spans fits in the collector's memory limit.
+SAMPLING_MAX_TRACES_IN_MEMORY: Final = 50_000
+
+# Retention: the design note's tiers. Hot is full resolution on fast disk, warm is compressed or
+# downsampled, cold is object storage for audits and yearly cost reviews.
+RETENTION_HOT_DAYS: Final = 7
+RETENTION_WARM_DAYS: Final = 30
+RETENTION_COLD_DAYS: Final = 365
+
+# Objectives: interactive chat calls. A p95 of 10 s and p99 of 30 s tolerate long generations; a
+# streaming user notices a first token later than 2 s. 1% errors is the usual availability SLO start.
+SLO_LATENCY_P95_SECONDS: Final = 10.0
+SLO_LATENCY_P99_SECONDS: Final = 30.0
+SLO_TTFT_P95_SECONDS: Final = 2.0
+SLO_ERROR_RATIO: Final = 0.01
+# Error budgets are counted over 30 days, the window the SRE workbook's burn-rate factors assume.
+SLO_WINDOW_DAYS: Final = 30
+
+# Alerting: group notifications per alert and application so one outage pages once.
+ALERT_GROUP_BY: Final = ("alertname", "application", "severity")
+ALERT_GROUP_WAIT_SECONDS: Final = 30
+ALERT_GROUP_INTERVAL_SECONDS: Final = 300
+ALERT_REPEAT_INTERVAL_HOURS: Final = 4
+
+# PII: message content is the riskiest attribute and the least needed for operations; drop it.
+PII_KEEP_MESSAGE_CONTENT: Final = False
+# Keyed hashing keeps per-user cost attribution without storing who the user is.
+PII_HASH_USER_IDS: Final = True
+PII_USER_ID_HASH_KEY_ENV: Final = "OBSERVATORY_USER_ID_HASH_KEY"
+# The built-in patterns every spec gets unless it turns one off; each regex is RE2 syntax because
+# the collector evaluates them. `replacement` is what a match becomes.
+PII_BUILTIN_PATTERNS: Final = {
+    # local@domain.tld, the RFC 5322 subset that real addresses use.
+    "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "<email>"),
+    # An optional +country code, then 9 to 14 digits with optional space, dot or dash separators.
+    "phone": (r"\+?[0-9][0-9 .-]{7,}[0-9]", "<phone>"),
+    # 13 to 19 digits, optionally grouped by spaces or dashes: the length range of card numbers.
+    "card_number": (r"\b(?:[0-9][ -]?){12,18}[0-9]\b", "<card>"),
+    # Provider key prefixes (sk-, sk-ant-, AKIA, ghp_, xox?-) followed by the key body.
+    "api_key": (
+        r"\b(?:sk-(?:ant-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{36}|xox[abpr]-[A-Za-z0-9-]{10,})",
+        "<api-key>",
+    ),
+    # An Authorization header value: the word Bearer and an opaque token.
+    "bearer_token": (r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{8,}", "Bearer <token>"),
+}
+
+# Dashboards: all six are on; these dimensions are bounded, so grouping by them is cheap.
+DASHBOARD_GROUP_BY: Final = ("application", "model")
+
+# Storage: TimescaleDB is what compose runs; `postgres` is for managed PostgreSQL without it.
+STORAGE_ENGINE: Final = "timescaledb"
+
+# Deploy: a namespace of its own, the cluster's default storage class, replicas that survive one
+# node going away.
+DEPLOY_NAMESPACE: Final = "llm-observatory"
+DEPLOY_COLLECTOR_REPLICAS: Final = 2
+DEPLOY_INGESTER_REPLICAS: Final = 2
+
+# Application and environment labels for spans that carry neither.
+UNKNOWN_APPLICATION: Final = "unknown"
+UNKNOWN_ENVIRONMENT: Final = "unknown"
+
+# The price table a spec gets when it lists no `models`: public list prices in USD per million
+# tokens (input, output, cache read, cache write). A spec that lists `models` replaces it whole,
+# so a team's negotiated prices never mix with list prices by accident.
+MODEL_PRICES: Final = (
+    ("openai", "gpt-4o", None, 2.50, 10.00, 1.25, None),
+    ("openai", "gpt-4o-mini", None, 0.15, 0.60, 0.075, None),
+    ("openai", "gpt-4.1", None, 2.00, 8.00, 0.50, None),
+    ("openai", "gpt-4.1-mini", None, 0.40, 1.60, 0.10, None),
+    ("openai", "text-embedding-3-small", None, 0.02, 0.0, None, None),
+    ("anthropic", None, r"^claude-sonnet-4", 3.00, 15.00, 0.30, 3.75),
+    ("anthropic", None, r"^claude-opus-4", 15.00, 75.00, 1.50, 18.75),
+    ("anthropic", None, r"^claude-3-5-haiku", 0.80, 4.00, 0.08, 1.00),
+    ("gcp.gemini", "gemini-2.5-pro", None, 1.25, 10.00, 0.31, None),
+    ("gcp.gemini", "gemini-2.5-flash", None, 0.30, 2.50, 0.075, None),
+)
+# A price row with no effective_from has always applied.
+PRICE_EFFECTIVE_FROM: Final = "2024-01-01"
+
+STORAGE_PORT: Final = 5432
+STORAGE_SSLMODE: Final = "disable"  # the stack's own database is reached over its private network
+# Receiver used when the spec names none: Alertmanager needs a root receiver; this one drops alerts.
+ALERT_DEFAULT_RECEIVER: Final = "blackhole"

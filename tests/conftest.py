@@ -1,0 +1,76 @@
+"""Shared test helpers: repository paths, real tools, free ports, waiting with a named timeout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "tests" / "specs"
+GOLDEN = REPO / "tests" / "golden"
+SCHEMAS = REPO / "tests" / "schemas"
+
+T = TypeVar("T")
+
+
+def require_tool(name: str) -> str:
+    """The path of a command-line tool; skip without it, or fail under REQUIRE_TOOLS=1 (CI)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (make tools installs it from Debian packages)"
+        if os.environ.get("REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
+        pytest.skip(message)
+    return path
+
+
+def docker_unavailable_reason() -> str | None:
+    """Why no Docker engine can be used here, or None when one answers."""
+    if shutil.which("docker") is None:
+        return "no docker command on this machine"
+    result = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30, check=False)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["docker info failed"])[-1]
+        return f"no Docker engine is reachable ({last})"
+    return None
+
+
+def require_docker() -> None:
+    reason = docker_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(f"{reason}; REQUIRE_DOCKER=1 forbids skipping")
+    pytest.skip(f"{reason}: the container tests run in the GitHub Actions 'containers' job")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def poll_until(
+    check: Callable[[], T], description: str, timeout_seconds: float = 30.0, interval_seconds: float = 0.2
+) -> T:
+    """Call `check` until it returns a truthy value; on timeout, fail naming what and the last error."""
+    deadline = time.monotonic() + timeout_seconds
+    last: str = "it returned nothing truthy"
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as err:  # any error is "not yet"; the last one is reported
+            last = f"{type(err).__name__}: {err}"
+        time.sleep(interval_seconds)
+    pytest.fail(f"timed out after {timeout_seconds:.0f}s waiting for {description}; last error: {last}")
