@@ -74,3 +74,34 @@ def poll_until(
             last = f"{type(err).__name__}: {err}"
         time.sleep(interval_seconds)
     pytest.fail(f"timed out after {timeout_seconds:.0f}s waiting for {description}; last error: {last}")
+
+
+class RunningProcess:
+    """A real server process for a test: started, waited for, and stopped, with its log kept."""
+
+    def __init__(self, argv: list[str], log_path: Path) -> None:
+        self.argv = argv
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, check: Callable[[], object], description: str, timeout_seconds: float = 60) -> None:
+        def ready() -> object:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.argv[0]} exited with {self.proc.returncode}; log:\n{self.log_tail()}")
+            return check()
+
+        poll_until(ready, description, timeout_seconds)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()

@@ -1,0 +1,120 @@
+"""The `observatory` command: parses arguments and calls the package; no logic of its own.
+
+Exit status: 0 ok, 1 the spec is invalid or the generated files are stale, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from observatory import __version__, writer
+from observatory.render import RenderError, render_files
+from observatory.spec import Spec, SpecInvalid, load
+from observatory.spec.model import SpecFile
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _cmd_validate(spec: Spec, args: argparse.Namespace) -> int:
+    print(f"{spec.source}: valid")
+    return EXIT_OK
+
+
+def _cmd_render(spec: Spec, args: argparse.Namespace) -> int:
+    files = render_files(spec)
+    report = writer.sync(Path(args.root), files, check=args.check)
+    if args.check:
+        if report.changed:
+            sys.stdout.write(report.diff)
+            print(
+                f"generated files are stale ({report.summary()}); run `make render` (observatory render) "
+                "and commit the result",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+        print(f"generated files are up to date ({len(report.unchanged)} files)")
+        return EXIT_OK
+    for label, paths in (
+        ("created", report.created),
+        ("updated", report.updated),
+        ("deleted", report.deleted),
+    ):
+        for path in paths:
+            print(f"{label:8} {path}")
+    print(report.summary())
+    return EXIT_OK
+
+
+def _cmd_show(spec: Spec, args: argparse.Namespace) -> int:
+    files = render_files(spec)
+    if args.file not in files:
+        close = difflib.get_close_matches(args.file, sorted(files), n=1, cutoff=0.4)
+        hint = f"; did you mean {close[0]}?" if close else f"; generated files: {', '.join(sorted(files))}"
+        print(f"observatory show: {args.file} is not a generated file{hint}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(files[args.file].decode("utf-8"))
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    schema = SpecFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "LLM Observatory spec (observatory.yaml)"
+    print(json.dumps(schema, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="observatory", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"observatory {__version__}")
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="the spec file (default: ./observatory.yaml, or the built-in default if absent)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("validate", help="check the spec and report every problem")
+    render = sub.add_parser("render", help="write the generated folders from the spec")
+    render.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 with a diff if the committed files are stale",
+    )
+    render.add_argument("--root", default=".", help="repository root to write into (default: .)")
+    show = sub.add_parser("show", help="print one generated file as the spec renders it now")
+    show.add_argument("file", help="a generated path, e.g. stack/prometheus/prometheus.yml")
+    sub.add_parser("schema", help="print the JSON Schema of the spec, for editors")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
+    "validate": _cmd_validate,
+    "render": _cmd_render,
+    "show": _cmd_show,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "schema":
+        return _cmd_schema(args)
+    try:
+        spec = load(args.spec)
+    except SpecInvalid as invalid:
+        for error in invalid.errors:
+            print(error, file=sys.stderr)
+        count = len(invalid.errors)
+        print(f"{count} problem{'s' if count != 1 else ''} in the spec", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        return COMMANDS[args.command](spec, args)
+    except RenderError as err:
+        print(f"observatory: {err}", file=sys.stderr)
+        return EXIT_INVALID

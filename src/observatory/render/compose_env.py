@@ -1,0 +1,44 @@
+"""The variables docker compose interpolates: pinned images, host ports and retention flags.
+
+`docker-compose.yml` is hand-written and reads these with `--env-file`, so a spec change (a new
+image, another port, a longer retention) reaches compose without editing it.
+"""
+
+from __future__ import annotations
+
+from observatory.render import prometheus
+from observatory.render.artifact import Artifact
+from observatory.spec.types import Spec
+
+IMAGES_ENV = "stack/images.env"
+SETTINGS_ENV = "stack/settings.env"
+
+IMAGE_COMPONENTS = ("grafana", "prometheus", "alertmanager", "tempo", "loki", "timescaledb", "otel_collector")
+PORT_COMPONENTS = (
+    "grafana",
+    "prometheus",
+    "alertmanager",
+    "tempo",
+    "loki",
+    "timescaledb",
+    "otlp_grpc",
+    "otlp_http",
+    "ingester",
+)
+
+
+def images(spec: Spec) -> Artifact:
+    values = {f"{c.upper()}_IMAGE": getattr(spec.images, c) for c in IMAGE_COMPONENTS}
+    return Artifact(IMAGES_ENV, values, "env")
+
+
+def settings(spec: Spec) -> Artifact:
+    values: dict[str, str | int] = {"BIND_ADDRESS": spec.ports.bind_address}
+    values |= {f"{c.upper()}_PORT": getattr(spec.ports, c) for c in PORT_COMPONENTS}
+    values["PROMETHEUS_RETENTION"] = prometheus.retention_flag_value(spec)
+    values["POSTGRES_DB"] = spec.storage.database
+    return Artifact(SETTINGS_ENV, values, "env")
+
+
+def render(spec: Spec) -> list[Artifact]:
+    return [images(spec), settings(spec)]

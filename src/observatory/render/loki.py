@@ -1,0 +1,77 @@
+"""Loki: a single-binary config for the pinned 3.7 release, with retention the compactor enforces.
+
+Logs arrive over OTLP (`/otlp/v1/logs`); `service.name` and the deployment environment become index
+labels by Loki's defaults, and `trace_id` becomes structured metadata, which Grafana links to Tempo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observatory import names
+from observatory.render.artifact import Artifact
+from observatory.spec.types import Spec
+
+LOKI_CONFIG = "stack/loki/loki.yaml"
+DATA_DIR = "/loki"  # owned by the image's user 10001; a named volume inherits that
+
+
+def retention_hours(spec: Spec) -> int:
+    # Loki's minimum retention period is 24h; the spec's days are at least 1.
+    return spec.retention.logs.warm_days * 24
+
+
+def config(spec: Spec) -> dict[str, Any]:
+    return {
+        "auth_enabled": False,  # single tenant ("fake"); Grafana is the only reader
+        "server": {
+            "http_listen_port": names.PORT_LOKI_HTTP,
+            "grpc_listen_port": names.PORT_LOKI_GRPC,
+            "log_level": "info",
+        },
+        "common": {
+            "instance_addr": "127.0.0.1",
+            "path_prefix": DATA_DIR,
+            "storage": {
+                "filesystem": {
+                    "chunks_directory": f"{DATA_DIR}/chunks",
+                    "rules_directory": f"{DATA_DIR}/rules",
+                }
+            },
+            "replication_factor": 1,
+            "ring": {"kvstore": {"store": "inmemory"}},
+        },
+        # Retention needs the tsdb store with a 24h index period.
+        "schema_config": {
+            "configs": [
+                {
+                    "from": "2024-01-01",
+                    "store": "tsdb",
+                    "object_store": "filesystem",
+                    "schema": "v13",
+                    "index": {"prefix": "index_", "period": "24h"},
+                }
+            ]
+        },
+        "limits_config": {
+            "retention_period": f"{retention_hours(spec)}h",
+            "allow_structured_metadata": True,
+            "volume_enabled": True,
+        },
+        # Only the compactor deletes expired chunks; without retention_enabled nothing expires.
+        "compactor": {
+            "working_directory": f"{DATA_DIR}/compactor",
+            "compaction_interval": "10m",
+            "retention_enabled": True,
+            "retention_delete_delay": "2h",
+            "delete_request_store": "filesystem",
+        },
+        "query_range": {
+            "results_cache": {"cache": {"embedded_cache": {"enabled": True, "max_size_mb": 100}}}
+        },
+        "analytics": {"reporting_enabled": False},
+    }
+
+
+def render(spec: Spec) -> list[Artifact]:
+    return [Artifact(LOKI_CONFIG, config(spec), "yaml")]

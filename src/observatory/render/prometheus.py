@@ -1,0 +1,59 @@
+"""Prometheus: the server config (scrape jobs, rule files, Alertmanager) for the stack.
+
+It must load on the Debian Prometheus 2.42 the tests run and on the 3.x the compose file pins, so it
+uses only keys both accept (no `storage.tsdb.retention` block, no group `labels`); retention and the
+remote-write receiver are command-line flags, set from `settings.env`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observatory import names
+from observatory.render.artifact import Artifact
+from observatory.spec.types import Spec
+
+PROMETHEUS_CONFIG = "stack/prometheus/prometheus.yml"
+
+# How often targets are scraped and rules evaluated: 15 s gives 4 samples per minute, enough for
+# `rate(...[1m])` to survive one missed scrape.
+SCRAPE_INTERVAL = "15s"
+
+
+def scrape_targets(spec: Spec) -> list[tuple[str, str, str]]:
+    """(job, host:port, metrics path) of every component of the stack that exposes metrics."""
+    return [
+        (names.JOB_PROMETHEUS, f"localhost:{names.PORT_PROMETHEUS}", "/metrics"),
+        (names.JOB_ALERTMANAGER, f"{names.SVC_ALERTMANAGER}:{names.PORT_ALERTMANAGER}", "/metrics"),
+        (names.JOB_TEMPO, f"{names.SVC_TEMPO}:{names.PORT_TEMPO_HTTP}", "/metrics"),
+        (names.JOB_LOKI, f"{names.SVC_LOKI}:{names.PORT_LOKI_HTTP}", "/metrics"),
+        (names.JOB_GRAFANA, f"{names.SVC_GRAFANA}:{names.PORT_GRAFANA}", "/metrics"),
+    ]
+
+
+def config(spec: Spec) -> dict[str, Any]:
+    return {
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "evaluation_interval": SCRAPE_INTERVAL,
+        },
+        "rule_files": [f"{names.PROMETHEUS_RULES_DIR}/*.yml"],
+        "alerting": {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [f"{names.SVC_ALERTMANAGER}:{names.PORT_ALERTMANAGER}"]}]}
+            ]
+        },
+        "scrape_configs": [
+            {"job_name": job, "metrics_path": path, "static_configs": [{"targets": [target]}]}
+            for job, target, path in scrape_targets(spec)
+        ],
+    }
+
+
+def retention_flag_value(spec: Spec) -> str:
+    """`--storage.tsdb.retention.time`: Prometheus keeps raw samples for the metrics warm tier."""
+    return f"{spec.retention.metrics.warm_days}d"
+
+
+def render(spec: Spec) -> list[Artifact]:
+    return [Artifact(PROMETHEUS_CONFIG, config(spec), "yaml")]

@@ -1,0 +1,106 @@
+"""The command line, run as a real process: exit codes, error output, render and check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, SPECS
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "observatory", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_validate_accepts_the_repository_spec() -> None:
+    result = run("validate")
+    assert (result.returncode, result.stdout) == (0, "observatory.yaml: valid\n")
+
+
+def test_an_invalid_spec_exits_1_with_one_line_per_problem_and_no_traceback() -> None:
+    spec = SPECS / "invalid" / "many_sections.yaml"
+    result = run("--spec", str(spec.relative_to(REPO)), "validate")
+    expected = spec.with_suffix(".errors").read_text()
+    assert result.returncode == 1
+    assert result.stderr == expected + "5 problems in the spec\n"
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_usage_error_exits_2() -> None:
+    assert run("frobnicate").returncode == 2
+    assert run("show", "stack/nope.yaml").returncode == 2
+
+
+def test_render_writes_the_tree_and_check_then_passes(tmp_path: Path) -> None:
+    result = run("--spec", str(SPECS / "valid" / "minimal.yaml"), "render", "--root", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "created  stack/prometheus/prometheus.yml" in result.stdout
+    check = run("--spec", str(SPECS / "valid" / "minimal.yaml"), "render", "--check", "--root", str(tmp_path))
+    assert (check.returncode, check.stdout.startswith("generated files are up to date")) == (0, True)
+
+
+def test_render_check_exits_1_with_a_diff_and_the_fix_when_output_is_stale(tmp_path: Path) -> None:
+    spec = str(SPECS / "valid" / "minimal.yaml")
+    run("--spec", spec, "render", "--root", str(tmp_path))
+    target = tmp_path / "stack/tempo/tempo.yaml"
+    target.write_text(target.read_text().replace("720h", "1h"))
+    (tmp_path / "stack/leftover.yaml").write_text("x: 1\n")
+    result = run("--spec", spec, "render", "--check", "--root", str(tmp_path))
+    assert result.returncode == 1
+    assert "-    block_retention: 1h\n+    block_retention: 720h\n" in result.stdout
+    assert "--- a/stack/leftover.yaml" in result.stdout
+    assert "run `make render`" in result.stderr
+    assert "1h" in target.read_text()  # check wrote nothing
+
+
+def test_render_uses_the_embedded_default_when_there_is_no_spec_file(tmp_path: Path) -> None:
+    result = run("render", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header = (tmp_path / "stack/prometheus/prometheus.yml").read_text().splitlines()[0]
+    assert (
+        header == "# Generated from observatory.yaml (built-in default) by observatory render. Do not edit."
+    )
+
+
+def test_show_prints_one_generated_file() -> None:
+    result = run("show", "stack/images.env")
+    assert result.returncode == 0
+    assert result.stdout == (REPO / "stack/images.env").read_text()
+
+
+def test_schema_prints_a_json_schema_that_knows_every_section() -> None:
+    result = run("schema")
+    schema = json.loads(result.stdout)
+    assert set(schema["properties"]) >= {
+        "version",
+        "images",
+        "ports",
+        "models",
+        "sampling",
+        "retention",
+        "slos",
+        "budgets",
+        "alerting",
+        "pii",
+        "dashboards",
+        "storage",
+        "deploy",
+    }
+    assert schema["additionalProperties"] is False
+
+
+def test_the_console_script_is_installed() -> None:
+    exe = shutil.which("observatory", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    assert result.stdout.startswith("observatory ")

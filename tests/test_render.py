@@ -1,0 +1,185 @@
+"""The render pipeline: golden trees, determinism, freshness of the committed tree, policy passes."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from observatory import names
+from observatory.render import (
+    RenderError,
+    check_datasource_links,
+    check_unique_paths,
+    grafana,
+    loki,
+    render_artifacts,
+    render_files,
+    tempo,
+)
+from observatory.render.artifact import Artifact, serialize
+from observatory.spec import load, parse
+from tests.conftest import GOLDEN, REPO, SPECS
+
+VALID = sorted((SPECS / "valid").glob("*.yaml"))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _explain(expected: dict[str, bytes], got: dict[str, bytes], fix: str) -> str:
+    lines = [f"missing: {p}" for p in sorted(set(expected) - set(got))]
+    lines += [f"unexpected: {p}" for p in sorted(set(got) - set(expected))]
+    for path in sorted(set(expected) & set(got)):
+        if expected[path] != got[path]:
+            lines += difflib.unified_diff(
+                expected[path].decode().splitlines(), got[path].decode().splitlines(), path, path, lineterm=""
+            )
+    return "\n".join([*lines, fix])
+
+
+@pytest.mark.parametrize("spec_path", VALID, ids=[p.stem for p in VALID])
+def test_a_valid_spec_renders_exactly_its_golden_tree(spec_path: Path) -> None:
+    os.chdir(REPO)
+    got = render_files(load(spec_path.relative_to(REPO)))
+    expected = _tree(GOLDEN / spec_path.stem)
+    assert got == expected, _explain(expected, got, "if intended, run `make golden`")
+
+
+def test_the_committed_generated_folders_equal_a_fresh_render() -> None:
+    got = render_files(load(REPO / "observatory.yaml"))
+    committed = {
+        path: data
+        for top in names.GENERATED_DIRS
+        for path, data in ((f"{top}/{k}", v) for k, v in _tree(REPO / top).items())
+    }
+    assert got == committed, _explain(committed, got, "stale: run `make render` and commit")
+
+
+def test_rendering_twice_gives_identical_bytes() -> None:
+    spec = load(SPECS / "valid" / "full.yaml")
+    assert render_files(spec) == render_files(spec)
+
+
+def test_rendering_reads_no_environment_so_secret_values_never_reach_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sentinel = "s3cr3t-value-that-must-not-leak"
+    for var in (
+        names.ENV_GRAFANA_ADMIN_PASSWORD,
+        names.ENV_DB_PASSWORD,
+        names.ENV_DB_READER_PASSWORD,
+        "S3_ACCESS_KEY_ID",
+        "OBSERVATORY_USER_ID_HASH_KEY",
+    ):
+        monkeypatch.setenv(var, sentinel)
+    files = render_files(load(SPECS / "valid" / "full.yaml"))
+    assert all(sentinel.encode() not in data for data in files.values())
+    assert b"${OBSERVATORY_DB_READER_PASSWORD}" in files[grafana.PROVISIONING_DATASOURCES]
+
+
+def test_every_file_that_allows_comments_starts_with_the_generated_header() -> None:
+    files = render_files(parse("version: v1\n", "observatory.yaml"))
+    for path, data in files.items():
+        if path.endswith((".yaml", ".yml", ".env")):
+            assert data.startswith(
+                b"# Generated from observatory.yaml by observatory render. Do not edit.\n"
+            ), path
+        if path.endswith(".ini"):
+            assert data.startswith(b"; Generated from observatory.yaml"), path
+        assert data.endswith(b"\n"), path
+
+
+def test_each_generated_folder_gets_an_index_of_its_files() -> None:
+    files = render_files(parse("version: v1\n", "observatory.yaml"))
+    for top in names.GENERATED_DIRS:
+        assert f"{top}/README.md" in files
+    assert b"- `prometheus/prometheus.yml`" in files["stack/README.md"]
+
+
+def test_retention_tiers_reach_tempo_loki_and_prometheus() -> None:
+    spec = load(SPECS / "valid" / "full.yaml")
+    assert tempo.config(spec)["compactor"]["compaction"]["block_retention"] == "240h"  # traces warm 10 d
+    assert loki.config(spec)["limits_config"]["retention_period"] == "504h"  # logs warm 21 d
+    env = render_files(spec)["stack/settings.env"].decode()
+    assert "PROMETHEUS_RETENTION=45d\n" in env  # metrics warm 45 d
+
+
+def test_the_sql_datasource_follows_the_storage_engine() -> None:
+    ts = grafana.sql_datasource(parse("version: v1\n", "s"))
+    pg = grafana.sql_datasource(load(SPECS / "valid" / "postgres.yaml"))
+    assert (ts["url"], ts["jsonData"]["timescaledb"], ts["jsonData"]["postgresVersion"]) == (
+        "timescaledb:5432",
+        True,
+        1700,
+    )
+    assert (pg["url"], pg["jsonData"]["timescaledb"], pg["jsonData"]["sslmode"]) == (
+        "llm-db.example.internal:6432",
+        False,
+        "verify-full",
+    )
+    assert pg["jsonData"]["database"] == "llm_usage"
+
+
+def test_every_datasource_cross_link_points_at_a_provisioned_uid() -> None:
+    data = yaml.safe_load(render_files(parse("version: v1\n", "s"))[grafana.PROVISIONING_DATASOURCES])
+    uids = {ds["uid"] for ds in data["datasources"]}
+    assert uids == {names.DS_PROMETHEUS, names.DS_TEMPO, names.DS_LOKI, names.DS_SQL, names.DS_ALERTMANAGER}
+    by_uid = {ds["uid"]: ds["jsonData"] for ds in data["datasources"]}
+    links = {
+        "prometheus exemplars": by_uid["prometheus"]["exemplarTraceIdDestinations"][0]["datasourceUid"],
+        "tempo to logs": by_uid["tempo"]["tracesToLogsV2"]["datasourceUid"],
+        "tempo to metrics": by_uid["tempo"]["tracesToMetrics"]["datasourceUid"],
+        "loki trace_id": by_uid["loki"]["derivedFields"][0]["datasourceUid"],
+    }
+    assert links == {
+        "prometheus exemplars": "tempo",
+        "tempo to logs": "loki",
+        "tempo to metrics": "prometheus",
+        "loki trace_id": "tempo",
+    }
+    assert all(uid in uids for uid in links.values())
+
+
+def test_the_link_check_rejects_a_link_to_a_missing_datasource() -> None:
+    spec = parse("version: v1\n", "s")
+    artifacts = render_artifacts(spec)
+    datasources = next(a for a in artifacts if a.path == grafana.PROVISIONING_DATASOURCES)
+    without_loki = [ds for ds in datasources.content["datasources"] if ds["uid"] != names.DS_LOKI]
+    broken = Artifact(datasources.path, {**datasources.content, "datasources": without_loki}, "yaml")
+    with pytest.raises(RenderError, match=r"not provisioned: \['loki'\]"):
+        check_datasource_links([broken])
+
+
+def test_two_renderers_writing_one_path_is_an_error() -> None:
+    twice = [Artifact("stack/a.yaml", {}, "yaml"), Artifact("stack/a.yaml", {}, "yaml")]
+    with pytest.raises(RenderError, match=r"two renderers produce stack/a\.yaml"):
+        check_unique_paths(twice)
+
+
+def test_grafana_variables_are_escaped_from_provisioning_env_expansion() -> None:
+    text = render_files(parse("version: v1\n", "s"))[grafana.PROVISIONING_DATASOURCES].decode()
+    # Grafana expands $VAR in provisioning files; its own ${__...} variables must be written $${__...}.
+    for line in text.splitlines():
+        for start in range(len(line)):
+            if line.startswith("${__", start) or line.startswith("$__", start):
+                assert line[start - 1] == "$", line
+
+
+def test_an_artifact_path_must_stay_inside_the_repository() -> None:
+    with pytest.raises(ValueError, match="inside the repository"):
+        Artifact("../etc/passwd", "", "text")
+
+
+def test_env_values_that_need_quoting_are_refused() -> None:
+    with pytest.raises(ValueError, match="needs quoting"):
+        serialize(Artifact("stack/x.env", {"A": "two words"}, "env"), "s")
+
+
+def test_json_output_is_sorted_and_indented() -> None:
+    data = serialize(Artifact("dashboards/x.json", {"b": 1, "a": [1.5, "é"]}, "json"), "s")
+    assert data == b'{\n  "a": [\n    1.5,\n    "\xc3\xa9"\n  ],\n  "b": 1\n}\n'
