@@ -1,0 +1,47 @@
+# LLM Observatory. `make` lists the targets; `make check` is exactly what CI runs.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help install tools render check lint test test-docker golden up down logs
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(VENV)/.installed ## Create .venv with the pinned Python dependencies
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	scripts/install.sh
+
+tools: ## Install the system tools the tests run (promtool, amtool), when root with apt
+	scripts/ensure-tools.sh
+
+render: install ## Render the generated folders from observatory.yaml
+	$(BIN)/observatory render
+
+lint: install ## Lint, format check and type check
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy
+
+test: install tools ## Run the test suite (installs what it needs first)
+	$(BIN)/pytest
+
+check: lint test ## What CI runs: lint, types, generated files up to date, tests
+	$(BIN)/observatory render --check
+
+test-docker: install ## Run the container tests (needs a Docker engine; fails without one)
+	REQUIRE_DOCKER=1 $(BIN)/pytest -m docker
+
+golden: install ## Regenerate the golden trees and error snapshots under tests/
+	$(BIN)/python scripts/update_golden.py
+
+up: render ## Run the stack with docker compose and print its URLs
+	scripts/up.sh
+
+down: ## Stop the stack (volumes are kept)
+	scripts/compose.sh down
+
+logs: ## Follow the logs of the stack
+	scripts/compose.sh logs -f --tail=100

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts the container stack, waits until every service answers, and prints where to look.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/compose.sh version >/dev/null   # fails early, with advice, when there is no Docker engine
+scripts/secrets-env.sh
+scripts/compose.sh up -d --wait --remove-orphans
+# Tempo and Loki have no shell for an in-container healthcheck: probe them from here.
+set -a; . stack/settings.env; set +a
+for target in "tempo:${TEMPO_PORT}" "loki:${LOKI_PORT}"; do
+  name=${target%%:*}; port=${target##*:}
+  for _ in $(seq 1 60); do
+    curl -fsS -o /dev/null "http://${BIND_ADDRESS}:${port}/ready" && break
+    sleep 2
+  done || true
+  curl -fsS -o /dev/null "http://${BIND_ADDRESS}:${port}/ready" || { echo "$name is not ready on port $port" >&2; exit 1; }
+done
+cat <<MSG
+The stack is up:
+  Grafana       http://${BIND_ADDRESS}:${GRAFANA_PORT}   (user and password in .env)
+  Prometheus    http://${BIND_ADDRESS}:${PROMETHEUS_PORT}
+  Alertmanager  http://${BIND_ADDRESS}:${ALERTMANAGER_PORT}
+  Tempo         http://${BIND_ADDRESS}:${TEMPO_PORT}
+  Loki          http://${BIND_ADDRESS}:${LOKI_PORT}
+  TimescaleDB   ${BIND_ADDRESS}:${TIMESCALEDB_PORT}
+Stop it with 'make down'; follow the logs with 'make logs'.
+MSG
