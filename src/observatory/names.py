@@ -62,6 +62,7 @@ ENV_GRAFANA_ADMIN_USER: Final = "GRAFANA_ADMIN_USER"
 ENV_GRAFANA_ADMIN_PASSWORD: Final = "GRAFANA_ADMIN_PASSWORD"
 ENV_DB_PASSWORD: Final = "OBSERVATORY_DB_PASSWORD"
 ENV_DB_READER_PASSWORD: Final = "OBSERVATORY_DB_READER_PASSWORD"
+ENV_USER_ID_HASH_KEY: Final = "OBSERVATORY_USER_ID_HASH_KEY"
 
 # --- Database: the per-request table and its rollups.
 DB_NAME: Final = "observatory"
@@ -82,6 +83,7 @@ METRIC_CACHE_READ_TOKENS: Final = "llm_cache_read_tokens_total"
 METRIC_CACHE_WRITE_TOKENS: Final = "llm_cache_write_tokens_total"
 METRIC_COST: Final = "llm_cost_usd_total"
 METRIC_UNPRICED_REQUESTS: Final = "llm_unpriced_requests_total"
+METRIC_NORMALISED_SPANS: Final = "llm_normalised_spans_total"
 
 # --- Metric labels. Only bounded dimensions: never user, conversation or trace ids.
 LABEL_APPLICATION: Final = "application"
@@ -91,6 +93,7 @@ LABEL_MODEL: Final = "model"
 LABEL_OPERATION: Final = "operation"
 LABEL_ERROR_TYPE: Final = "error_type"
 LABEL_TEAM: Final = "team"
+LABEL_DIALECT: Final = "dialect"  # on METRIC_NORMALISED_SPANS only
 METRIC_LABELS: Final = (
     LABEL_APPLICATION,
     LABEL_ENVIRONMENT,

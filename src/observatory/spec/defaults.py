@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from observatory import names
+
 # Images: one coherent set, pinned. Grafana Labs ships Grafana 13.2, Prometheus 3.14, Loki 3.7.6
 # together (grafana/docker-otel-lgtm); the collector matches the release the builder manifest uses.
 IMAGES: Final = {
@@ -73,16 +75,26 @@ ALERT_REPEAT_INTERVAL_HOURS: Final = 4
 PII_KEEP_MESSAGE_CONTENT: Final = False
 # Keyed hashing keeps per-user cost attribution without storing who the user is.
 PII_HASH_USER_IDS: Final = True
-PII_USER_ID_HASH_KEY_ENV: Final = "OBSERVATORY_USER_ID_HASH_KEY"
+PII_USER_ID_HASH_KEY_ENV: Final = names.ENV_USER_ID_HASH_KEY
 # The built-in patterns every spec gets unless it turns one off; each regex is RE2 syntax because
 # the collector evaluates them. `replacement` is what a match becomes.
 PII_BUILTIN_PATTERNS: Final = {
     # local@domain.tld, the RFC 5322 subset that real addresses use.
     "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "<email>"),
-    # An optional +country code, then 9 to 14 digits with optional space, dot or dash separators.
-    "phone": (r"\+?[0-9][0-9 .-]{7,}[0-9]", "<phone>"),
-    # 13 to 19 digits, optionally grouped by spaces or dashes: the length range of card numbers.
-    "card_number": (r"\b(?:[0-9][ -]?){12,18}[0-9]\b", "<card>"),
+    # International numbers (+, country code, 2 to 5 groups) or North American (555) 555-0134 forms;
+    # written so dates and versions (2024-08-06, 1.2.3) do not match.
+    "phone": (
+        r"(?:\+[1-9][0-9]{0,2}[ .-]?(?:\(?[0-9]{1,4}\)?[ .-]?){2,4}[0-9]{2,4})"
+        r"|(?:\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4})",
+        "<phone>",
+    ),
+    # Card numbers by issuer prefix (Visa 4, Mastercard 51-55 and 22-27, Amex 34/37, Discover
+    # 6011/65) and 13 to 19 digits with optional space or dash separators; plain long ids do not match.
+    "card_number": (
+        r"\b(?:4[0-9]{3}|5[1-5][0-9]{2}|2[2-7][0-9]{2}|3[47][0-9]{2}|6(?:011|5[0-9]{2}))"
+        r"(?:[ -]?[0-9]){9,15}\b",
+        "<card>",
+    ),
     # Provider key prefixes (sk-, sk-ant-, AKIA, ghp_, xox?-) followed by the key body.
     "api_key": (
         r"\b(?:sk-(?:ant-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{36}|xox[abpr]-[A-Za-z0-9-]{10,})",

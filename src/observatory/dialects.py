@@ -1,0 +1,67 @@
+"""The GenAI dialect table (`dialects.yaml`): which attribute names and values mean the same thing.
+
+The collector renderer turns it into normalisation statements and the synthetic traffic generator
+uses it to speak each dialect; neither spells an alias itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    canonical: str
+    alias: str
+    dialect: str
+    wrap: bool  # the alias is a scalar; the canonical attribute is a one-element list
+
+
+@dataclass(frozen=True, slots=True)
+class Dialects:
+    conventions_version: str
+    attributes: tuple[Alias, ...]
+    resource_attributes: tuple[Alias, ...]
+    values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    span_kind_attribute: str
+    span_kind_dialect: str
+    span_kind_operations: tuple[tuple[str, str], ...]
+    content_keys: tuple[str, ...]
+    llm_operations: tuple[str, ...]
+
+    def names(self) -> tuple[str, ...]:
+        """Every dialect the table knows, sorted."""
+        found = {a.dialect for a in (*self.attributes, *self.resource_attributes)} | {self.span_kind_dialect}
+        return tuple(sorted(found))
+
+
+def _aliases(table: dict[str, list[dict[str, Any]]]) -> tuple[Alias, ...]:
+    return tuple(
+        Alias(canonical, row["from"], row["dialect"], bool(row.get("wrap", False)))
+        for canonical, rows in table.items()
+        for row in rows
+    )
+
+
+@cache
+def load() -> Dialects:
+    data = yaml.safe_load(
+        resources.files("observatory").joinpath("dialects.yaml").read_text(encoding="utf-8")
+    )
+    kinds = data["span_kinds"]
+    return Dialects(
+        conventions_version=str(data["conventions_version"]),
+        attributes=_aliases(data["attributes"]),
+        resource_attributes=_aliases(data["resource_attributes"]),
+        values=tuple((attr, tuple(mapping.items())) for attr, mapping in data["values"].items()),
+        span_kind_attribute=kinds["attribute"],
+        span_kind_dialect=kinds["dialect"],
+        span_kind_operations=tuple(kinds["operations"].items()),
+        content_keys=tuple(data["content_keys"]),
+        llm_operations=tuple(data["llm_operations"]),
+    )

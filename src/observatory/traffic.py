@@ -1,0 +1,336 @@
+"""Synthetic LLM traffic with its ground truth: OTLP traces and logs in every dialect, and the totals
+they must produce (requests, tokens and cost per application and model; error and slow trace ids).
+
+Deterministic for a seed and a start time. Each trace is an application request (a server span)
+with one or two LLM calls under it and sometimes a tool call; calls fail by type, some are slow,
+some stream (time to first token), and prompts and logs carry PII that must never leave the collector.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from observatory import dialects as dialect_table
+from observatory.dialects import Alias
+from observatory.otlp import AttrValue, key_values
+from observatory.pricing import Usage, cost_usd, find_price
+from observatory.spec.types import Spec
+
+DIALECTS = ("official", "openllmetry", "openlit", "openinference", "legacy")
+# (application, environment, team)
+APPLICATIONS = (
+    ("support-bot", "prod", "support"),
+    ("search-assistant", "prod", "search"),
+    ("code-review", "staging", "platform"),
+)
+# (provider, request model, response model or None); the last two have no price in the default table.
+MODELS = (
+    ("openai", "gpt-4o", "gpt-4o-2024-08-06"),
+    ("openai", "gpt-4o-mini", None),
+    ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+    ("gcp.gemini", "gemini-2.5-flash", None),
+    ("openai", "gpt-7-preview", None),
+    ("mistral_ai", "mistral-large-latest", None),
+)
+ERROR_TYPES = ("rate_limit", "timeout", "content_filter", "server_error")
+# Provider names as the older dialects spelled them, to exercise value normalisation.
+LEGACY_PROVIDER = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "gcp.gemini": "gemini",
+    "mistral_ai": "mistralai",
+}
+# Strings that are PII by the built-in patterns; none of them may reach any backend.
+PII = (
+    "jane.doe@example.com",
+    "+44 20 7946 0958",
+    "4111 1111 1111 1111",
+    "sk-proj-AbCdEfGhIjKlMnOpQrStUv012345",
+    "Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+)
+Key = tuple[str, str]  # (application, request model)
+
+
+@dataclass
+class Truth:
+    """What the traffic must add up to in every store, whatever the sampling."""
+
+    requests: Counter[Key] = field(default_factory=Counter)
+    input_tokens: Counter[Key] = field(default_factory=Counter)
+    output_tokens: Counter[Key] = field(default_factory=Counter)
+    cache_read_tokens: Counter[Key] = field(default_factory=Counter)
+    cache_write_tokens: Counter[Key] = field(default_factory=Counter)
+    cost_usd: dict[Key, float] = field(default_factory=lambda: defaultdict(float))
+    unpriced_requests: Counter[Key] = field(default_factory=Counter)
+    span_cost: dict[str, float | None] = field(default_factory=dict)  # LLM span id -> cost, None unpriced
+    error_traces: set[str] = field(default_factory=set)
+    slow_traces: set[str] = field(default_factory=set)
+    other_traces: set[str] = field(default_factory=set)
+    trace_app: dict[str, str] = field(default_factory=dict)
+    dialect_spans: Counter[str] = field(default_factory=Counter)
+    user_ids: set[str] = field(default_factory=set)
+    pii: tuple[str, ...] = PII
+
+
+@dataclass(frozen=True)
+class Workload:
+    seed: int = 7
+    traces: int = 1000
+    error_ratio: float = 0.05
+    slow_ratio: float = 0.04
+    start_unix_nano: int = 0  # required in practice: the time of the first trace
+
+
+@dataclass
+class Traffic:
+    traces: list[ExportTraceServiceRequest]
+    logs: list[ExportLogsServiceRequest]
+    truth: Truth
+
+
+def _speak(dialect: str, canonical: dict[str, AttrValue]) -> tuple[dict[str, AttrValue], bool]:
+    """The canonical LLM span attributes as `dialect` would send them, and whether that needs normalising."""
+    if dialect == "official":
+        return canonical, False
+    table = dialect_table.load()
+    first_alias: dict[str, Alias] = {}
+    for candidate in table.attributes:
+        if candidate.dialect == dialect and candidate.canonical not in first_alias:
+            first_alias[candidate.canonical] = candidate
+    out: dict[str, AttrValue] = {}
+    aliased = False
+    for key, value in canonical.items():
+        alias = first_alias.get(key)
+        if alias is None:
+            out[key] = value
+        else:
+            out[alias.alias] = value[0] if alias.wrap and isinstance(value, list) else value
+            aliased = True
+    provider = str(canonical["gen_ai.provider.name"])
+    for key in ("gen_ai.system", "gen_ai.provider.name", "llm.provider"):
+        if key in out and dialect in ("legacy", "openllmetry", "openlit"):
+            out[key] = LEGACY_PROVIDER.get(provider, provider)
+    if dialect == "openinference":
+        out.pop("gen_ai.operation.name", None)
+        out[table.span_kind_attribute] = "LLM"
+        aliased = True
+    return out, aliased
+
+
+class _Builder:
+    def __init__(self, spec: Spec, workload: Workload) -> None:
+        self.spec, self.w = spec, workload
+        self.rng = random.Random(workload.seed)
+        self.truth = Truth()
+        self.slow_ns = int(spec.sampling.default.slow_threshold_seconds * 1e9)
+        self.spans: dict[tuple[str, str, str], list[Span]] = defaultdict(list)
+        self.logs: dict[tuple[str, str, str], list[LogRecord]] = defaultdict(list)
+
+    def _id(self, size: int) -> bytes:
+        return self.rng.getrandbits(size * 8).to_bytes(size, "big")
+
+    def trace(self, index: int) -> None:
+        rng = self.rng
+        app = APPLICATIONS[index % len(APPLICATIONS)]
+        dialect = DIALECTS[index % len(DIALECTS)]
+        trace_id = self._id(16)
+        kind = (
+            "error"
+            if rng.random() < self.w.error_ratio
+            else "slow"
+            if rng.random() < self.w.slow_ratio
+            else "ok"
+        )
+        start = self.w.start_unix_nano + index * 2_000_000  # 2 ms apart
+        root_id = self._id(8)
+        cursor = start + 5_000_000
+        for call in range(1 + (rng.random() < 0.3)):
+            failing = kind == "error" and call == 0
+            duration = (
+                self.slow_ns + rng.randint(1, 15) * 10**9
+                if kind == "slow" and call == 0
+                else rng.randint(200, 2000) * 10**6
+            )
+            self._llm_span(app, dialect, trace_id, root_id, cursor, duration, failing)
+            cursor += duration + 1_000_000
+        if rng.random() < 0.25:
+            tool = Span(
+                trace_id=trace_id,
+                span_id=self._id(8),
+                parent_span_id=root_id,
+                name="execute_tool search",
+                kind=Span.SPAN_KIND_INTERNAL,
+                start_time_unix_nano=cursor,
+                end_time_unix_nano=cursor + 50_000_000,
+                attributes=key_values(
+                    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}
+                ),
+            )
+            self.spans[app].append(tool)
+            cursor += 51_000_000
+        root = Span(
+            trace_id=trace_id,
+            span_id=root_id,
+            name="POST /chat",
+            kind=Span.SPAN_KIND_SERVER,
+            start_time_unix_nano=start,
+            end_time_unix_nano=cursor + 1_000_000,
+            attributes=key_values({"http.route": "/chat", "user.id": f"user-{index % 40:03d}"}),
+        )
+        self.spans[app].append(root)
+        tid = trace_id.hex()
+        self.truth.trace_app[tid] = app[0]
+        {"error": self.truth.error_traces, "slow": self.truth.slow_traces, "ok": self.truth.other_traces}[
+            kind
+        ].add(tid)
+        self.logs[app].append(
+            LogRecord(
+                time_unix_nano=start,
+                severity_text="INFO",
+                trace_id=trace_id,
+                span_id=root_id,
+                body=AnyValue(string_value=f"chat request from {PII[index % len(PII)]} answered"),
+                attributes=key_values({"user.email": PII[0]}),
+            )
+        )
+
+    def _llm_span(
+        self,
+        app: tuple[str, str, str],
+        dialect: str,
+        trace_id: bytes,
+        parent: bytes,
+        start: int,
+        duration: int,
+        failing: bool,
+    ) -> None:
+        rng = self.rng
+        provider, model, response_model = MODELS[rng.randrange(len(MODELS))]
+        usage = Usage(
+            input_tokens=rng.randint(50, 6000), output_tokens=0 if failing else rng.randint(1, 1500)
+        )
+        if provider == "anthropic" and not failing:
+            read = rng.randint(0, usage.input_tokens // 2)
+            usage = Usage(
+                usage.input_tokens, usage.output_tokens, read, rng.randint(0, usage.input_tokens - read)
+            )
+        user = f"user-{rng.randrange(40):03d}"
+        attrs: dict[str, AttrValue] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model,
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "user.id": user,
+            "gen_ai.input.messages": json.dumps(
+                [{"role": "user", "content": f"I am {PII[rng.randrange(5)]}"}]
+            ),
+        }
+        if usage.cache_read_tokens or usage.cache_write_tokens:
+            attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+            attrs["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
+        if response_model and not failing:
+            attrs["gen_ai.response.model"] = response_model
+        if not failing:
+            attrs["gen_ai.response.finish_reasons"] = ["stop" if rng.random() < 0.9 else "length"]
+            if rng.random() < 0.5:
+                attrs["gen_ai.response.time_to_first_chunk"] = round(rng.uniform(0.1, 1.5), 3)
+        status = Status()
+        if failing:
+            attrs["error.type"] = ERROR_TYPES[rng.randrange(len(ERROR_TYPES))]
+            status = Status(code=Status.STATUS_CODE_ERROR, message="provider error")
+        span_id = self._id(8)
+        spoken, aliased = _speak(dialect, attrs)
+        self.spans[app].append(
+            Span(
+                trace_id=trace_id,
+                span_id=span_id,
+                parent_span_id=parent,
+                name=f"chat {model}",
+                kind=Span.SPAN_KIND_CLIENT,
+                start_time_unix_nano=start,
+                end_time_unix_nano=start + duration,
+                attributes=key_values(spoken),
+                status=status,
+            )
+        )
+        self._count(app[0], provider, model, response_model if not failing else None, usage, span_id, start)
+        if aliased:
+            self.truth.dialect_spans[dialect] += 1
+        self.truth.user_ids.add(user)
+
+    def _count(
+        self,
+        app: str,
+        provider: str,
+        model: str,
+        response_model: str | None,
+        usage: Usage,
+        span_id: bytes,
+        start: int,
+    ) -> None:
+        from datetime import UTC, datetime
+
+        t, key = self.truth, (app, model)
+        t.requests[key] += 1
+        t.input_tokens[key] += usage.input_tokens
+        t.output_tokens[key] += usage.output_tokens
+        t.cache_read_tokens[key] += usage.cache_read_tokens
+        t.cache_write_tokens[key] += usage.cache_write_tokens
+        day = datetime.fromtimestamp(start / 1e9, UTC).date()
+        row = find_price(self.spec.models, provider, response_model or model, day)
+        cost = None if row is None else cost_usd(row, usage)
+        t.span_cost[span_id.hex()] = cost
+        if cost is None:
+            t.unpriced_requests[key] += 1
+        else:
+            t.cost_usd[key] += cost
+
+    def requests(
+        self, batch_traces: int
+    ) -> tuple[list[ExportTraceServiceRequest], list[ExportLogsServiceRequest]]:
+        traces, logs = [], []
+        for app, spans in sorted(self.spans.items()):
+            resource = Resource(
+                attributes=key_values(
+                    {"service.name": app[0], "deployment.environment.name": app[1], "team": app[2]}
+                )
+            )
+            for i in range(0, len(spans), batch_traces * 3):
+                traces.append(
+                    ExportTraceServiceRequest(
+                        resource_spans=[
+                            ResourceSpans(
+                                resource=resource,
+                                scope_spans=[ScopeSpans(spans=spans[i : i + batch_traces * 3])],
+                            )
+                        ]
+                    )
+                )
+            logs.append(
+                ExportLogsServiceRequest(
+                    resource_logs=[
+                        ResourceLogs(resource=resource, scope_logs=[ScopeLogs(log_records=self.logs[app])])
+                    ]
+                )
+            )
+        return traces, logs
+
+
+def generate(spec: Spec, workload: Workload, batch_traces: int = 100) -> Traffic:
+    """The traffic of `workload` priced by `spec`, with its truth."""
+    builder = _Builder(spec, workload)
+    for index in range(workload.traces):
+        builder.trace(index)
+    traces, logs = builder.requests(batch_traces)
+    return Traffic(traces, logs, builder.truth)
