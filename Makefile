@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools render check lint test test-docker golden up down logs
+.PHONY: help install tools collector render check lint test test-docker golden bench up down logs
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,6 +17,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 tools: ## Install the system tools the tests run (promtool, amtool), when root with apt
 	scripts/ensure-tools.sh
 
+collector: ## Build the project's collector from the rendered manifest into .cache/otelcol/ (needs Go)
+	scripts/build-collector.sh >/dev/null
+
 render: install ## Render the generated folders from observatory.yaml
 	$(BIN)/observatory render
 
@@ -25,7 +28,7 @@ lint: install ## Lint, format check and type check
 	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
-test: install tools ## Run the test suite (installs what it needs first)
+test: install tools collector ## Run the test suite (installs what it needs first)
 	$(BIN)/pytest
 
 check: lint test ## What CI runs: lint, types, generated files up to date, tests

@@ -79,11 +79,12 @@ def poll_until(
 class RunningProcess:
     """A real server process for a test: started, waited for, and stopped, with its log kept."""
 
-    def __init__(self, argv: list[str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.argv = argv
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        full_env = None if env is None else {**os.environ, **env}
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -105,3 +106,46 @@ class RunningProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def start_prometheus(tmp_path: Path, extra_flags: tuple[str, ...] = ()) -> tuple[RunningProcess, str]:
+    """A real Prometheus with the remote-write receiver on, on a free loopback port, ready."""
+    import requests
+
+    binary = require_tool("prometheus")
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\n")
+    port = free_port()
+    proc = RunningProcess(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver",
+            *extra_flags,
+        ],
+        tmp_path / "prometheus.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        proc.wait_ready(lambda: requests.get(f"{url}/-/ready", timeout=2).ok, f"Prometheus ready at {url}")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, url
+
+
+def collector_binary() -> Path:
+    """The collector built from the committed manifest (`make collector`); required in CI."""
+    binary = REPO / ".cache/otelcol/build/otelcol-observatory"
+    stamp = REPO / ".cache/otelcol/manifest.sha256"
+    import hashlib
+
+    current = hashlib.sha256((REPO / "stack/otel-collector/manifest.yaml").read_bytes()).hexdigest()
+    if not binary.exists() or stamp.read_text().strip() != current:
+        message = "the collector is not built from the current manifest (make collector builds it)"
+        if os.environ.get("REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
+        pytest.skip(message)
+    return binary

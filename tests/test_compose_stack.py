@@ -42,6 +42,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         f"{names.ENV_GRAFANA_ADMIN_USER}=admin\n{names.ENV_GRAFANA_ADMIN_PASSWORD}={password}\n"
         f"{names.ENV_DB_PASSWORD}={secrets.token_urlsafe(18)}\n"
         f"{names.ENV_DB_READER_PASSWORD}={secrets.token_urlsafe(18)}\n"
+        f"{names.ENV_USER_ID_HASH_KEY}={secrets.token_urlsafe(18)}\n"
     )
     compose = DockerCompose(
         context=str(REPO),

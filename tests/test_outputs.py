@@ -160,6 +160,7 @@ def test_every_compose_variable_is_rendered_or_is_a_documented_secret() -> None:
         names.ENV_GRAFANA_ADMIN_PASSWORD,
         names.ENV_DB_PASSWORD,
         names.ENV_DB_READER_PASSWORD,
+        names.ENV_USER_ID_HASH_KEY,
     }
     assert used - rendered == secrets
     for secret in secrets:  # compose refuses to start without them: no default password can sneak in
@@ -203,6 +204,7 @@ def test_generated_paths_inside_containers_match_the_names_module() -> None:
         names.SVC_TEMPO,
         names.SVC_LOKI,
         names.SVC_TIMESCALEDB,
+        names.SVC_COLLECTOR,
     ):
         assert service in COMPOSE["services"]
 

@@ -1,0 +1,206 @@
+"""The OpenTelemetry Collector: its config and the builder manifest of the project's own distribution.
+
+Every span first goes through one traces pipeline that normalises dialects, prices, redacts, and
+counts it into metrics; only then does it fork: one copy is tail-sampled for Tempo, one (LLM spans
+only, unsampled) goes to the ingester. So request, token and cost metrics come from 100% of spans
+and stay exact whatever the sampling ratio.
+
+Backend addresses are `${env:NAME:-default}` references, defaulting to the compose service names,
+so the same file runs in compose, on Kubernetes and in the local test stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observatory import dialects as dialect_table
+from observatory import names
+from observatory.render.artifact import Artifact
+from observatory.render.collector import manifest, ottl
+from observatory.render.collector.metrics import signal_to_metrics
+from observatory.render.collector.sampling import tail_sampling
+from observatory.spec.types import Spec
+
+COLLECTOR_CONFIG = "stack/otel-collector/config.yaml"
+MANIFEST = "stack/otel-collector/manifest.yaml"
+STORAGE_DIR = "/var/lib/otelcol"
+
+
+def env(name: str, default: str) -> str:
+    """A value the collector takes from its environment at start-up, else `default`."""
+    return f"${{env:{name}:-{default}}}"
+
+
+# Every exporter that talks to a backend: retried with backoff, queued on disk so a backend or
+# collector restart loses nothing the collector accepted. 30 minutes of retries covers a backend
+# upgrade; after that the data is dropped and counted (otelcol_exporter_send_failed_*).
+def _reliable(endpoint: str) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint,
+        "retry_on_failure": {
+            "enabled": True,
+            "initial_interval": "1s",
+            "max_interval": "30s",
+            "max_elapsed_time": "30m",
+        },
+        "sending_queue": {"enabled": True, "storage": "file_storage", "queue_size": 5000, "num_consumers": 4},
+    }
+
+
+def exporters(spec: Spec) -> dict[str, Any]:
+    return {
+        "otlp_http/tempo": _reliable(
+            env("OTELCOL_TEMPO_ENDPOINT", f"http://{names.SVC_TEMPO}:{names.PORT_OTLP_HTTP}")
+        ),
+        "otlp_http/loki": _reliable(
+            env("OTELCOL_LOKI_ENDPOINT", f"http://{names.SVC_LOKI}:{names.PORT_LOKI_HTTP}/otlp")
+        ),
+        "otlp_http/ingester": _reliable(
+            env("OTELCOL_INGESTER_ENDPOINT", f"http://{names.SVC_INGESTER}:{names.PORT_INGESTER}")
+        ),
+        "prometheus_remote_write": {
+            "endpoint": env(
+                "OTELCOL_PROMETHEUS_ENDPOINT",
+                f"http://{names.SVC_PROMETHEUS}:{names.PORT_PROMETHEUS}/api/v1/write",
+            ),
+            # Resource attributes are copied onto datapoints as bounded labels; no target_info series.
+            "target_info": {"enabled": False},
+            # No otel_scope_* labels: the scope is always the connector, so they would only add noise.
+            "disable_scope_info": True,
+            "retry_on_failure": {
+                "enabled": True,
+                "initial_interval": "1s",
+                "max_interval": "30s",
+                "max_elapsed_time": "30m",
+            },
+            "remote_write_queue": {"enabled": True, "queue_size": 10000, "num_consumers": 4},
+        },
+    }
+
+
+def processors(spec: Spec) -> dict[str, Any]:
+    table = dialect_table.load()
+    return {
+        # First in every pipeline: refuse data (the sender retries) before the process runs out of memory.
+        "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
+        "transform/normalise": {"error_mode": "ignore", "trace_statements": ottl.normalise_groups(table)},
+        "transform/price": {
+            "error_mode": "ignore",
+            "trace_statements": [ottl.error_type_group(table), *ottl.pricing_groups(spec, table)],
+        },
+        "transform/redact": {"error_mode": "ignore", "trace_statements": ottl.redaction_groups(spec, table)},
+        "transform/redact_logs": {
+            "error_mode": "ignore",
+            "log_statements": ottl.log_redaction_groups(spec, table),
+        },
+        "transform/metric_labels": {
+            "error_mode": "ignore",
+            "metric_statements": [{"context": "datapoint", "statements": ottl.metric_label_statements()}],
+        },
+        # The ingester stores LLM requests only: drop every other span from its copy.
+        "filter/llm_only": {"error_mode": "ignore", "traces": {"span": [f"not ({ottl.is_llm_span(table)})"]}},
+        "tail_sampling": tail_sampling(spec),
+        "delta_to_cumulative": {"max_stale": "10m"},
+        "batch": {"send_batch_size": 2048, "timeout": "1s"},
+    }
+
+
+def pipelines() -> dict[str, Any]:
+    return {
+        "traces/in": {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "transform/normalise", "transform/price", "transform/redact"],
+            "exporters": ["signal_to_metrics", "forward/sample", "forward/store"],
+        },
+        "traces/sample": {
+            "receivers": ["forward/sample"],
+            "processors": ["tail_sampling", "batch"],
+            "exporters": ["otlp_http/tempo"],
+        },
+        "traces/store": {
+            "receivers": ["forward/store"],
+            "processors": ["filter/llm_only", "batch"],
+            "exporters": ["otlp_http/ingester"],
+        },
+        "metrics/derived": {
+            "receivers": ["signal_to_metrics"],
+            "processors": ["transform/metric_labels", "delta_to_cumulative", "batch"],
+            "exporters": ["prometheus_remote_write"],
+        },
+        "metrics/apps": {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "delta_to_cumulative", "batch"],
+            "exporters": ["prometheus_remote_write"],
+        },
+        "logs": {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "transform/redact_logs", "batch"],
+            "exporters": ["otlp_http/loki"],
+        },
+    }
+
+
+def config(spec: Spec) -> dict[str, Any]:
+    return {
+        "extensions": {
+            "health_check": {
+                "endpoint": env("OTELCOL_HEALTH_ENDPOINT", f"0.0.0.0:{names.PORT_COLLECTOR_HEALTH}")
+            },
+            "file_storage": {
+                "directory": env("OTELCOL_STORAGE_DIR", f"{STORAGE_DIR}/file_storage"),
+                "create_directory": True,
+                "compaction": {"on_start": True, "directory": "/tmp"},
+            },
+        },
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {
+                        "endpoint": env("OTELCOL_OTLP_GRPC_ENDPOINT", f"0.0.0.0:{names.PORT_OTLP_GRPC}")
+                    },
+                    "http": {
+                        "endpoint": env("OTELCOL_OTLP_HTTP_ENDPOINT", f"0.0.0.0:{names.PORT_OTLP_HTTP}")
+                    },
+                }
+            }
+        },
+        "processors": processors(spec),
+        "connectors": {
+            "signal_to_metrics": signal_to_metrics(dialect_table.load()),
+            "forward/sample": {},
+            "forward/store": {},
+        },
+        "exporters": exporters(spec),
+        "service": {
+            "extensions": ["health_check", "file_storage"],
+            "telemetry": {
+                "logs": {"level": "info"},
+                "metrics": {
+                    "level": "normal",
+                    "readers": [
+                        {
+                            "pull": {
+                                "exporter": {
+                                    "prometheus": {
+                                        "host": env("OTELCOL_METRICS_HOST", "0.0.0.0"),
+                                        "port": env(
+                                            "OTELCOL_METRICS_PORT", str(names.PORT_COLLECTOR_METRICS)
+                                        ),
+                                    }
+                                }
+                            }
+                        }
+                    ],
+                },
+            },
+            "pipelines": pipelines(),
+        },
+    }
+
+
+def render(spec: Spec) -> list[Artifact]:
+    cfg = config(spec)
+    return [
+        Artifact(COLLECTOR_CONFIG, cfg, "yaml"),
+        Artifact(MANIFEST, manifest.manifest(spec, cfg), "yaml"),
+    ]

@@ -1,0 +1,132 @@
+"""The metrics the collector derives from every span, before sampling (the signal_to_metrics connector).
+
+Prometheus names come from the names module: the exporter appends `_total` to monotonic sums and the
+unit (`_seconds`) to histograms, so each OTel name here is the Prometheus name minus that suffix.
+Labels are bounded: application, environment, provider, model, operation, error type. Never a user,
+conversation or trace id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observatory import names
+from observatory.dialects import Dialects
+from observatory.render.collector import ottl
+
+# LLM calls take from a fraction of a second to minutes; these edges put the usual SLO thresholds
+# (1, 2, 5, 10, 30 s) on bucket boundaries so a percentile near them is exact, not interpolated.
+DURATION_BUCKETS_SECONDS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300]
+# Time to first token is short: tenths of a second to a few seconds.
+TTFT_BUCKETS_SECONDS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20]
+
+_RESOURCE = [
+    {"key": "service.name", "default_value": "unknown"},
+    {"key": "deployment.environment.name", "default_value": "unknown"},
+]
+_LABELS = [
+    {"key": ottl.PROVIDER, "default_value": "unknown"},
+    {"key": ottl.REQUEST_MODEL, "default_value": "unknown"},
+    {"key": ottl.OPERATION, "default_value": "unknown"},
+    {"key": "error.type", "optional": True},
+]
+
+
+def _otel_name(prometheus_name: str, suffix: str) -> str:
+    assert prometheus_name.endswith(suffix), (prometheus_name, suffix)
+    return prometheus_name.removesuffix(suffix)
+
+
+def _counter(prom: str, description: str, value: str, condition: str) -> dict[str, Any]:
+    return {
+        "name": _otel_name(prom, "_total"),
+        "description": description,
+        "include_resource_attributes": _RESOURCE,
+        "attributes": _LABELS,
+        "conditions": [condition],
+        "sum": {"value": value, "monotonic": True},
+    }
+
+
+def _histogram(
+    prom: str, description: str, value: str, condition: str, buckets: list[float]
+) -> dict[str, Any]:
+    return {
+        "name": _otel_name(prom, "_seconds"),
+        "description": description,
+        "unit": "s",
+        "include_resource_attributes": _RESOURCE,
+        "attributes": _LABELS,
+        "conditions": [condition],
+        "histogram": {"buckets": buckets, "value": value},
+    }
+
+
+def signal_to_metrics(table: Dialects) -> dict[str, Any]:
+    llm = ottl.is_llm_span(table)
+
+    def present(name: str) -> str:
+        return f"{llm} and {ottl.attr(name)} != nil"
+
+    spans = [
+        _counter(names.METRIC_REQUESTS, "LLM requests", "1", llm),
+        _histogram(
+            names.METRIC_DURATION,
+            "LLM request duration",
+            "Seconds(span.end_time - span.start_time)",
+            llm,
+            DURATION_BUCKETS_SECONDS,
+        ),
+        _histogram(
+            names.METRIC_TTFT,
+            "Time to first token of streamed LLM responses",
+            f"Double({ottl.attr('gen_ai.response.time_to_first_chunk')})",
+            present("gen_ai.response.time_to_first_chunk"),
+            TTFT_BUCKETS_SECONDS,
+        ),
+        _counter(
+            names.METRIC_INPUT_TOKENS,
+            "Input tokens, cached ones included",
+            ottl.attr(ottl.IN),
+            present(ottl.IN),
+        ),
+        _counter(
+            names.METRIC_OUTPUT_TOKENS,
+            "Output tokens, reasoning included",
+            ottl.attr(ottl.OUT),
+            present(ottl.OUT),
+        ),
+        _counter(
+            names.METRIC_CACHE_READ_TOKENS,
+            "Input tokens read from the provider's cache",
+            ottl.attr(ottl.CACHE_READ),
+            present(ottl.CACHE_READ),
+        ),
+        _counter(
+            names.METRIC_CACHE_WRITE_TOKENS,
+            "Input tokens written to the provider's cache",
+            ottl.attr(ottl.CACHE_WRITE),
+            present(ottl.CACHE_WRITE),
+        ),
+        _counter(
+            names.METRIC_COST,
+            "Cost in USD from the spec's price table",
+            ottl.attr(ottl.ATTR_COST),
+            present(ottl.ATTR_COST),
+        ),
+        _counter(
+            names.METRIC_UNPRICED_REQUESTS,
+            "LLM requests whose model has no price in the table",
+            "1",
+            f"{llm} and {ottl.attr(ottl.ATTR_UNPRICED)} == true",
+        ),
+    ]
+    normalised = {
+        "name": _otel_name(names.METRIC_NORMALISED_SPANS, "_total"),
+        "description": "Spans that arrived in an older or other dialect and were normalised",
+        "include_resource_attributes": _RESOURCE,
+        "attributes": [{"key": ottl.ATTR_NORMALISED_FROM}],
+        "conditions": [f"{ottl.attr(ottl.ATTR_NORMALISED_FROM)} != nil"],
+        "sum": {"value": "1", "monotonic": True},
+    }
+    return {"spans": [*spans, normalised]}

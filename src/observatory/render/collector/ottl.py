@@ -1,0 +1,266 @@
+"""OTTL statements for the collector's transform processors: normalise, price, redact.
+
+Each function returns transform "groups" ({context, conditions, statements}); a group's conditions
+are checked once per span, so spans that need no work (a current instrumentation, a span that is not
+an LLM call) skip all of the group's statements. Literals are written so OTTL types line up: token
+counts are wrapped in Double() before they meet a float price, and prices are decimal literals.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from observatory import names
+from observatory.dialects import Alias, Dialects
+from observatory.spec.types import ModelPrice, Spec
+
+Group = dict[str, Any]
+
+# Attributes the pipeline adds to spans. They go in the names module's family of constants but are
+# span attributes, not metric labels, so they are kept here next to the statements that set them.
+ATTR_COST = "llm.cost.usd"
+ATTR_UNPRICED = "llm.cost.unpriced"
+ATTR_PRICE_VERSION = "llm.cost.price_effective_from"
+ATTR_NORMALISED_FROM = "llm.normalised_from"
+ATTR_USER = "user.id"
+
+IN, OUT = "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"
+CACHE_READ, CACHE_WRITE = "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens"
+REQUEST_MODEL, RESPONSE_MODEL = "gen_ai.request.model", "gen_ai.response.model"
+PROVIDER, OPERATION = "gen_ai.provider.name", "gen_ai.operation.name"
+
+
+def lit(value: str) -> str:
+    """An OTTL string literal; `$` is doubled because the collector expands `${...}` in its config."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
+    return f'"{escaped}"'
+
+
+def decimal_lit(value: Decimal) -> str:
+    """A float literal OTTL parses as float64 (never `0`, which would be an int)."""
+    text = format(value.normalize(), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def attr(name: str, context: str = "span") -> str:
+    return f"{context}.attributes[{lit(name)}]"
+
+
+def is_llm_span(dialects: Dialects) -> str:
+    """The condition that makes a span an LLM request: an inference operation on a named model."""
+    ops = "|".join(dialects.llm_operations)
+    return f'{attr(REQUEST_MODEL)} != nil and IsMatch({attr(OPERATION)}, "^({ops})$$")'
+
+
+def _rename(alias: Alias, context: str) -> list[str]:
+    src, dst = attr(alias.alias, context), attr(alias.canonical, context)
+    value = f"[{src}]" if alias.wrap else src
+    return [
+        f"set({dst}, {value}) where {dst} == nil and {src} != nil",
+        f"set({attr(ATTR_NORMALISED_FROM, context)}, {lit(alias.dialect)}) where {src} != nil",
+        f"delete_key({context}.attributes, {lit(alias.alias)})",
+    ]
+
+
+def normalise_groups(dialects: Dialects) -> list[Group]:
+    """Rename dialect attributes to the pinned conventions and canonicalise provider and operation values."""
+    span_aliases = dialects.attributes
+    kind = attr(dialects.span_kind_attribute)
+    span_group: Group = {
+        "context": "span",
+        "conditions": [f"{attr(a.alias)} != nil" for a in span_aliases] + [f"{kind} != nil"],
+        "statements": [s for a in span_aliases for s in _rename(a, "span")]
+        + [
+            f"set({attr(OPERATION)}, {lit(op)}) where {attr(OPERATION)} == nil and {kind} == {lit(k)}"
+            for k, op in dialects.span_kind_operations
+        ]
+        + [f"set({attr(ATTR_NORMALISED_FROM)}, {lit(dialects.span_kind_dialect)}) where {kind} != nil"],
+    }
+    value_statements = []
+    for name, mapping in dialects.values:
+        target = attr(name)
+        value_statements.append(f'set({target}, ConvertCase({target}, "lower")) where {target} != nil')
+        value_statements += [
+            f"set({target}, {lit(new)}) where {target} == {lit(old)}" for old, new in mapping
+        ]
+    values_group: Group = {
+        "context": "span",
+        "conditions": [f"{attr(name)} != nil" for name, _ in dialects.values],
+        "statements": value_statements,
+    }
+    resource_group: Group = {
+        "context": "resource",
+        "conditions": [f"{attr(a.alias, 'resource')} != nil" for a in dialects.resource_attributes],
+        "statements": [s for a in dialects.resource_attributes for s in _rename(a, "resource")],
+    }
+    return [resource_group, span_group, values_group]
+
+
+def price_model_match(row: ModelPrice) -> str:
+    """Which spans a price row is for: provider, then the response model (else the request model).
+
+    An exact `model` also matches its dated snapshots (`gpt-4o-2024-08-06` for `gpt-4o`), which is
+    how providers report the model that actually answered.
+    """
+    # OTTL has no conditional expression, so `pricing_groups` first copies the response model, or
+    # else the request model, to llm.cost.model.
+    pricing_model = attr("llm.cost.model")
+    if row.model is not None:
+        pattern = "^" + _re_escape(row.model) + r"(-[0-9]{4}-?[0-9]{2}-?[0-9]{2})?$"
+    else:
+        assert row.model_pattern is not None
+        pattern = row.model_pattern
+    return f"{attr(PROVIDER)} == {lit(row.provider)} and IsMatch({pricing_model}, {lit(pattern)})"
+
+
+def _re_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in r".^$*+?()[]{}|\-" else c for c in text)
+
+
+def _per_token(usd_per_million: float | None) -> Decimal | None:
+    return None if usd_per_million is None else Decimal(str(usd_per_million)) / Decimal(1_000_000)
+
+
+def cost_expression(row: ModelPrice) -> str:
+    """USD for one request: uncached input, cache reads and writes priced apart, plus output.
+
+    uncached = input - cache_read - cache_write. A cache price the table lacks falls back to the
+    input price (the provider bills those tokens, at least, as input).
+    """
+    p_in = _per_token(row.input_usd_per_million_tokens)
+    p_out = _per_token(row.output_usd_per_million_tokens)
+    assert p_in is not None and p_out is not None
+    p_read = _per_token(row.cache_read_usd_per_million_tokens) or p_in
+    p_write = _per_token(row.cache_write_usd_per_million_tokens) or p_in
+    t_in, t_out = f"Double({attr(IN)})", f"Double({attr(OUT)})"
+    t_read, t_write = f"Double({attr('llm.cost.cache_read')})", f"Double({attr('llm.cost.cache_write')})"
+    return (
+        f"({t_in} - {t_read} - {t_write}) * {decimal_lit(p_in)}"
+        f" + {t_read} * {decimal_lit(p_read)} + {t_write} * {decimal_lit(p_write)}"
+        f" + {t_out} * {decimal_lit(p_out)}"
+    )
+
+
+def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
+    """Price every LLM span from the spec's table; a span no row matches is marked unpriced, not zero.
+
+    Rows run oldest `effective_from` first, each guarded by the span's start time, so the newest row
+    in force when the request started is the one that sticks.
+    """
+    priced = f"{attr(IN)} != nil and {attr(OUT)} != nil"
+    prepare = [
+        f"set({attr('llm.cost.model')}, {attr(REQUEST_MODEL)})",
+        f"set({attr('llm.cost.model')}, {attr(RESPONSE_MODEL)}) where {attr(RESPONSE_MODEL)} != nil",
+        f"set({attr('llm.cost.cache_read')}, 0)",
+        f"set({attr('llm.cost.cache_read')}, {attr(CACHE_READ)}) where {attr(CACHE_READ)} != nil",
+        f"set({attr('llm.cost.cache_write')}, 0)",
+        f"set({attr('llm.cost.cache_write')}, {attr(CACHE_WRITE)}) where {attr(CACHE_WRITE)} != nil",
+        f"set({attr(ATTR_UNPRICED)}, true)",
+    ]
+    rows = sorted(spec.models, key=lambda r: r.effective_from)
+    apply = []
+    for row in rows:
+        since = f'span.start_time >= Time({lit(row.effective_from.isoformat())}, "%Y-%m-%d")'
+        when = f"{price_model_match(row)} and {since} and {priced}"
+        apply += [
+            f"set({attr(ATTR_COST)}, {cost_expression(row)}) where {when}",
+            f"set({attr(ATTR_PRICE_VERSION)}, {lit(row.effective_from.isoformat())}) where {when}",
+            f"set({attr(ATTR_UNPRICED)}, false) where {when}",
+        ]
+    cleanup = [
+        f"delete_key(span.attributes, {lit(k)})"
+        for k in ("llm.cost.model", "llm.cost.cache_read", "llm.cost.cache_write")
+    ]
+    return [
+        {"context": "span", "conditions": [is_llm_span(dialects)], "statements": prepare + apply + cleanup}
+    ]
+
+
+def error_type_group(dialects: Dialects) -> Group:
+    """A failed LLM span without `error.type` gets the conventions' fallback `_OTHER`."""
+    return {
+        "context": "span",
+        "conditions": [is_llm_span(dialects)],
+        "statements": [
+            f'set({attr("error.type")}, "_OTHER") where span.status.code == STATUS_CODE_ERROR'
+            f" and {attr('error.type')} == nil"
+        ],
+    }
+
+
+def _content_regex(dialects: Dialects) -> str:
+    return "|".join(f"(?:{k})" for k in dialects.content_keys)
+
+
+def redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
+    """PII out of every span, span event and resource: content keys dropped, patterns masked, users hashed."""
+    out: list[Group] = []
+    for context in ("span", "spanevent"):
+        statements = []
+        if not spec.pii.keep_message_content:
+            statements.append(f"delete_matching_keys({context}.attributes, {lit(_content_regex(dialects))})")
+        statements += [
+            f'replace_all_patterns({context}.attributes, "value", {lit(p.regex)}, {lit(p.replacement)})'
+            for p in spec.pii.patterns
+        ]
+        out.append({"context": context, "statements": statements})
+    if spec.pii.hash_user_ids:
+        key = spec.pii.user_id_hash_key
+        secret = f"${{env:{key.env}}}" if key.env else f"${{file:{key.file}}}"
+        # The key is expanded by the collector at start-up from its environment or a mounted file;
+        # the rendered file holds only the reference. The hash is SHA-256 over key + ":" + id.
+        out[0]["statements"].append(
+            f'set({attr(ATTR_USER)}, SHA256(Concat(["{secret}", {attr(ATTR_USER)}], ":")))'
+            f" where {attr(ATTR_USER)} != nil"
+        )
+    out.append(
+        {
+            "context": "resource",
+            "statements": [
+                f'replace_all_patterns(resource.attributes, "value", {lit(p.regex)}, {lit(p.replacement)})'
+                for p in spec.pii.patterns
+            ],
+        }
+    )
+    return out
+
+
+def log_redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
+    """The same patterns over log bodies and attributes; GenAI content events lose their body."""
+    statements = []
+    if not spec.pii.keep_message_content:
+        statements += [
+            f"delete_matching_keys(log.attributes, {lit(_content_regex(dialects))})",
+            # GenAI instrumentations emit prompts and completions as log events named gen_ai.*.
+            'set(log.body, "") where IsMatch(log.event_name, "^gen_ai\\\\.")',
+        ]
+    for p in spec.pii.patterns:
+        statements += [
+            f"replace_pattern(log.body, {lit(p.regex)}, {lit(p.replacement)})",
+            f'replace_all_patterns(log.attributes, "value", {lit(p.regex)}, {lit(p.replacement)})',
+        ]
+    return [{"context": "log", "statements": statements}]
+
+
+def metric_label_statements() -> list[str]:
+    """Datapoint labels from the names module: resource attributes copied in, GenAI keys shortened."""
+    copies = [
+        (names.LABEL_APPLICATION, 'resource.attributes["service.name"]'),
+        (names.LABEL_ENVIRONMENT, 'resource.attributes["deployment.environment.name"]'),
+    ]
+    renames = [
+        (names.LABEL_PROVIDER, PROVIDER),
+        (names.LABEL_MODEL, REQUEST_MODEL),
+        (names.LABEL_OPERATION, OPERATION),
+        (names.LABEL_ERROR_TYPE, "error.type"),
+        (names.LABEL_DIALECT, ATTR_NORMALISED_FROM),
+    ]
+    out = [f"set(datapoint.attributes[{lit(label)}], {source})" for label, source in copies]
+    for label, key in renames:
+        src = f"datapoint.attributes[{lit(key)}]"
+        out += [
+            f"set(datapoint.attributes[{lit(label)}], {src}) where {src} != nil",
+            f"delete_key(datapoint.attributes, {lit(key)})",
+        ]
+    return out
