@@ -40,6 +40,9 @@ test-docker: install ## Run the container tests (needs a Docker engine; fails wi
 golden: install ## Regenerate the golden trees and error snapshots under tests/
 	$(BIN)/python scripts/update_golden.py
 
+bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
+	$(BIN)/python scripts/bench_collector.py
+
 up: render ## Run the stack with docker compose and print its URLs
 	scripts/up.sh
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+
+from observatory.processes import ManagedProcess, free_port, poll_until
+
+__all__ = ["ManagedProcess", "free_port", "poll_until"]
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "tests" / "specs"
 GOLDEN = REPO / "tests" / "golden"
 SCHEMAS = REPO / "tests" / "schemas"
-
-T = TypeVar("T")
 
 
 def require_tool(name: str) -> str:
@@ -52,63 +51,7 @@ def require_docker() -> None:
     pytest.skip(f"{reason}: the container tests run in the GitHub Actions 'containers' job")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def poll_until(
-    check: Callable[[], T], description: str, timeout_seconds: float = 30.0, interval_seconds: float = 0.2
-) -> T:
-    """Call `check` until it returns a truthy value; on timeout, fail naming what and the last error."""
-    deadline = time.monotonic() + timeout_seconds
-    last: str = "it returned nothing truthy"
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as err:  # any error is "not yet"; the last one is reported
-            last = f"{type(err).__name__}: {err}"
-        time.sleep(interval_seconds)
-    pytest.fail(f"timed out after {timeout_seconds:.0f}s waiting for {description}; last error: {last}")
-
-
-class RunningProcess:
-    """A real server process for a test: started, waited for, and stopped, with its log kept."""
-
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
-        self.argv = argv
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        full_env = None if env is None else {**os.environ, **env}
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
-
-    def log_tail(self, lines: int = 20) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def wait_ready(self, check: Callable[[], object], description: str, timeout_seconds: float = 60) -> None:
-        def ready() -> object:
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.argv[0]} exited with {self.proc.returncode}; log:\n{self.log_tail()}")
-            return check()
-
-        poll_until(ready, description, timeout_seconds)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
-def start_prometheus(tmp_path: Path, extra_flags: tuple[str, ...] = ()) -> tuple[RunningProcess, str]:
+def start_prometheus(tmp_path: Path, extra_flags: tuple[str, ...] = ()) -> tuple[ManagedProcess, str]:
     """A real Prometheus with the remote-write receiver on, on a free loopback port, ready."""
     import requests
 
@@ -116,7 +59,7 @@ def start_prometheus(tmp_path: Path, extra_flags: tuple[str, ...] = ()) -> tuple
     config = tmp_path / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 15s\n")
     port = free_port()
-    proc = RunningProcess(
+    proc = ManagedProcess(
         [
             binary,
             f"--config.file={config}",
@@ -140,10 +83,8 @@ def collector_binary() -> Path:
     """The collector built from the committed manifest (`make collector`); required in CI."""
     binary = REPO / ".cache/otelcol/build/otelcol-observatory"
     stamp = REPO / ".cache/otelcol/manifest.sha256"
-    import hashlib
-
     current = hashlib.sha256((REPO / "stack/otel-collector/manifest.yaml").read_bytes()).hexdigest()
-    if not binary.exists() or stamp.read_text().strip() != current:
+    if not binary.exists() or not stamp.exists() or stamp.read_text().strip() != current:
         message = "the collector is not built from the current manifest (make collector builds it)"
         if os.environ.get("REQUIRE_TOOLS") == "1":
             pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")

@@ -27,7 +27,7 @@ from observatory.render.collector import COLLECTOR_CONFIG, config
 from observatory.spec import load
 from observatory.spec.types import SamplingPolicy, Spec
 from observatory.traffic import APPLICATIONS, Traffic, Workload, generate
-from tests.conftest import REPO, RunningProcess, collector_binary, free_port, poll_until, start_prometheus
+from tests.conftest import REPO, ManagedProcess, collector_binary, free_port, poll_until, start_prometheus
 from tests.otlp_capture import OtlpCapture
 
 HASH_KEY = "test-user-hash-key"
@@ -92,7 +92,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         "OTELCOL_METRICS_PORT": str(metrics),
         "OBSERVATORY_USER_ID_HASH_KEY": HASH_KEY,
     }
-    collector = RunningProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
+    collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
     try:
         collector.wait_ready(
             lambda: requests.get(f"http://127.0.0.1:{health}", timeout=2).ok, "collector health"

@@ -22,7 +22,7 @@ import yaml
 from observatory import names
 from observatory.render import compose_env, grafana, loki, prometheus, render_files, tempo
 from observatory.spec import load
-from tests.conftest import GOLDEN, REPO, SCHEMAS, RunningProcess, free_port, require_tool
+from tests.conftest import GOLDEN, REPO, SCHEMAS, ManagedProcess, free_port, require_tool
 
 GOLDEN_TREES = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -88,7 +88,7 @@ def prometheus_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     for arg in COMPOSE["services"]["prometheus"]["command"]:
         flag, _, value = _interpolate(arg, settings).partition("=")
         args.append(f"{flag}={paths.get(value, value)}" if value else flag)
-    proc = RunningProcess(
+    proc = ManagedProcess(
         [binary, *args, f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "prometheus.log"
     )
     url = f"http://127.0.0.1:{port}"
@@ -124,7 +124,7 @@ def test_alertmanager_starts_with_the_compose_flags_and_the_rendered_config(
         flag, _, value = arg.partition("=")
         args.append(f"{flag}={paths.get(value, value)}")
     port = free_port()
-    proc = RunningProcess(
+    proc = ManagedProcess(
         [binary, *args, f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
         tmp_path / "alertmanager.log",
     )

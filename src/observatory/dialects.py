@@ -28,6 +28,7 @@ class Dialects:
     attributes: tuple[Alias, ...]
     resource_attributes: tuple[Alias, ...]
     values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    canonical_values: dict[str, tuple[str, ...]]
     span_kind_attribute: str
     span_kind_dialect: str
     span_kind_operations: tuple[tuple[str, str], ...]
@@ -59,6 +60,7 @@ def load() -> Dialects:
         attributes=_aliases(data["attributes"]),
         resource_attributes=_aliases(data["resource_attributes"]),
         values=tuple((attr, tuple(mapping.items())) for attr, mapping in data["values"].items()),
+        canonical_values={attr: tuple(v) for attr, v in data["canonical_values"].items()},
         span_kind_attribute=kinds["attribute"],
         span_kind_dialect=kinds["dialect"],
         span_kind_operations=tuple(kinds["operations"].items()),

@@ -47,8 +47,15 @@ SAMPLING_SLOW_THRESHOLD_SECONDS: Final = 5.0
 SAMPLING_KEEP_ERRORS: Final = True
 # Agent chains finish within seconds; 30 s (the tail_sampling default) also covers long generations.
 SAMPLING_DECISION_WAIT_SECONDS: Final = 30.0
-# tail_sampling's own default; about 50k traces x ~20 spans fits in the collector's memory limit.
+# Once a trace's root span (the application request, which ends after its LLM calls) has arrived,
+# decide 2 s later instead of waiting the whole decision_wait: memory then holds about 2-3 s of
+# traces, not 30 s (measured: docs/BENCHMARKS.md).
+SAMPLING_DECISION_WAIT_AFTER_ROOT_SECONDS: Final = 2.0
+# tail_sampling's own default. It must cover (new traces per second) x (seconds a trace waits).
 SAMPLING_MAX_TRACES_IN_MEMORY: Final = 50_000
+# When that many traces wait, slow intake down (the receiver pushes back, senders retry) instead
+# of evicting undecided traces: eviction would silently lose error and slow traces.
+SAMPLING_BLOCK_WHEN_FULL: Final = True
 
 # Retention: the design note's tiers. Hot is full resolution on fast disk, warm is compressed or
 # downsampled, cold is object storage for audits and yearly cost reviews.

@@ -147,7 +147,9 @@ class SamplingOverrideFile(FileModel):
 
 class SamplingFile(SamplingOverrideFile):
     decision_wait_seconds: PositiveFloat | None = None
+    decision_wait_after_root_seconds: PositiveFloat | None = None
     max_traces_in_memory: PositiveInt | None = None
+    block_when_full: bool | None = None
     applications: dict[Name, SamplingOverrideFile] = Field(default_factory=dict)
 
 

@@ -79,7 +79,11 @@ def _sampling(f: m.SamplingFile | None) -> t.Sampling:
     return t.Sampling(
         default=default,
         decision_wait_seconds=_pick(f.decision_wait_seconds, d.SAMPLING_DECISION_WAIT_SECONDS),
+        decision_wait_after_root_seconds=_pick(
+            f.decision_wait_after_root_seconds, d.SAMPLING_DECISION_WAIT_AFTER_ROOT_SECONDS
+        ),
         max_traces_in_memory=_pick(f.max_traces_in_memory, d.SAMPLING_MAX_TRACES_IN_MEMORY),
+        block_when_full=_pick(f.block_when_full, d.SAMPLING_BLOCK_WHEN_FULL),
         applications=apps,
     )
 
@@ -265,6 +269,14 @@ def resolved_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
         if override is not None:
             yield from _tier_problems(getattr(spec.retention, signal), ("retention", signal), override)
     yield from _port_problems(spec.ports, f.ports or m.PortsFile())
+    if spec.sampling.decision_wait_after_root_seconds > spec.sampling.decision_wait_seconds:
+        yield (
+            ("sampling", "decision_wait_after_root_seconds"),
+            (
+                f"{spec.sampling.decision_wait_after_root_seconds:g} s after the root is longer than the "
+                f"whole decision_wait_seconds ({spec.sampling.decision_wait_seconds:g} s)"
+            ),
+        )
 
     for name, obj in (("", spec.slos.default), *spec.slos.applications):
         if obj.latency_p95_seconds > obj.latency_p99_seconds:

@@ -71,7 +71,9 @@ class SamplingPolicy:
 class Sampling:
     default: SamplingPolicy
     decision_wait_seconds: float
+    decision_wait_after_root_seconds: float
     max_traces_in_memory: int
+    block_when_full: bool
     # Application name to its own policy; sorted by name for deterministic output.
     applications: tuple[tuple[str, SamplingPolicy], ...]
 

@@ -73,7 +73,7 @@ def exporters(spec: Spec) -> dict[str, Any]:
                 "max_interval": "30s",
                 "max_elapsed_time": "30m",
             },
-            "remote_write_queue": {"enabled": True, "queue_size": 10000, "num_consumers": 4},
+            "remote_write_queue": {"enabled": True, "queue_size": 10000},
         },
     }
 

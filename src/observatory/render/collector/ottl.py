@@ -8,6 +8,7 @@ counts are wrapped in Double() before they meet a float price, and prices are de
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -47,10 +48,14 @@ def attr(name: str, context: str = "span") -> str:
     return f"{context}.attributes[{lit(name)}]"
 
 
+def one_of(target: str, values: tuple[str, ...] | list[str]) -> str:
+    """`target` equals one of `values`: string comparisons, far cheaper per span than a regex."""
+    return "(" + " or ".join(f"{target} == {lit(v)}" for v in values) + ")"
+
+
 def is_llm_span(dialects: Dialects) -> str:
     """The condition that makes a span an LLM request: an inference operation on a named model."""
-    ops = "|".join(dialects.llm_operations)
-    return f'{attr(REQUEST_MODEL)} != nil and IsMatch({attr(OPERATION)}, "^({ops})$$")'
+    return f"{attr(REQUEST_MODEL)} != nil and {one_of(attr(OPERATION), dialects.llm_operations)}"
 
 
 def _rename(alias: Alias, context: str) -> list[str]:
@@ -142,13 +147,19 @@ def cost_expression(row: ModelPrice) -> str:
     )
 
 
+def _unix_nanos(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 10**9
+
+
 def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
     """Price every LLM span from the spec's table; a span no row matches is marked unpriced, not zero.
 
-    Rows run oldest `effective_from` first, each guarded by the span's start time, so the newest row
-    in force when the request started is the one that sticks.
+    Rows are tried oldest `effective_from` first, each guarded by the span's start time, so the
+    newest row in force when the request started is the one whose number sticks in `llm.cost.row`;
+    each row's match is evaluated once, and the cost statements then only compare that number.
     """
     priced = f"{attr(IN)} != nil and {attr(OUT)} != nil"
+    row_marker = attr("llm.cost.row")
     prepare = [
         f"set({attr('llm.cost.model')}, {attr(REQUEST_MODEL)})",
         f"set({attr('llm.cost.model')}, {attr(RESPONSE_MODEL)}) where {attr(RESPONSE_MODEL)} != nil",
@@ -156,13 +167,18 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         f"set({attr('llm.cost.cache_read')}, {attr(CACHE_READ)}) where {attr(CACHE_READ)} != nil",
         f"set({attr('llm.cost.cache_write')}, 0)",
         f"set({attr('llm.cost.cache_write')}, {attr(CACHE_WRITE)}) where {attr(CACHE_WRITE)} != nil",
+        f"set({row_marker}, -1)",
         f"set({attr(ATTR_UNPRICED)}, true)",
     ]
-    rows = sorted(spec.models, key=lambda r: r.effective_from)
+    rows = sorted(enumerate(spec.models), key=lambda item: item[1].effective_from)
+    match = [
+        f"set({row_marker}, {i}) where {price_model_match(row)} and "
+        f"span.start_time_unix_nano >= {_unix_nanos(row.effective_from)}"
+        for i, row in rows
+    ]
     apply = []
-    for row in rows:
-        since = f'span.start_time >= Time({lit(row.effective_from.isoformat())}, "%Y-%m-%d")'
-        when = f"{price_model_match(row)} and {since} and {priced}"
+    for i, row in rows:
+        when = f"{row_marker} == {i} and {priced}"
         apply += [
             f"set({attr(ATTR_COST)}, {cost_expression(row)}) where {when}",
             f"set({attr(ATTR_PRICE_VERSION)}, {lit(row.effective_from.isoformat())}) where {when}",
@@ -170,10 +186,14 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         ]
     cleanup = [
         f"delete_key(span.attributes, {lit(k)})"
-        for k in ("llm.cost.model", "llm.cost.cache_read", "llm.cost.cache_write")
+        for k in ("llm.cost.model", "llm.cost.cache_read", "llm.cost.cache_write", "llm.cost.row")
     ]
     return [
-        {"context": "span", "conditions": [is_llm_span(dialects)], "statements": prepare + apply + cleanup}
+        {
+            "context": "span",
+            "conditions": [is_llm_span(dialects)],
+            "statements": prepare + match + apply + cleanup,
+        }
     ]
 
 
@@ -190,7 +210,11 @@ def error_type_group(dialects: Dialects) -> Group:
 
 
 def _content_regex(dialects: Dialects) -> str:
-    return "|".join(f"(?:{k})" for k in dialects.content_keys)
+    """One anchored regex for all content keys. Anchoring the whole alternation (not each branch)
+    lets Go's engine reject a key at its first characters instead of retrying at every position,
+    which profiling showed was a quarter of the collector's CPU."""
+    assert all(k.startswith("^") for k in dialects.content_keys), "content_keys must be anchored"
+    return "^(?:" + "|".join(k[1:] for k in dialects.content_keys) + ")"
 
 
 def redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:

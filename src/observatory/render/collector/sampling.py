@@ -70,7 +70,9 @@ def tail_sampling(spec: Spec) -> dict[str, Any]:
         policies += _policies(name, policy, _service([name], False))
     return {
         "decision_wait": f"{sampling.decision_wait_seconds:g}s",
+        "decision_wait_after_root_received": f"{sampling.decision_wait_after_root_seconds:g}s",
         "num_traces": sampling.max_traces_in_memory,
+        "block_on_overflow": sampling.block_when_full,
         # Remember decisions for late spans of a decided trace; sized well above num_traces.
         "decision_cache": {
             "sampled_cache_size": sampling.max_traces_in_memory * 4,

@@ -1,0 +1,100 @@
+"""Real server processes on loopback: free ports, start with a log, wait until ready, stop cleanly.
+
+Used by the tests, the benchmarks and the local stack. Waits go through `poll_until`, whose timeout
+names what it waited for and the last error it saw.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def poll_until(
+    check: Callable[[], T], description: str, timeout_seconds: float = 30.0, interval_seconds: float = 0.2
+) -> T:
+    """Call `check` until it returns something truthy; on timeout raise TimeoutError saying what and why."""
+    deadline = time.monotonic() + timeout_seconds
+    last = "it returned nothing truthy"
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except ProcessExited:
+            raise
+        except Exception as err:  # any error means "not yet"; the last one is reported
+            last = f"{type(err).__name__}: {err}"
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"timed out after {timeout_seconds:.0f}s waiting for {description}; last error: {last}"
+            )
+        time.sleep(interval_seconds)
+
+
+class ProcessExited(RuntimeError):
+    """A managed process ended while something waited for it."""
+
+
+class ManagedProcess:
+    """A server process with its output in a log file."""
+
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        full_env = None if env is None else {**os.environ, **env}
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, check: Callable[[], object], description: str, timeout_seconds: float = 60) -> None:
+        def ready() -> object:
+            if self.proc.poll() is not None:
+                raise ProcessExited(
+                    f"{Path(self.argv[0]).name} exited with {self.proc.returncode}; log:\n{self.log_tail()}"
+                )
+            return check()
+
+        poll_until(ready, description, timeout_seconds)
+
+    def stop(self, timeout_seconds: float = 15) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the process has used, from /proc (Linux)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_bytes(self) -> int:
+        """The process's peak resident memory (VmHWM), from /proc (Linux)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return 0
