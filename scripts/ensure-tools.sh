@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the system tools the tests run for real (promtool, amtool and their servers) from Debian
+# Installs the system tools the tests run for real (Prometheus, Alertmanager, PostgreSQL) from Debian
 # packages, when they are missing and this runs as root with apt. Elsewhere it says what is missing;
 # the tests that need a tool then skip, except under REQUIRE_TOOLS=1 (CI), where they fail.
 set -euo pipefail
 packages=()
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
 [ ${#packages[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${packages[*]} (Debian packages)"

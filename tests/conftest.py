@@ -6,11 +6,16 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from observatory.processes import ManagedProcess, free_port, poll_until
+
+if TYPE_CHECKING:
+    from observatory.local.postgres import LocalPostgres
 
 __all__ = ["ManagedProcess", "free_port", "poll_until"]
 
@@ -90,3 +95,34 @@ def collector_binary() -> Path:
             pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
         pytest.skip(message)
     return binary
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL server for the session (Debian's PostgreSQL 15 here), with a random password."""
+    from observatory.local import postgres as local_pg
+
+    if not local_pg.available():
+        require_tool("initdb")  # skips, or fails under REQUIRE_TOOLS=1, naming the missing server
+    server = local_pg.LocalPostgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def database(postgres: LocalPostgres) -> Iterator[str]:
+    """A fresh, empty database on the session's server; its DSN."""
+    import secrets
+
+    import psycopg
+
+    name = f"t_{secrets.token_hex(6)}"
+    admin = postgres.dsn.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -8,16 +8,22 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from observatory import __version__, writer
+from observatory import __version__, names, writer
 from observatory.render import RenderError, render_files
 from observatory.spec import Spec, SpecInvalid, load
 from observatory.spec.model import SpecFile
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+ENV_DSN = "OBSERVATORY_DATABASE_URL"
+
+
+class UsageError(Exception):
+    """The command line lacks something the command needs."""
 
 
 def _cmd_validate(spec: Spec, args: argparse.Namespace) -> int:
@@ -61,6 +67,34 @@ def _cmd_show(spec: Spec, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dsn(args: argparse.Namespace) -> str:
+    dsn: str | None = args.dsn or os.environ.get(ENV_DSN)
+    if not dsn:
+        raise UsageError(f"give --dsn or set {ENV_DSN} (a postgresql:// URL; keep its password out of files)")
+    return dsn
+
+
+def _cmd_migrate(spec: Spec, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from observatory.storage.migrate import MigrationError, migrate
+
+    try:
+        with psycopg.connect(_dsn(args)) as conn:
+            report = migrate(conn, spec, os.environ.get(names.ENV_DB_READER_PASSWORD))
+    except (psycopg.Error, MigrationError) as err:
+        print(f"observatory migrate: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    for label, files in (
+        ("applied", report.applied),
+        ("unchanged", report.unchanged),
+        ("re-applied", report.repeated),
+    ):
+        for name in files:
+            print(f"{label:10} {name}")
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     schema = SpecFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -90,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print one generated file as the spec renders it now")
     show.add_argument("file", help="a generated path, e.g. stack/prometheus/prometheus.yml")
     sub.add_parser("schema", help="print the JSON Schema of the spec, for editors")
+    for name, text in (
+        ("migrate", "apply the database schema and policies (idempotent)"),
+        ("maintain", "postgres storage: create and drop partitions, refresh rollups"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--dsn", help=f"postgresql:// URL (default: ${ENV_DSN})")
     return parser
 
 
@@ -97,6 +137,7 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "validate": _cmd_validate,
     "render": _cmd_render,
     "show": _cmd_show,
+    "migrate": _cmd_migrate,
 }
 
 
@@ -118,3 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RenderError as err:
         print(f"observatory: {err}", file=sys.stderr)
         return EXIT_INVALID
+    except UsageError as err:
+        print(f"observatory {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE

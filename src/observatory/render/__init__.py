@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
 from observatory import names
-from observatory.render import alertmanager, collector, compose_env, grafana, loki, prometheus, tempo
+from observatory.render import alertmanager, collector, compose_env, grafana, loki, prometheus, storage, tempo
 from observatory.render.artifact import Artifact, serialize
 from observatory.spec.types import Spec
 
@@ -25,6 +25,7 @@ RENDERERS: tuple[Renderer, ...] = (
     loki.render,
     compose_env.render,
     collector.render,
+    storage.render,
 )
 
 

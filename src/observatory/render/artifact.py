@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import yaml
 
-Format = Literal["yaml", "json", "ini", "env", "text", "markdown"]
+Format = Literal["yaml", "json", "ini", "env", "sql", "text", "markdown"]
 
 # Comment syntax of each format; JSON has none, so it carries no header.
-_COMMENT = {"yaml": "#", "ini": ";", "env": "#", "text": "#", "markdown": None, "json": None}
+_COMMENT = {"yaml": "#", "ini": ";", "env": "#", "sql": "--", "text": "#", "markdown": None, "json": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,7 @@ _SERIALIZERS: dict[str, Callable[[Any], str]] = {
     "json": to_json,
     "ini": _to_ini,
     "env": _to_env,
+    "sql": _identity,
     "text": _identity,
     "markdown": _identity,
 }

@@ -1,0 +1,1 @@
+"""Running the stack's components as local processes, for tests and for `make up` without Docker."""

@@ -1,0 +1,1 @@
+"""Per-request storage: the table's columns, migrations, maintenance (partitions, rollups, retention)."""

@@ -1,0 +1,93 @@
+"""Applies the schema to a database, idempotently: versioned migrations once, repeatable ones always.
+
+Runs under an advisory lock in one transaction, so two ingesters starting together do not race, and
+a failure leaves the database as it was. A versioned migration whose text changed after it was
+applied is an error (the fix is a new migration), never silently re-run. The Grafana reader role is
+created here; its password comes from the environment, never from a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from observatory import names
+from observatory.render.storage import Migration, migrations
+from observatory.spec.types import Spec
+
+# Any constant works; it only has to be the same for every process that migrates this database.
+LOCK_ID = 0x4C4C4D4F  # "LLMO"
+
+
+class MigrationError(Exception):
+    """The database's schema history disagrees with this version of the package."""
+
+
+@dataclass
+class MigrateReport:
+    applied: list[str]
+    unchanged: list[str]
+    repeated: list[str]
+
+
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _ensure_reader(conn: psycopg.Connection, password: str | None) -> None:
+    role = names.DB_READER_USER
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if not exists:
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    if password:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
+
+
+def migrate(conn: psycopg.Connection, spec: Spec, reader_password: str | None = None) -> MigrateReport:
+    """Bring the database at `conn` to the schema of `spec`; returns what was done."""
+    report = MigrateReport([], [], [])
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_ID,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS observatory_schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        _ensure_reader(conn, reader_password)
+        applied = {
+            v: (n, c)
+            for v, n, c in conn.execute("SELECT version, name, checksum FROM observatory_schema_migrations")
+        }
+        for migration in migrations(spec):
+            _apply(conn, migration, applied, report)
+    return report
+
+
+def _apply(
+    conn: psycopg.Connection, migration: Migration, applied: dict[int, tuple[str, str]], report: MigrateReport
+) -> None:
+    checksum = _checksum(migration.sql)
+    if migration.version is None:
+        conn.execute(migration.sql.encode())
+        report.repeated.append(migration.filename)
+        return
+    if migration.version in applied:
+        name, done = applied[migration.version]
+        if done != checksum:
+            raise MigrationError(
+                f"migration {migration.filename} was applied with other contents (as {name!r}); "
+                "a schema change must be a new migration"
+            )
+        report.unchanged.append(migration.filename)
+        return
+    conn.execute(migration.sql.encode())
+    conn.execute(
+        "INSERT INTO observatory_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+        (migration.version, migration.name, checksum),
+    )
+    report.applied.append(migration.filename)

@@ -1,0 +1,143 @@
+"""The per-request schema: migrations on a real PostgreSQL, and the TimescaleDB flavour parsed by
+PostgreSQL's own parser (pglast); the container suite runs it on the pinned TimescaleDB image."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pglast
+import psycopg
+import pytest
+
+from observatory import names
+from observatory.render import render_files
+from observatory.render.storage import migrations
+from observatory.spec import load, parse
+from observatory.storage.columns import COLUMNS
+from observatory.storage.migrate import MigrationError, migrate
+from tests.conftest import REPO, SPECS
+
+POSTGRES_SPEC = load(SPECS / "valid" / "postgres.yaml")
+
+
+def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
+        second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
+        assert (first.applied, second.applied, second.unchanged) == (
+            ["V001__schema.sql"],
+            [],
+            ["V001__schema.sql"],
+        )
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                " ORDER BY ordinal_position",
+                (names.TABLE_REQUESTS,),
+            )
+        ]
+        assert columns == [c.name for c in COLUMNS]
+        for rollup in (names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY):
+            assert conn.execute("SELECT to_regclass(%s)", (rollup,)).fetchone() == (rollup,)
+
+
+def test_a_changed_versioned_migration_is_refused_not_reapplied(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        migrate(conn, POSTGRES_SPEC)
+        conn.execute("UPDATE observatory_schema_migrations SET checksum = 'edited' WHERE version = 1")
+        conn.commit()
+        with pytest.raises(MigrationError, match="a schema change must be a new migration"):
+            migrate(conn, POSTGRES_SPEC)
+
+
+def test_partitions_are_created_on_demand_and_rows_land_in_them(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        migrate(conn, POSTGRES_SPEC)
+        conn.execute(f"SELECT {names.TABLE_REQUESTS}_ensure_partition('2026-03-01')")
+        conn.execute(f"SELECT {names.TABLE_REQUESTS}_ensure_partition('2026-03-01')")  # again: no error
+        conn.execute(
+            f"INSERT INTO {names.TABLE_REQUESTS} (time, trace_id, span_id, application, environment, status,"
+            " duration_ms, unpriced) VALUES ('2026-03-01 12:00+00', 't', 's', 'a', 'e', 'ok', 1, false)"
+        )
+        where = conn.execute(f"SELECT tableoid::regclass::text FROM {names.TABLE_REQUESTS}").fetchone()
+        assert where == (f"{names.TABLE_REQUESTS}_20260301",)
+        with pytest.raises(psycopg.errors.CheckViolation):  # no partition for that day: refused, not lost
+            conn.execute(
+                f"INSERT INTO {names.TABLE_REQUESTS} (time, trace_id, span_id, application, environment,"
+                " status, duration_ms, unpriced)"
+                " VALUES ('2026-03-02 12:00+00', 't', 's', 'a', 'e', 'ok', 1, false)"
+            )
+
+
+def test_the_reader_role_can_read_the_tables_and_write_nothing(database: str, postgres: object) -> None:
+    with psycopg.connect(database) as conn:
+        migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
+    reader = database.replace("postgres:", f"{names.DB_READER_USER}:", 1)
+    reader = reader.split("@", 1)[0].rsplit(":", 1)[0] + ":reader-secret@" + database.split("@", 1)[1]
+    with psycopg.connect(reader) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {names.VIEW_REQUESTS_DAILY}").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"DELETE FROM {names.TABLE_REQUESTS}")
+
+
+@pytest.mark.parametrize("tree", ["minimal", "full"])
+def test_the_timescaledb_flavour_parses_with_the_postgresql_parser(tree: str) -> None:
+    files = sorted((REPO / "tests/golden" / tree / "stack/timescaledb").glob("*.sql"))
+    assert [f.name for f in files] == ["R__policies.sql", "V001__schema.sql"]
+    for path in files:
+        statements = pglast.parse_sql(path.read_text())
+        assert len(statements) >= 5, path
+
+
+def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
+    spec = parse("version: v1\nretention: {hot_days: 2, warm_days: 10, cold_days: 400}\n", "s")
+    policies = next(m.sql for m in migrations(spec) if m.version is None)
+    assert "compress_after => INTERVAL '2 days'" in policies
+    assert f"add_retention_policy('{names.TABLE_REQUESTS}', drop_after => INTERVAL '10 days')" in policies
+    assert (
+        f"add_retention_policy('{names.VIEW_REQUESTS_DAILY}', drop_after => INTERVAL '400 days')" in policies
+    )
+    # The refresh window stays inside raw retention, so a refresh never erases rollups of dropped days.
+    assert "start_offset => INTERVAL '72 hours'" in policies
+
+
+def test_the_versioned_schema_does_not_depend_on_the_spec() -> None:
+    """Retention and such live in the repeatable file; a spec change never edits an applied migration."""
+    a = parse("version: v1\nretention: {hot_days: 1, warm_days: 2, cold_days: 3}\n", "s")
+    b = parse("version: v1\n", "s")
+    assert [m.sql for m in migrations(a) if m.version] == [m.sql for m in migrations(b) if m.version]
+
+
+def test_the_committed_schema_files_are_what_migrate_runs() -> None:
+    spec = load(REPO / "observatory.yaml")
+    files = render_files(spec)
+    for migration in migrations(spec):
+        committed = files[f"stack/timescaledb/{migration.filename}"].decode()
+        assert committed.split("\n", 1)[1] == migration.sql  # the generated header, then the same text
+
+
+def test_migrate_from_the_command_line_takes_the_dsn_from_the_environment(database: str) -> None:
+    env = {**os.environ, "OBSERVATORY_DATABASE_URL": database}
+    spec = str(SPECS / "valid" / "postgres.yaml")
+    result = subprocess.run(
+        [sys.executable, "-m", "observatory", "--spec", spec, "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "applied    V001__schema.sql" in result.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "observatory", "migrate"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "OBSERVATORY_DATABASE_URL"},
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 2 and "give --dsn or set OBSERVATORY_DATABASE_URL" in missing.stderr
