@@ -71,6 +71,7 @@ DB_READER_USER: Final = "grafana_reader"
 TABLE_REQUESTS: Final = "llm_requests"
 VIEW_REQUESTS_HOURLY: Final = "llm_requests_hourly"
 VIEW_REQUESTS_DAILY: Final = "llm_requests_daily"
+TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the
 # exporter adds unit and `_total` suffixes).

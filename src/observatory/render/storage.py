@@ -125,8 +125,12 @@ BEGIN
     IF to_regclass(part) IS NULL THEN
         -- Two writers may meet here: the lock makes the second wait, then find the table.
         PERFORM pg_advisory_xact_lock(hashtext(part));
+        -- Days are UTC days whatever the session's time zone, so every writer agrees on the bounds.
         EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF {T} FOR VALUES FROM (%L) TO (%L)',
-                       part, day, day + 1);
+                       part, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_inherits
+                      WHERE inhrelid = to_regclass(part) AND inhparent = '{T}'::regclass) THEN
+        RAISE EXCEPTION 'table % exists but is not a partition of {T}', part;
     END IF;
 END
 $$;
@@ -135,9 +139,9 @@ $$;
 """
         + _rollup_table(HOURLY, KEYS)
         + _rollup_table(DAILY, DAILY_KEYS)
-        + """
+        + f"""
 -- How far the rollups have been computed; maintenance recomputes from a little before it.
-CREATE TABLE IF NOT EXISTS observatory_rollup_watermarks (
+CREATE TABLE IF NOT EXISTS {names.TABLE_ROLLUP_WATERMARKS} (
     rollup text PRIMARY KEY,
     computed_until timestamptz NOT NULL
 );

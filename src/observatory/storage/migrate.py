@@ -18,8 +18,9 @@ from observatory import names
 from observatory.render.storage import Migration, migrations
 from observatory.spec.types import Spec
 
-# Any constant works; it only has to be the same for every process that migrates this database.
-LOCK_ID = 0x4C4C4D4F  # "LLMO"
+# Any constant works if every process that migrates this database uses it; above 2**31 it cannot
+# meet the int4 hashtext() keys the partition function locks.
+LOCK_ID = 0x4C4C4D4F_00000001  # "LLMO", 1
 
 
 class MigrationError(Exception):

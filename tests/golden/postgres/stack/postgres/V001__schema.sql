@@ -41,8 +41,12 @@ BEGIN
     IF to_regclass(part) IS NULL THEN
         -- Two writers may meet here: the lock makes the second wait, then find the table.
         PERFORM pg_advisory_xact_lock(hashtext(part));
+        -- Days are UTC days whatever the session's time zone, so every writer agrees on the bounds.
         EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF llm_requests FOR VALUES FROM (%L) TO (%L)',
-                       part, day, day + 1);
+                       part, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_inherits
+                      WHERE inhrelid = to_regclass(part) AND inhparent = 'llm_requests'::regclass) THEN
+        RAISE EXCEPTION 'table % exists but is not a partition of llm_requests', part;
     END IF;
 END
 $$;

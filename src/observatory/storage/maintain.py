@@ -1,0 +1,203 @@
+"""Maintenance of the plain-PostgreSQL storage flavour: partitions, incremental rollups and retention.
+
+`maintain` is idempotent and safe beside running writers, so `observatory maintain` can run from cron
+and the ingester can call it on a schedule. One run, in this order:
+1. creates the day partitions of `llm_requests` for today and the next days (all days are UTC);
+2. recomputes the hourly and daily rollups from a little before their watermark up to now, each in one
+   transaction (delete the buckets, insert them again), so readers never see a half-done bucket;
+3. drops raw partitions whose whole day is older than the warm tier (after step 2, so rows written
+   before a long pause are rolled up before they go);
+4. deletes hourly rollups older than the warm tier and daily rollups older than the cold tier.
+
+A row written later than the late-data margin after the previous run (2 hours for hourly rollups, a day
+for daily ones) is not counted until its bucket is recomputed for another reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from observatory import names
+from observatory.render.storage import DAILY_KEYS, KEYS, MEASURES, rollup_select
+from observatory.spec.types import Spec
+
+T = names.TABLE_REQUESTS
+WATERMARKS = names.TABLE_ROLLUP_WATERMARKS
+# Partitions made ahead of time, so a writer never meets a missing day at midnight.
+DAYS_AHEAD = 2
+# Any constant works if every maintainer uses it. It is above 2**31, so it can never equal the
+# hashtext() keys that llm_requests_ensure_partition locks, nor migrate's LOCK_ID.
+LOCK_ID = 0x4C4C4D4F_4D41494E  # "LLMOMAIN"
+# A DROP of a partition waits for an exclusive lock on llm_requests, and every writer queues behind
+# the waiting DROP; better to give up and drop it on the next run.
+DROP_LOCK_TIMEOUT = "5s"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class MaintainReport:
+    partitions_created: int
+    partitions_dropped: int
+    hourly_buckets_refreshed: int
+    daily_buckets_refreshed: int
+    rollup_rows_expired: int
+
+    def summary(self) -> str:
+        return (
+            f"{self.partitions_created} partitions created, {self.partitions_dropped} dropped, "
+            f"{self.hourly_buckets_refreshed} hourly and {self.daily_buckets_refreshed} daily buckets "
+            f"refreshed, {self.rollup_rows_expired} expired rollup rows"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    table: str
+    field: str  # the date_trunc field: one bucket is one of these, in UTC
+    unit: timedelta
+    margin: timedelta  # how late a row may be written and still be counted by the next run
+    keys: tuple[tuple[str, str], ...]
+
+
+HOURLY = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", timedelta(hours=1), timedelta(hours=2), KEYS)
+DAILY = Rollup(names.VIEW_REQUESTS_DAILY, "day", timedelta(days=1), timedelta(days=1), DAILY_KEYS)
+
+
+def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) -> MaintainReport:
+    """Run one maintenance pass on the database at `conn` (autocommit); returns what it did.
+
+    TimescaleDB runs its own policies (compression, retention, continuous aggregate refresh), so for
+    that engine this returns an all-zero report without touching the database. `now` (timezone-aware,
+    default the current time) exists so that tests are deterministic.
+    """
+    if spec.storage.engine == "timescaledb":
+        return MaintainReport(0, 0, 0, 0, 0)
+    now = datetime.now(UTC) if now is None else now
+    if now.tzinfo is None:
+        raise ValueError("maintain: now must be timezone-aware")
+    now = now.astimezone(UTC)
+    tiers = spec.retention.requests
+    warm, cold = now - timedelta(days=tiers.warm_days), now - timedelta(days=tiers.cold_days)
+    created = _ensure_partitions(conn, now)
+    hourly = _refresh(conn, HOURLY, now, keep_from=warm)
+    daily = _refresh(conn, DAILY, now, keep_from=cold)
+    dropped = _drop_partitions(conn, before=warm)
+    expired = _expire_rollups(conn, hourly_before=warm, daily_before=cold)
+    return MaintainReport(created, dropped, hourly, daily, expired)
+
+
+@contextmanager
+def _unit(conn: psycopg.Connection) -> Iterator[None]:
+    """One transaction, under the maintenance lock, with the session time zone set to UTC."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_ID,))
+        # Partition bounds are made from dates and read back as text; both follow the time zone.
+        conn.execute("SET LOCAL TimeZone = 'UTC'")
+        yield
+
+
+def _floor(t: datetime, unit: timedelta) -> datetime:
+    return EPOCH + (t - EPOCH) // unit * unit
+
+
+def _ceil(t: datetime, unit: timedelta) -> datetime:
+    floor = _floor(t, unit)
+    return floor if floor == t else floor + unit
+
+
+def _ensure_partitions(conn: psycopg.Connection, now: datetime) -> int:
+    created = 0
+    with _unit(conn):
+        for ahead in range(DAYS_AHEAD + 1):
+            day = (now + timedelta(days=ahead)).date()
+            row = conn.execute("SELECT to_regclass(%s) IS NULL", (f"{T}_{day:%Y%m%d}",)).fetchone()
+            conn.execute(f"SELECT {T}_ensure_partition(%s)", (day,))
+            created += bool(row and row[0])
+    return created
+
+
+# The day partitions attached to llm_requests, oldest first, with their bounds. The bounds are read
+# from the catalogue, not the name: pg_get_expr gives "FOR VALUES FROM ('<ts>') TO ('<ts>')", and each
+# regular expression captures the quoted timestamp after FROM or TO (MINVALUE, MAXVALUE and DEFAULT
+# have none, so they come back NULL). The name pattern keeps hand-attached tables out of retention.
+PARTITIONS = rf"""SELECT c.relname,
+    substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']+)''\)')::timestamptz,
+    substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)')::timestamptz
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = '{T}'::regclass AND c.relname ~ '^{T}_[0-9]{{8}}$'
+ORDER BY 2"""
+
+
+def _partitions(conn: psycopg.Connection) -> list[tuple[str, datetime | None, datetime | None]]:
+    return [(name, lower, upper) for name, lower, upper in conn.execute(PARTITIONS)]
+
+
+def _refresh(conn: psycopg.Connection, rollup: Rollup, now: datetime, keep_from: datetime) -> int:
+    """Recompute the buckets of `rollup` from before its watermark up to the one holding `now`."""
+    with _unit(conn):
+        start, end = _window(conn, rollup, now, keep_from)
+        if start < end:
+            bounds = {"start": start, "end": end}
+            conn.execute(f"DELETE FROM {rollup.table} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
+            conn.execute(_insert(rollup), bounds)
+        conn.execute(
+            f"INSERT INTO {WATERMARKS} (rollup, computed_until) VALUES (%s, %s)"
+            " ON CONFLICT (rollup) DO UPDATE"
+            f" SET computed_until = greatest({WATERMARKS}.computed_until, EXCLUDED.computed_until)",
+            (rollup.table, now),
+        )
+    return max(0, (end - start) // rollup.unit)
+
+
+def _window(
+    conn: psycopg.Connection, rollup: Rollup, now: datetime, keep_from: datetime
+) -> tuple[datetime, datetime]:
+    """The buckets to recompute, [start, end), aligned to the rollup's unit in UTC."""
+    # COALESCE evaluates lazily: min(time) is only read on the first run.
+    row = conn.execute(
+        f"SELECT coalesce((SELECT computed_until FROM {WATERMARKS} WHERE rollup = %s),"
+        f" (SELECT min(time) FROM {T}), %s)",
+        (rollup.table, now),
+    ).fetchone()
+    base: datetime = row[0] if row else now
+    end = _floor(now, rollup.unit) + rollup.unit
+    lowers = [lower for _, lower, _ in _partitions(conn) if lower is not None]
+    # A bucket whose raw rows are gone can only be erased by a recompute, never rebuilt: start at the
+    # oldest raw day still there (no partition at all: recompute nothing). And skip what retention
+    # deletes at the end of this run anyway.
+    limits = (min(lowers, default=end), keep_from)
+    start = max([_floor(base - rollup.margin, rollup.unit), *(_ceil(t, rollup.unit) for t in limits)])
+    return start, end
+
+
+def _insert(rollup: Rollup) -> str:
+    columns = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in MEASURES)])
+    # The three-argument date_trunc buckets in UTC whatever the session's time zone.
+    bucket = f"date_trunc('{rollup.field}', time, 'UTC')"
+    where = "\nWHERE time >= %(start)s AND time < %(end)s"
+    return f"INSERT INTO {rollup.table} ({columns})\n{rollup_select(bucket, rollup.keys, where)}"
+
+
+def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
+    """Drop the day partitions that end at or before `before`; returns how many."""
+    dropped = 0
+    with _unit(conn):
+        conn.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        for name, _, upper in _partitions(conn):
+            if upper is not None and upper <= before:
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                dropped += 1
+    return dropped
+
+
+def _expire_rollups(conn: psycopg.Connection, hourly_before: datetime, daily_before: datetime) -> int:
+    with _unit(conn):
+        hourly = conn.execute(f"DELETE FROM {HOURLY.table} WHERE bucket < %s", (hourly_before,))
+        daily = conn.execute(f"DELETE FROM {DAILY.table} WHERE bucket < %s", (daily_before,))
+        return hourly.rowcount + daily.rowcount

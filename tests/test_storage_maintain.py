@@ -1,0 +1,313 @@
+"""`observatory maintain` on a real PostgreSQL: partitions, incremental rollups and retention, checked
+against an aggregation written here independently, over synthetic data longer than the retention window.
+
+Maintenance runs on sessions in Asia/Kolkata (UTC+05:30) on purpose: its buckets and partitions must be
+UTC days and hours whatever the session's time zone is.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from observatory import names
+from observatory.spec import parse
+from observatory.storage.columns import NAMES
+from observatory.storage.maintain import MaintainReport, maintain
+from observatory.storage.migrate import migrate
+
+T, HOURLY, DAILY = names.TABLE_REQUESTS, names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
+SPEC_TEXT = (
+    "version: v1\nstorage: {engine: postgres}\n"
+    "retention: {requests: {hot_days: 1, warm_days: 3, cold_days: 10}}\n"
+)
+SPEC = parse(SPEC_TEXT, "s")
+NOW = datetime(2026, 3, 20, 14, 30, tzinfo=UTC)
+WARM, COLD = timedelta(days=3), timedelta(days=10)
+SESSION_TZ = "Asia/Kolkata"
+
+# The independent aggregation: what each rollup must hold, written without the package's SQL.
+KEY_COLUMNS = (
+    "application, environment, coalesce(team, ''), coalesce(provider, ''),"
+    " coalesce(request_model, ''), coalesce(operation, '')"
+)
+MEASURE_COLUMNS = (
+    "count(*), sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END), sum(CASE WHEN unpriced THEN 1 ELSE 0 END),"
+    " sum(coalesce(input_tokens, 0)), sum(coalesce(output_tokens, 0)), sum(coalesce(cache_read_tokens, 0)),"
+    " sum(coalesce(cache_write_tokens, 0)), sum(coalesce(reasoning_tokens, 0)), sum(coalesce(cost_usd, 0)),"
+    " sum(duration_ms), max(duration_ms), sum(coalesce(ttft_ms, 0)), sum(CASE WHEN ttft_ms IS NULL THEN 0"
+    " ELSE 1 END)"
+)
+ROLLUP_MEASURES = (
+    "requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens,"
+    " cache_write_tokens, reasoning_tokens, cost_usd, duration_ms_sum, duration_ms_max, ttft_ms_sum,"
+    " ttft_count"
+)
+ROLLUP_KEYS = "application, environment, team, provider, model, operation"
+
+Row = tuple[Any, ...]
+
+
+def synthetic_rows(end: datetime, days: int, seed: int = 7) -> list[Row]:
+    """Three requests an hour for `days` days up to `end`: several applications, models and users,
+    some errors, some unpriced (NULL cost), some with NULL team, provider, operation or user."""
+    rng = random.Random(seed)
+    start = end - timedelta(days=days)
+    rows, hour = [], start.replace(minute=0, second=0, microsecond=0)
+    while hour <= end:
+        for minute in (0, 23, 59):  # minute 0 sits on the bucket boundary
+            time = hour + timedelta(minutes=minute, seconds=rng.randrange(60) if minute else 0)
+            if start <= time <= end:
+                rows.append(_row(rng, len(rows), time))
+        hour += timedelta(hours=1)
+    return rows
+
+
+def one_row(time: datetime, i: int) -> Row:
+    """A request with an id `synthetic_rows` (fewer than a million rows) never uses."""
+    return _row(random.Random(i), 1_000_000 + i, time)
+
+
+def _row(rng: random.Random, i: int, time: datetime) -> Row:
+    provider, model = rng.choice((("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4"), (None, None)))
+    error, unpriced = rng.random() < 0.1, rng.random() < 0.2
+    values: dict[str, Any] = {
+        "time": time,
+        "trace_id": f"{i:032x}",
+        "span_id": f"{i:016x}",
+        "application": rng.choice(("chat", "search", "summarize")),
+        "environment": rng.choice(("prod", "staging")),
+        "team": rng.choice((None, "core", "growth")),
+        "user_id": rng.choice((None, "u1", "u2", "u3", "u4")),
+        "provider": provider,
+        "request_model": model,
+        "response_model": model,
+        "operation": rng.choice(("chat", "embeddings", None)),
+        "status": "error" if error else "ok",
+        "error_type": "timeout" if error else None,
+        "finish_reason": None if error else "stop",
+        "duration_ms": round(rng.uniform(50, 9000), 3),
+        "ttft_ms": rng.choice((None, round(rng.uniform(20, 900), 3))),
+        "input_tokens": rng.choice((None, rng.randrange(1, 5000))),
+        "output_tokens": rng.randrange(0, 2000),
+        "cache_read_tokens": rng.choice((None, 0, rng.randrange(1, 3000))),
+        "cache_write_tokens": rng.choice((None, rng.randrange(1, 100))),
+        "reasoning_tokens": rng.choice((None, rng.randrange(1, 800))),
+        "cost_usd": None if unpriced else round(rng.uniform(0.0001, 0.2), 6),
+        "unpriced": unpriced,
+        "price_version": None if unpriced else date(2026, 1, 1),
+    }
+    return tuple(values[name] for name in NAMES)
+
+
+def insert(conn: psycopg.Connection, rows: list[Row]) -> None:
+    """COPY rows into the request table (its partitions must exist)."""
+    with conn.cursor() as cur, cur.copy(f"COPY {T} ({', '.join(NAMES)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _normal(row: Row) -> Row:
+    """Sums of doubles depend on the order of addition, and bigint sums come back as numeric."""
+    return tuple(
+        round(v, 6) if isinstance(v, float) else int(v) if isinstance(v, Decimal) else v for v in row
+    )
+
+
+def expected(conn: psycopg.Connection, unit: str, since: datetime) -> list[Row]:
+    """The rollup computed here with a plain GROUP BY over the raw table, buckets from `since` on."""
+    bucket = f"date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    keys = KEY_COLUMNS + (", coalesce(user_id, '')" if unit == "day" else "")
+    width = 8 if unit == "day" else 7
+    query = f"SELECT {bucket}, {keys}, {MEASURE_COLUMNS} FROM {T} GROUP BY " + ", ".join(
+        str(i) for i in range(1, width + 1)
+    )
+    return sorted(_normal(r) for r in conn.execute(query.encode()) if r[0] >= since)
+
+
+def rollup(conn: psycopg.Connection, table: str) -> list[Row]:
+    keys = ROLLUP_KEYS + (", user_id" if table == DAILY else "")
+    query = f"SELECT bucket, {keys}, {ROLLUP_MEASURES} FROM {table}"
+    return sorted(_normal(r) for r in conn.execute(query.encode()))
+
+
+def partitions(conn: psycopg.Connection) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            f"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            f" WHERE i.inhparent = '{T}'::regclass ORDER BY 1"
+        )
+    ]
+
+
+def day_names(first: date, last: date) -> list[str]:
+    count = (last - first).days + 1
+    return [f"{T}_{first + timedelta(days=d):%Y%m%d}" for d in range(count)]
+
+
+@pytest.fixture
+def conn(database: str) -> Iterator[psycopg.Connection]:
+    """A migrated database with 15 days of synthetic requests before NOW, on a UTC+05:30 session."""
+    with psycopg.connect(database, autocommit=True, options=f"-c TimeZone={SESSION_TZ}") as conn:
+        migrate(conn, SPEC)
+        rows = synthetic_rows(NOW, days=15)
+        with conn.transaction():
+            conn.execute("SET LOCAL TimeZone = 'UTC'")  # the ingester's partitions are UTC days too
+            for day in sorted({r[0].date() for r in rows}):
+                conn.execute(f"SELECT {T}_ensure_partition(%s)", (day,))
+            insert(conn, rows)
+        yield conn
+
+
+def test_partitions_older_than_the_warm_tier_are_dropped_and_the_next_days_exist(
+    conn: psycopg.Connection,
+) -> None:
+    conn.execute(f"CREATE TABLE {T}_20260301 (note text)")  # a stray table, not a partition: kept
+    assert partitions(conn) == day_names(date(2026, 3, 5), date(2026, 3, 20))
+    report = maintain(conn, SPEC, NOW)
+    # The 16th ends at the 17th 00:00, before NOW - 3 days (the 17th 14:30); the 17th ends after it.
+    assert partitions(conn) == day_names(date(2026, 3, 17), date(2026, 3, 22))
+    assert (report.partitions_created, report.partitions_dropped) == (2, 12)
+    assert conn.execute(f"SELECT to_regclass('{T}_20260301')::text").fetchone() == (f"{T}_20260301",)
+    with conn.transaction():
+        conn.execute("SET LOCAL TimeZone = 'UTC'")
+        bound = conn.execute(
+            f"SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = '{T}_20260322'"
+        )
+        assert bound.fetchone() == (
+            "FOR VALUES FROM ('2026-03-22 00:00:00+00') TO ('2026-03-23 00:00:00+00')",
+        )
+
+
+def test_rollups_equal_a_plain_group_by_for_every_bucket_retention_keeps(conn: psycopg.Connection) -> None:
+    hourly_before, daily_before = expected(conn, "hour", NOW - WARM), expected(conn, "day", NOW - COLD)
+    report = maintain(conn, SPEC, NOW)
+    assert report.summary() == (
+        "2 partitions created, 12 dropped, 72 hourly and 10 daily buckets refreshed, 0 expired rollup rows"
+    )
+    assert rollup(conn, HOURLY) == hourly_before
+    assert rollup(conn, DAILY) == daily_before
+    # The raw rows that are left agree too: every day from the 17th on is still in llm_requests.
+    assert rollup(conn, HOURLY) == expected(conn, "hour", NOW - WARM)
+    assert [r for r in rollup(conn, DAILY) if r[0] >= datetime(2026, 3, 17, tzinfo=UTC)] == expected(
+        conn, "day", NOW - COLD
+    )
+    assert {r[0] for r in rollup(conn, DAILY)} == {datetime(2026, 3, d, tzinfo=UTC) for d in range(11, 21)}
+    # Three requests an hour from the 17th 15:00, and two in the hour of NOW (14:00 and 14:23).
+    assert sum(r[7] for r in rollup(conn, HOURLY)) == 3 * 71 + 2
+
+
+def test_daily_rollups_outlive_their_raw_partitions_until_the_cold_tier(conn: psycopg.Connection) -> None:
+    maintain(conn, SPEC, NOW)
+    hourly, daily = rollup(conn, HOURLY), rollup(conn, DAILY)
+    later = NOW + timedelta(days=2)
+    report = maintain(conn, SPEC, later)
+    assert (report.partitions_created, report.partitions_dropped) == (2, 2)  # 23rd, 24th; 17th, 18th
+    assert rollup(conn, DAILY) == [r for r in daily if r[0] >= later - COLD]
+    assert rollup(conn, HOURLY) == [r for r in hourly if r[0] >= later - WARM]
+    gone = len(daily) - len(rollup(conn, DAILY)) + len(hourly) - len(rollup(conn, HOURLY))
+    assert report.rollup_rows_expired == gone > 0
+    assert min(r[0] for r in rollup(conn, DAILY)) == datetime(2026, 3, 13, tzinfo=UTC)
+
+
+def test_a_refresh_never_reaches_back_past_the_oldest_raw_partition(conn: psycopg.Connection) -> None:
+    """With the watermark far behind and a raw day dropped by hand, the rollups of the days whose raw
+    rows are gone must survive: a recompute could only erase them."""
+    maintain(conn, SPEC, NOW)
+    hourly, daily = rollup(conn, HOURLY), rollup(conn, DAILY)
+    conn.execute(f"DROP TABLE {T}_20260317")
+    conn.execute("UPDATE observatory_rollup_watermarks SET computed_until = %s", (NOW - timedelta(days=6),))
+    report = maintain(conn, SPEC, NOW)
+    assert (rollup(conn, HOURLY), rollup(conn, DAILY)) == (hourly, daily)
+    # From the 18th 00:00 (the oldest raw day left) to the bucket holding NOW.
+    assert (report.hourly_buckets_refreshed, report.daily_buckets_refreshed) == (2 * 24 + 15, 3)
+
+
+def test_two_maintainers_at_once_do_the_work_once_between_them(
+    conn: psycopg.Connection, database: str
+) -> None:
+    hourly, daily = expected(conn, "hour", NOW - WARM), expected(conn, "day", NOW - COLD)
+
+    def run(_: int) -> MaintainReport:
+        with psycopg.connect(database, autocommit=True) as other:
+            return maintain(other, SPEC, NOW)
+
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(run, range(2)))
+    assert sum(r.partitions_created for r in reports) == 2
+    assert sum(r.partitions_dropped for r in reports) == 12
+    assert (rollup(conn, HOURLY), rollup(conn, DAILY)) == (hourly, daily)
+
+
+def test_a_second_run_changes_nothing(conn: psycopg.Connection) -> None:
+    maintain(conn, SPEC, NOW)
+    before = (partitions(conn), rollup(conn, HOURLY), rollup(conn, DAILY))
+    again = maintain(conn, SPEC, NOW)
+    assert (partitions(conn), rollup(conn, HOURLY), rollup(conn, DAILY)) == before
+    # Only the late-data margins are recomputed: 12:00 to 14:00, and the 19th and 20th.
+    assert again == MaintainReport(0, 0, 3, 2, 0)
+
+
+def test_a_late_row_in_an_already_rolled_up_hour_is_counted_by_the_next_run(conn: psycopg.Connection) -> None:
+    maintain(conn, SPEC, NOW)
+    insert(conn, [one_row(NOW - timedelta(minutes=85), 1)])  # at 13:05, written after the run
+    assert rollup(conn, HOURLY) != expected(conn, "hour", NOW - WARM)
+    later = NOW + timedelta(minutes=30)
+    maintain(conn, SPEC, later)
+    assert rollup(conn, HOURLY) == expected(conn, "hour", later - WARM)
+    since = datetime(2026, 3, 17, tzinfo=UTC)  # the oldest raw day left
+    assert [r for r in rollup(conn, DAILY) if r[0] >= since] == expected(conn, "day", since)
+
+
+def test_the_timescaledb_engine_is_left_to_its_own_policies(database: str) -> None:
+    spec = parse("version: v1\nstorage: {engine: timescaledb}\n", "s")
+    closed = psycopg.connect(database)
+    closed.close()  # any query would fail: maintain must not touch the database
+    assert maintain(closed, spec, NOW) == MaintainReport(0, 0, 0, 0, 0)
+
+
+def test_maintain_from_the_command_line_prints_what_it_did(database: str, tmp_path: Path) -> None:
+    spec = tmp_path / "observatory.yaml"
+    spec.write_text(SPEC_TEXT)
+    with psycopg.connect(database, autocommit=True) as conn:
+        migrate(conn, SPEC)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "observatory", "--spec", str(spec), "maintain"],
+            env={**os.environ, "OBSERVATORY_DATABASE_URL": database},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("3 partitions created, 0 dropped, ")
+    with psycopg.connect(database, autocommit=True) as conn:
+        # Now: today's partition exists (and tomorrow's, should the day have turned since).
+        insert(conn, [one_row(datetime.now(UTC), 1)])
+    second = run()
+    assert second.returncode == 0, second.stderr
+    pattern = (
+        r"\d+ partitions created, \d+ dropped, \d+ hourly and \d+ daily buckets refreshed,"
+        r" 0 expired rollup rows\n"
+    )
+    assert re.fullmatch(pattern, second.stdout), second.stdout
+    with psycopg.connect(database) as conn:
+        counted = conn.execute(f"SELECT sum(requests) FROM {HOURLY}").fetchone()
+        assert counted == (1,)
