@@ -95,6 +95,41 @@ def _cmd_migrate(spec: Spec, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_maintain(spec: Spec, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from observatory.storage.maintain import maintain
+
+    try:
+        with psycopg.connect(_dsn(args), autocommit=True) as conn:
+            report = maintain(conn, spec)
+    except psycopg.Error as err:
+        print(f"observatory maintain: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    print(report.summary())
+    return EXIT_OK
+
+
+def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory.ingest import server
+
+    host, _, port = args.listen.rpartition(":")
+    if not port.isdigit():
+        raise UsageError(f"--listen wants host:port, got {args.listen!r}")
+    options = server.Options(
+        dsn=_dsn(args),
+        host=host or "0.0.0.0",
+        port=int(port),
+        max_body_bytes=args.max_body_bytes,
+        max_queue_rows=args.max_queue_rows,
+        batch_rows=args.batch_rows,
+        migrate=not args.no_migrate,
+        maintain_interval_seconds=args.maintain_interval_seconds,
+        reader_password=os.environ.get(names.ENV_DB_READER_PASSWORD),
+    )
+    return server.run(spec, options)
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     schema = SpecFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -126,10 +161,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of the spec, for editors")
     for name, text in (
         ("migrate", "apply the database schema and policies (idempotent)"),
-        ("maintain", "postgres storage: create and drop partitions, refresh rollups"),
+        ("maintain", "postgres storage: create and drop partitions, refresh rollups, expire old rows"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--dsn", help=f"postgresql:// URL (default: ${ENV_DSN})")
+    from observatory.ingest.server import add_arguments
+
+    add_arguments(sub.add_parser("ingest", help="serve OTLP/HTTP traces and write one row per LLM request"))
     return parser
 
 
@@ -138,6 +176,8 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "render": _cmd_render,
     "show": _cmd_show,
     "migrate": _cmd_migrate,
+    "ingest": _cmd_ingest,
+    "maintain": _cmd_maintain,
 }
 
 

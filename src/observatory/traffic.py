@@ -89,6 +89,10 @@ class Workload:
     error_ratio: float = 0.05
     slow_ratio: float = 0.04
     start_unix_nano: int = 0  # required in practice: the time of the first trace
+    dialects: tuple[str, ...] = DIALECTS
+    # Spans as the collector hands them on: canonical names and llm.cost.* already set, user ids as
+    # they are (the ingester's input), rather than as applications send them (the collector's).
+    as_collector_output: bool = False
 
 
 @dataclass
@@ -142,7 +146,7 @@ class _Builder:
     def trace(self, index: int) -> None:
         rng = self.rng
         app = APPLICATIONS[index % len(APPLICATIONS)]
-        dialect = DIALECTS[index % len(DIALECTS)]
+        dialect = self.w.dialects[index % len(self.w.dialects)]
         trace_id = self._id(16)
         kind = (
             "error"
@@ -250,7 +254,15 @@ class _Builder:
             attrs["error.type"] = ERROR_TYPES[rng.randrange(len(ERROR_TYPES))]
             status = Status(code=Status.STATUS_CODE_ERROR, message="provider error")
         span_id = self._id(8)
-        spoken, aliased = _speak(dialect, attrs)
+        cost = self._count(
+            app[0], provider, model, response_model if not failing else None, usage, span_id, start
+        )
+        if self.w.as_collector_output:
+            attrs.pop("gen_ai.input.messages")
+            attrs["llm.cost.unpriced"] = cost is None
+            if cost is not None:
+                attrs["llm.cost.usd"], attrs["llm.cost.price_effective_from"] = cost
+        spoken, aliased = _speak("official" if self.w.as_collector_output else dialect, attrs)
         self.spans[app].append(
             Span(
                 trace_id=trace_id,
@@ -264,7 +276,6 @@ class _Builder:
                 status=status,
             )
         )
-        self._count(app[0], provider, model, response_model if not failing else None, usage, span_id, start)
         if aliased:
             self.truth.dialect_spans[dialect] += 1
         self.truth.user_ids.add(user)
@@ -278,7 +289,8 @@ class _Builder:
         usage: Usage,
         span_id: bytes,
         start: int,
-    ) -> None:
+    ) -> tuple[float, str] | None:
+        """Adds the call to the truth; its (cost, price row date), or None when unpriced."""
         from datetime import UTC, datetime
 
         t, key = self.truth, (app, model)
@@ -291,10 +303,11 @@ class _Builder:
         row = find_price(self.spec.models, provider, response_model or model, day)
         cost = None if row is None else cost_usd(row, usage)
         t.span_cost[span_id.hex()] = cost
-        if cost is None:
+        if cost is None or row is None:
             t.unpriced_requests[key] += 1
-        else:
-            t.cost_usd[key] += cost
+            return None
+        t.cost_usd[key] += cost
+        return cost, row.effective_from.isoformat()
 
     def requests(
         self, batch_traces: int

@@ -1,0 +1,259 @@
+"""The ingester's HTTP service: OTLP/HTTP traces in, rows out, health, readiness and metrics.
+
+POST /v1/traces takes protobuf or JSON, optionally gzip. Answers: 200 once the request's rows are
+committed; 400 malformed (with the reason), 411 no length, 413 too large, 415 wrong content type or
+encoding, 503 with Retry-After when the queue is full, the database is down or the service is
+stopping. GET /healthz (alive), /readyz (database reachable and taking rows), /metrics.
+SIGTERM stops intake, finishes what was accepted, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+
+from observatory.ingest import decode
+from observatory.ingest.metrics import Metrics
+from observatory.ingest.rows import rows
+from observatory.ingest.writer import Writer
+from observatory.spec.types import Spec
+from observatory.storage.migrate import MigrationError, migrate
+
+log = logging.getLogger("observatory.ingest")
+RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Options:
+    dsn: str
+    host: str = "0.0.0.0"
+    port: int = 8088
+    max_body_bytes: int = 16 * 2**20  # the collector's default batch is far smaller
+    max_decompressed_bytes: int = 64 * 2**20
+    max_queue_rows: int = 200_000
+    batch_rows: int = 20_000
+    write_timeout_seconds: float = 30
+    migrate: bool = True
+    maintain_interval_seconds: float = 300
+    reader_password: str | None = None
+
+
+class Service:
+    def __init__(self, spec: Spec, options: Options) -> None:
+        self.spec, self.options = spec, options
+        self.metrics = Metrics()
+        self.writer = Writer(
+            options.dsn,
+            spec.storage.engine == "postgres",
+            self.metrics,
+            options.max_queue_rows,
+            options.batch_rows,
+        )
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self.fatal: str | None = None  # set when the service cannot go on (e.g. a failed migration)
+        self.server = ThreadingHTTPServer((options.host, options.port), _handler(self))
+        self.server.daemon_threads = False  # shutdown waits for requests in flight
+        self.server.block_on_close = True
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def reject(self, reason: str) -> None:
+        self.metrics.inc("ingester_requests_rejected_total", "Requests refused, by reason", reason=reason)
+
+    def prepare_database(self) -> None:
+        """Migrate (retrying while the database is not up yet), then start writing."""
+        delay = 1.0
+        while self.options.migrate and not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.options.dsn, connect_timeout=5) as conn:
+                    migrate(conn, self.spec, self.options.reader_password)
+                break
+            except psycopg.OperationalError as err:
+                log.warning("database not reachable for migration, retrying in %.0fs: %s", delay, err)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, 30)
+            except (psycopg.Error, MigrationError) as err:
+                self.fatal = f"migration failed: {err}"
+                return
+        self.writer.start()
+        self.ready.set()
+
+    def maintain_forever(self) -> None:
+        from observatory.storage.maintain import maintain
+
+        while not self.stopping.wait(self.options.maintain_interval_seconds):
+            try:
+                with psycopg.connect(self.options.dsn, autocommit=True, connect_timeout=5) as conn:
+                    log.info("maintenance: %s", maintain(conn, self.spec).summary())
+            except psycopg.Error as err:
+                log.warning("maintenance failed, will retry: %s", err)
+
+    def serve(self) -> None:
+        threading.Thread(target=self.prepare_database, name="migrate", daemon=True).start()
+        if self.spec.storage.engine == "postgres" and self.options.maintain_interval_seconds > 0:
+            threading.Thread(target=self.maintain_forever, name="maintain", daemon=True).start()
+        self.server.serve_forever(poll_interval=0.2)
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()  # stop accepting; returns once serve_forever has
+        self.server.server_close()  # waits for requests in flight
+        self.writer.stop()
+
+
+def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug(format, *args)
+
+        def _reply(
+            self,
+            status: int,
+            body: bytes = b"",
+            media: str = "text/plain",
+            headers: dict[str, str] | None = None,
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", media)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                self._reply(200, b"ok\n")
+            elif self.path == "/readyz":
+                ok = service.ready.is_set() and service.writer.healthy and not service.stopping.is_set()
+                self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+            elif self.path == "/metrics":
+                self._reply(200, service.metrics.render().encode(), "text/plain; version=0.0.4")
+            else:
+                self._reply(404, b"not found\n")
+
+        def do_POST(self) -> None:
+            if self.path != "/v1/traces":
+                self._reply(404, b"only /v1/traces is served\n")
+                return
+            try:
+                request = self._read()
+            except decode.BadRequest as bad:
+                service.reject(
+                    {400: "malformed", 411: "no_length", 413: "too_large", 415: "unsupported"}.get(
+                        bad.status, "bad"
+                    )
+                )
+                self.close_connection = bad.status in (411, 413)  # the unread body would poison the stream
+                self._reply(bad.status, f"{bad.reason}\n".encode())
+                return
+            self._accept(request)
+
+        def _read(self) -> Any:
+            media = decode.content_type(self.headers.get("Content-Type"))
+            length = self.headers.get("Content-Length")
+            if length is None or not length.isdigit():
+                raise decode.BadRequest(411, "Content-Length is required")
+            if int(length) > service.options.max_body_bytes:
+                raise decode.BadRequest(
+                    413, f"body of {length} bytes exceeds {service.options.max_body_bytes}"
+                )
+            body = self.rfile.read(int(length))
+            encoding = (self.headers.get("Content-Encoding") or "identity").lower()
+            if encoding == "gzip":
+                body = decode.gunzip(body, service.options.max_decompressed_bytes)
+            elif encoding != "identity":
+                raise decode.BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
+            self._media = media
+            return decode.traces(body, media)
+
+        def _ok(self) -> None:
+            if self._media == decode.JSON:
+                self._reply(200, b"{}", decode.JSON)
+            else:
+                self._reply(200, b"", decode.PROTOBUF)
+
+        def _unavailable(self, reason: str, why: str) -> None:
+            service.reject(reason)
+            self._reply(
+                503, f"{why}; retry later\n".encode(), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
+
+        def _accept(self, request: Any) -> None:
+            converted = list(rows(request))
+            batch = [row for row in converted if row is not None]
+            service.metrics.inc("ingester_spans_received_total", "Spans received", len(converted))
+            service.metrics.inc(
+                "ingester_spans_skipped_total", "Spans that are not LLM requests", len(converted) - len(batch)
+            )
+            if not batch:
+                self._ok()
+                return
+            if service.stopping.is_set():
+                self._unavailable("stopping", "the ingester is shutting down")
+                return
+            pending = service.writer.submit(batch)
+            if pending is None:
+                why = "the write queue is full" if service.writer.healthy else "the database is unavailable"
+                self._unavailable("queue_full" if service.writer.healthy else "database_down", why)
+                return
+            if not pending.done.wait(service.options.write_timeout_seconds) or pending.error:
+                self._unavailable("write_failed", pending.error or "the write did not finish in time")
+                return
+            self._ok()
+
+    return Handler
+
+
+def run(spec: Spec, options: Options) -> int:
+    """Serve until SIGTERM or SIGINT, then stop gracefully; the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = Service(spec, options)
+    done = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping intake, finishing accepted requests", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server = threading.Thread(target=service.serve, name="http", daemon=True)
+    server.start()
+    log.info("ingester listening on %s:%d", options.host, service.port)
+    while not done.wait(0.5) and service.fatal is None:
+        pass
+    started = time.monotonic()
+    service.shutdown()
+    if service.fatal:
+        log.error("%s", service.fatal)
+        return 1
+    log.info("stopped in %.1fs", time.monotonic() - started)
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dsn", help="postgresql:// URL (default: $OBSERVATORY_DATABASE_URL)")
+    parser.add_argument("--listen", default="0.0.0.0:8088", help="host:port to serve OTLP/HTTP on")
+    parser.add_argument("--max-body-bytes", type=int, default=Options.max_body_bytes)
+    parser.add_argument("--max-queue-rows", type=int, default=Options.max_queue_rows)
+    parser.add_argument("--batch-rows", type=int, default=Options.batch_rows)
+    parser.add_argument("--no-migrate", action="store_true", help="do not apply the schema at start-up")
+    parser.add_argument(
+        "--maintain-interval-seconds",
+        type=float,
+        default=Options.maintain_interval_seconds,
+        help="postgres storage: run maintenance this often (0: never)",
+    )

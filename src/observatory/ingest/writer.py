@@ -1,0 +1,196 @@
+"""The database writer: a bounded queue of pending requests, written in groups with COPY.
+
+A request is acknowledged only after its rows are committed (group commit: the writer takes every
+request waiting, up to a batch size, and commits them together), so a crash loses only requests
+that were never acknowledged, which the sender retries. Rows go through a temporary staging table
+into `INSERT ... ON CONFLICT DO NOTHING` on the table's unique key, so a retried request never
+creates duplicates. When the queue is full or the database is down, `submit` refuses at once and
+the HTTP layer answers 503 with Retry-After: the queue never grows without bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from observatory import names
+from observatory.ingest.metrics import Metrics
+from observatory.ingest.rows import Row
+from observatory.storage.columns import COLUMNS, NAMES
+
+log = logging.getLogger("observatory.ingest")
+STAGING = f"{names.TABLE_REQUESTS}_staging"
+_TYPES = [c.sql_type for c in COLUMNS]
+
+
+@dataclass
+class Pending:
+    rows: list[Row]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+
+class Writer:
+    def __init__(
+        self,
+        dsn: str,
+        partitioned: bool,
+        metrics: Metrics,
+        max_queue_rows: int = 200_000,
+        batch_rows: int = 20_000,
+    ) -> None:
+        self.dsn, self.partitioned, self.metrics = dsn, partitioned, metrics
+        self.max_queue_rows, self.batch_rows = max_queue_rows, batch_rows
+        self._queue: deque[Pending] = deque()
+        self._queued_rows = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._conn: psycopg.Connection | None = None
+        self.healthy = False
+        self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
+        metrics.gauge("ingester_queue_rows", "Rows waiting to be written", lambda: self._queued_rows)
+        metrics.gauge(
+            "ingester_database_up", "1 when the last write or connect succeeded", lambda: int(self.healthy)
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, rows: list[Row]) -> Pending | None:
+        """Queue rows for writing; None when they cannot be taken now (full, database down, stopping)."""
+        with self._cond:
+            full = self._queued_rows > 0 and self._queued_rows + len(rows) > self.max_queue_rows
+            if self._stopping or not self.healthy or full:
+                return None
+            pending = Pending(rows)
+            self._queue.append(pending)
+            self._queued_rows += len(rows)
+            self._cond.notify()
+            return pending
+
+    def stop(self, timeout_seconds: float = 30) -> None:
+        """Refuse new rows, write what is queued, then stop."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout_seconds)
+
+    def _take(self) -> list[Pending]:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait(1.0)
+            group: list[Pending] = []
+            count = 0
+            while self._queue and (not group or count + len(self._queue[0].rows) <= self.batch_rows):
+                pending = self._queue.popleft()
+                group.append(pending)
+                count += len(pending.rows)
+            self._queued_rows -= count
+            return group
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            if self._conn is None and not self._connect():
+                if self._stopping and not self._queue:
+                    return
+                self._fail_all("database unavailable")
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+                continue
+            backoff = 0.5
+            group = self._take()
+            if not group:
+                if self._stopping:
+                    self._close()
+                    return
+                continue
+            self._write_group(group)
+
+    def _connect(self) -> bool:
+        try:
+            self._conn = psycopg.connect(self.dsn, connect_timeout=5)
+            with self._conn.transaction():
+                self._conn.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
+                        " ON COMMIT DELETE ROWS"
+                    ).format(sql.Identifier(STAGING), sql.Identifier(names.TABLE_REQUESTS))
+                )
+        except psycopg.Error as err:
+            log.warning("cannot connect to the database: %s", err)
+            self._close()
+            return False
+        self.healthy = True
+        return True
+
+    def _write_group(self, group: list[Pending]) -> None:
+        rows = [row for pending in group for row in pending.rows]
+        started = time.monotonic()
+        try:
+            inserted = self._write(rows)
+        except psycopg.Error as err:
+            log.warning("writing %d rows failed: %s", len(rows), err)
+            self._close()
+            for pending in group:
+                pending.error = f"database write failed: {type(err).__name__}"
+                pending.done.set()
+            self.metrics.inc("ingester_write_failures_total", "Batches whose write failed")
+            return
+        self.metrics.observe("ingester_write_seconds", "Time to write one batch", time.monotonic() - started)
+        self.metrics.inc("ingester_batches_written_total", "Batches committed")
+        self.metrics.inc(
+            "ingester_rows_written_total", "Rows inserted (retried duplicates excluded)", inserted
+        )
+        self.metrics.inc(
+            "ingester_rows_duplicate_total", "Rows already present (retries)", len(rows) - inserted
+        )
+        for pending in group:
+            pending.done.set()
+
+    def _write(self, rows: list[Row]) -> int:
+        assert self._conn is not None
+        cols = sql.SQL(", ").join(map(sql.Identifier, NAMES))
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            if self.partitioned:
+                days = sorted({row[0].date() for row in rows})
+                cur.execute(
+                    sql.SQL("SELECT {}(d) FROM unnest(%s::date[]) AS d").format(
+                        sql.Identifier(f"{names.TABLE_REQUESTS}_ensure_partition")
+                    ),
+                    (days,),
+                )
+            with cur.copy(
+                sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(STAGING), cols)
+            ) as copy:
+                copy.set_types(_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                    sql.Identifier(names.TABLE_REQUESTS), cols, cols, sql.Identifier(STAGING)
+                )
+            )
+            return cur.rowcount
+
+    def _fail_all(self, reason: str) -> None:
+        with self._cond:
+            failed, self._queue = list(self._queue), deque()
+            self._queued_rows = 0
+        for pending in failed:
+            pending.error = reason
+            pending.done.set()
+
+    def _close(self) -> None:
+        self.healthy = False
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None

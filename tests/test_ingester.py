@@ -1,0 +1,372 @@
+"""The ingester as a real process against a real PostgreSQL: OTLP in, exactly one row per LLM request.
+
+Covers the round trip (protobuf, JSON, gzip), idempotent retries, bad input (400/411/413/415) that
+leaves the service healthy, backpressure (503 + Retry-After while the database is down), SIGKILL and
+PostgreSQL restarts mid-stream ending with every row exactly once, and a graceful SIGTERM.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from observatory import names
+from observatory.local.postgres import LocalPostgres
+from observatory.processes import ManagedProcess, free_port, poll_until
+from observatory.spec import load
+from observatory.traffic import Traffic, Workload, generate
+from tests.conftest import SPECS
+
+SPEC_PATH = SPECS / "valid" / "postgres.yaml"
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+class Ingester:
+    def __init__(self, dsn: str, tmp: Path, **flags: str) -> None:
+        self.dsn, self.tmp, self.flags = dsn, tmp, flags
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: ManagedProcess | None = None
+
+    def start(self) -> None:
+        extra = [f"--{k.replace('_', '-')}={v}" for k, v in self.flags.items()]
+        self.proc = ManagedProcess(
+            [
+                sys.executable,
+                "-m",
+                "observatory",
+                "--spec",
+                str(SPEC_PATH),
+                "ingest",
+                f"--listen=127.0.0.1:{self.port}",
+                *extra,
+            ],
+            self.tmp / f"ingester-{time.monotonic_ns()}.log",
+            {"OBSERVATORY_DATABASE_URL": self.dsn},
+        )
+        self.proc.wait_ready(lambda: requests.get(f"{self.url}/readyz", timeout=2).ok, "ingester /readyz", 60)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.proc.send_signal(signal.SIGKILL)
+        self.proc.proc.wait()
+        self.proc.stop()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+    def metric(self, name: str) -> float:
+        text = requests.get(f"{self.url}/metrics", timeout=5).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+@pytest.fixture
+def ingester(database: str, tmp_path: Path) -> Iterator[Ingester]:
+    service = Ingester(database, tmp_path)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _traffic(traces: int = 400, seed: int = 5, batch_traces: int = 40) -> Traffic:
+    return generate(
+        load(SPEC_PATH),
+        Workload(
+            seed=seed, traces=traces, start_unix_nano=time.time_ns() - 3600 * 10**9, as_collector_output=True
+        ),
+        batch_traces=40,
+    )
+
+
+def _rows(dsn: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            f"SELECT span_id, application, request_model, input_tokens, output_tokens, cost_usd,"
+            f" unpriced FROM {names.TABLE_REQUESTS}"
+        ).fetchall()
+
+
+def _assert_exact(dsn: str, traffic: Traffic) -> None:
+    truth = traffic.truth
+    rows = _rows(dsn)
+    assert len(rows) == len({r[0] for r in rows}) == len(truth.span_cost), "every LLM request exactly once"
+    assert Counter((r[1], r[2]) for r in rows) == truth.requests
+    tokens = Counter()
+    for r in rows:
+        tokens[(r[1], r[2])] += r[3]
+    assert tokens == truth.input_tokens
+    for span_id, *_rest, cost, unpriced in rows:
+        expected = truth.span_cost[span_id]
+        assert unpriced is (expected is None)
+        assert (cost is None and expected is None) or math.isclose(cost, expected, rel_tol=1e-12)
+
+
+def _send_all(url: str, traffic: Traffic, retry_seconds: float = 90, gzip_body: bool = False) -> int:
+    """Sends every request like the collector does: retrying on failure until accepted. Returns retries."""
+    retries = 0
+    for message in traffic.traces:
+        body = message.SerializeToString()
+        headers = dict(PROTOBUF)
+        if gzip_body:
+            body, headers["Content-Encoding"] = gzip.compress(body), "gzip"
+        deadline = time.monotonic() + retry_seconds
+        while True:
+            try:
+                response = requests.post(f"{url}/v1/traces", data=body, headers=headers, timeout=35)
+                if response.status_code == 200:
+                    break
+                assert response.status_code == 503, (response.status_code, response.text)
+                assert response.headers["Retry-After"].isdigit()
+            except requests.ConnectionError:
+                pass
+            retries += 1
+            assert time.monotonic() < deadline, "the ingester never accepted the request"
+            time.sleep(0.2)
+    return retries
+
+
+def test_llm_spans_round_trip_to_exactly_one_row_each(ingester: Ingester) -> None:
+    traffic = _traffic()
+    assert _send_all(ingester.url, traffic) == 0
+    _assert_exact(ingester.dsn, traffic)
+    assert ingester.metric("ingester_rows_written_total") == len(traffic.truth.span_cost)
+    assert ingester.metric("ingester_spans_skipped_total") > 0  # root and tool spans are not LLM requests
+
+
+def test_a_retried_batch_never_creates_duplicates(ingester: Ingester) -> None:
+    traffic = _traffic(traces=60)
+    _send_all(ingester.url, traffic)
+    _send_all(ingester.url, traffic)  # the collector retrying after a lost acknowledgement
+    _assert_exact(ingester.dsn, traffic)
+    assert ingester.metric("ingester_rows_duplicate_total") == len(traffic.truth.span_cost)
+
+
+def _otlp_json(message: ExportTraceServiceRequest) -> bytes:
+    data = json_format.MessageToDict(message)
+
+    def hexify(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("traceId", "spanId", "parentSpanId"):
+                if key in node:
+                    node[key] = base64.b64decode(node[key]).hex()
+            for value in node.values():
+                hexify(value)
+        elif isinstance(node, list):
+            for value in node:
+                hexify(value)
+
+    hexify(data)
+    return json.dumps(data).encode()
+
+
+def test_otlp_json_and_gzip_bodies_are_accepted(ingester: Ingester) -> None:
+    traffic = _traffic(traces=80, seed=9)
+    half = len(traffic.traces) // 2
+    for message in traffic.traces[:half]:
+        response = requests.post(
+            f"{ingester.url}/v1/traces",
+            data=_otlp_json(message),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert (response.status_code, response.text) == (200, "{}")
+    rest = Traffic(traffic.traces[half:], [], traffic.truth)
+    _send_all(ingester.url, rest, gzip_body=True)
+    _assert_exact(ingester.dsn, traffic)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "reason"),
+    [
+        (PROTOBUF, b"\xff\xff\xff\xff", 400, "malformed OTLP protobuf"),
+        ({"Content-Type": "application/json"}, b"{not json", 400, "malformed JSON"),
+        (
+            {"Content-Type": "application/json"},
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
+            400,
+            "is not hex",
+        ),
+        ({"Content-Type": "text/plain"}, b"hello", 415, "unsupported content type"),
+        ({**PROTOBUF, "Content-Encoding": "br"}, b"x", 415, "unsupported content encoding"),
+        ({**PROTOBUF, "Content-Encoding": "gzip"}, b"not gzip at all", 400, "invalid gzip body"),
+    ],
+    ids=["bad-protobuf", "bad-json", "bad-hex-id", "wrong-type", "wrong-encoding", "bad-gzip"],
+)
+def test_bad_input_gets_the_right_status_and_reason_and_leaves_the_service_healthy(
+    ingester: Ingester, headers: dict[str, str], body: bytes, status: int, reason: str
+) -> None:
+    response = requests.post(f"{ingester.url}/v1/traces", data=body, headers=headers, timeout=10)
+    assert response.status_code == status
+    assert reason in response.text
+    assert requests.get(f"{ingester.url}/readyz", timeout=5).status_code == 200
+    traffic = _traffic(traces=10, seed=1)
+    _send_all(ingester.url, traffic)
+    _assert_exact(ingester.dsn, traffic)
+
+
+def test_oversized_and_decompression_bomb_bodies_get_413(database: str, tmp_path: Path) -> None:
+    service = Ingester(database, tmp_path, max_body_bytes="100000")
+    service.start()
+    try:
+        big = requests.post(f"{service.url}/v1/traces", data=b"\0" * 200_000, headers=PROTOBUF, timeout=10)
+        assert big.status_code == 413
+        bomb = gzip.compress(b"\0" * (80 * 2**20))  # 80 MiB of zeros in ~80 kB
+        response = requests.post(
+            f"{service.url}/v1/traces",
+            data=bomb,
+            headers={**PROTOBUF, "Content-Encoding": "gzip"},
+            timeout=30,
+        )
+        assert response.status_code == 413 and "decompressed" in response.text
+        assert requests.get(f"{service.url}/readyz", timeout=5).ok
+        assert service.metric('ingester_requests_rejected_total{reason="too_large"}') == 2
+    finally:
+        service.stop()
+
+
+def test_the_database_going_away_gives_503_with_retry_after_then_recovers(tmp_path: Path) -> None:
+    pg = LocalPostgres()
+    pg.start()
+    service = Ingester(pg.dsn, tmp_path)
+    try:
+        service.start()
+        pg.stop()
+        message = _traffic(traces=10, seed=2).traces[0]
+
+        def refused() -> list[requests.Response]:
+            # A list, because a Response is falsy for error statuses.
+            r = requests.post(
+                f"{service.url}/v1/traces", data=message.SerializeToString(), headers=PROTOBUF, timeout=35
+            )
+            return [r] if r.status_code == 503 else []
+
+        (response,) = poll_until(refused, "a 503 while PostgreSQL is down", 60)
+        assert response.headers["Retry-After"] == "5"
+        assert requests.get(f"{service.url}/readyz", timeout=5).status_code == 503
+        pg.start()
+        poll_until(
+            lambda: requests.get(f"{service.url}/readyz", timeout=5).ok,
+            "readiness after PostgreSQL is back",
+            60,
+        )
+        traffic = _traffic(traces=30, seed=4)
+        _send_all(service.url, traffic)
+        _assert_exact(pg.dsn, traffic)
+    finally:
+        service.stop()
+        pg.destroy()
+
+
+def test_sigkill_mid_stream_then_restart_ends_with_every_row_exactly_once(
+    database: str, tmp_path: Path
+) -> None:
+    service = Ingester(database, tmp_path)
+    service.start()
+    traffic = _traffic(traces=3000, seed=21, batch_traces=5)  # ~600 small requests: a long stream
+    sender = threading.Thread(target=_send_all, args=(service.url, traffic))
+    sender.start()
+    poll_until(lambda: _count(database) > 50, "some rows written before the kill", 60, interval_seconds=0.02)
+    service.kill()
+    assert _count(database) < len(traffic.truth.span_cost), "the kill must land mid-stream"
+    service.start()  # same port: the sender's retries reach the new process
+    sender.join(180)
+    assert not sender.is_alive()
+    service.stop()
+    _assert_exact(database, traffic)
+
+
+def test_postgresql_restarting_mid_stream_ends_with_every_row_exactly_once(tmp_path: Path) -> None:
+    pg = LocalPostgres()
+    pg.start()
+    service = Ingester(pg.dsn, tmp_path)
+    try:
+        service.start()
+        traffic = _traffic(traces=3000, seed=22, batch_traces=5)
+        sender = threading.Thread(target=_send_all, args=(service.url, traffic))
+        sender.start()
+        poll_until(
+            lambda: _count(pg.dsn) > 50, "some rows written before the restart", 60, interval_seconds=0.02
+        )
+        pg.stop("immediate")  # a crash, not a clean shutdown
+        assert _count(pg.dsn) == 0  # down: the stream is mid-way
+        time.sleep(1)
+        pg.start()
+        assert _count(pg.dsn) < len(traffic.truth.span_cost), "the restart must land mid-stream"
+        sender.join(180)
+        assert not sender.is_alive()
+        _assert_exact(pg.dsn, traffic)
+    finally:
+        service.stop()
+        pg.destroy()
+
+
+def test_sigterm_finishes_requests_in_flight_and_exits_cleanly(ingester: Ingester) -> None:
+    traffic = _traffic(traces=600, seed=23)
+    bodies = [m.SerializeToString() for m in traffic.traces]
+    results: dict[int, int] = {}
+
+    def post(index: int) -> None:
+        try:
+            results[index] = requests.post(
+                f"{ingester.url}/v1/traces", data=bodies[index], headers=PROTOBUF, timeout=30
+            ).status_code
+        except requests.ConnectionError:
+            results[index] = 0
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    assert ingester.proc is not None
+    ingester.proc.proc.send_signal(signal.SIGTERM)
+    assert ingester.proc.proc.wait(30) == 0
+    for thread in threads:
+        thread.join(30)
+    accepted = list(results.values()).count(200)
+    assert set(results.values()) <= {200, 503, 0}
+    # Every request answered 200 is in the database: nothing acknowledged is lost on shutdown.
+    with psycopg.connect(ingester.dsn) as conn:
+        stored = {r[0] for r in conn.execute(f"SELECT span_id FROM {names.TABLE_REQUESTS}")}
+    acknowledged = set()
+    for index, status in results.items():
+        if status == 200:
+            request = ExportTraceServiceRequest.FromString(bodies[index])
+            acknowledged |= {
+                s.span_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans
+            }
+    assert accepted > 0
+    assert (acknowledged & set(traffic.truth.span_cost)) <= stored
+
+
+def _count(dsn: str) -> int:
+    try:
+        with psycopg.connect(dsn, connect_timeout=2) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {names.TABLE_REQUESTS}").fetchone()[0])  # type: ignore[index]
+    except psycopg.Error:
+        return 0
+
+
+def test_health_and_metrics_endpoints_answer(ingester: Ingester) -> None:
+    assert requests.get(f"{ingester.url}/healthz", timeout=5).text == "ok\n"
+    text = requests.get(f"{ingester.url}/metrics", timeout=5).text
+    for name in ("ingester_queue_rows 0", "ingester_database_up 1"):
+        assert name in text
