@@ -42,6 +42,7 @@ golden: install ## Regenerate the golden trees and error snapshots under tests/
 
 bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
 	$(BIN)/python scripts/bench_collector.py
+	$(BIN)/python scripts/bench_ingester.py
 
 up: render ## Run the stack with docker compose and print its URLs
 	scripts/up.sh

@@ -49,6 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         compose_file_name="docker-compose.yml",
         env_file=[str(REPO / compose_env.IMAGES_ENV), str(REPO / compose_env.SETTINGS_ENV), str(secrets_env)],
         pull=True,
+        build=True,
         wait=True,
     )
     compose.start()

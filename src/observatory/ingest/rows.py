@@ -14,8 +14,6 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from observatory import dialects
-from observatory.otlp import attributes
-from observatory.storage.columns import NAMES
 
 Row = tuple[Any, ...]
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
@@ -23,69 +21,94 @@ _LLM_OPERATIONS = frozenset(dialects.load().llm_operations)
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value.int_value if value is not None and value.HasField("int_value") else None
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
+    if value is None:
         return None
-    return float(value) if isinstance(value, int | float) else None
+    if value.HasField("double_value"):
+        return float(value.double_value)
+    return float(value.int_value) if value.HasField("int_value") else None
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return value.string_value if value is not None and value.HasField("string_value") else None
+
+
+def _bool(value: Any) -> bool | None:
+    return value.bool_value if value is not None and value.HasField("bool_value") else None
 
 
 def _day(value: Any) -> date | None:
+    text = _str(value)
     try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
+        return date.fromisoformat(text) if text else None
     except ValueError:
         return None
 
 
-def _row(resource: dict[str, Any], span: Any) -> Row | None:
-    a = attributes(span.attributes)
+def _first(value: Any) -> str | None:
+    if value is not None and value.HasField("array_value"):
+        items = value.array_value.values
+        return _str(items[0]) if items else None
+    return _str(value)
+
+
+def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
+    # Only the attributes a row needs are converted; the AnyValue objects are read in place. This
+    # is the ingester's hottest loop (measured: docs/BENCHMARKS.md). The tuple is in the order of
+    # observatory.storage.columns.NAMES; tests/test_ingest_rows.py checks it field by field.
+    a = {kv.key: kv.value for kv in span.attributes}
     operation, model = _str(a.get("gen_ai.operation.name")), _str(a.get("gen_ai.request.model"))
     if operation not in _LLM_OPERATIONS or not model:
         return None
-    reasons = a.get("gen_ai.response.finish_reasons")
-    ttft = _float(a.get("gen_ai.response.time_to_first_chunk"))
     cost = _float(a.get("llm.cost.usd"))
-    unpriced = a.get("llm.cost.unpriced")
-    values = {
-        "time": datetime.fromtimestamp(span.start_time_unix_nano / 1e9, UTC),
-        "trace_id": span.trace_id.hex(),
-        "span_id": span.span_id.hex(),
-        "application": _str(resource.get("service.name")) or "unknown",
-        "environment": _str(resource.get("deployment.environment.name")) or "unknown",
-        "team": _str(resource.get("team")) or _str(a.get("team")),
-        "user_id": _str(a.get("user.id")),
-        "provider": _str(a.get("gen_ai.provider.name")),
-        "request_model": model,
-        "response_model": _str(a.get("gen_ai.response.model")),
-        "operation": operation,
-        "status": _STATUS.get(span.status.code, "unset"),
-        "error_type": _str(a.get("error.type")),
-        "finish_reason": _str(reasons[0]) if isinstance(reasons, list) and reasons else _str(reasons),
-        "duration_ms": max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
-        "ttft_ms": None if ttft is None else ttft * 1000,
-        "input_tokens": _int(a.get("gen_ai.usage.input_tokens")),
-        "output_tokens": _int(a.get("gen_ai.usage.output_tokens")),
-        "cache_read_tokens": _int(a.get("gen_ai.usage.cache_read.input_tokens")),
-        "cache_write_tokens": _int(a.get("gen_ai.usage.cache_creation.input_tokens")),
-        "reasoning_tokens": _int(a.get("gen_ai.usage.reasoning.output_tokens")),
-        "cost_usd": cost,
+    unpriced = _bool(a.get("llm.cost.unpriced"))
+    ttft = _float(a.get("gen_ai.response.time_to_first_chunk"))
+    application, environment, team = resource
+    return (
+        datetime.fromtimestamp(span.start_time_unix_nano / 1e9, UTC),
+        span.trace_id.hex(),
+        span.span_id.hex(),
+        application,
+        environment,
+        team or _str(a.get("team")),
+        _str(a.get("user.id")),
+        _str(a.get("gen_ai.provider.name")),
+        model,
+        _str(a.get("gen_ai.response.model")),
+        operation,
+        _STATUS.get(span.status.code, "unset"),
+        _str(a.get("error.type")),
+        _first(a.get("gen_ai.response.finish_reasons")),
+        max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+        None if ttft is None else ttft * 1000,
+        _int(a.get("gen_ai.usage.input_tokens")),
+        _int(a.get("gen_ai.usage.output_tokens")),
+        _int(a.get("gen_ai.usage.cache_read.input_tokens")),
+        _int(a.get("gen_ai.usage.cache_creation.input_tokens")),
+        _int(a.get("gen_ai.usage.reasoning.output_tokens")),
+        cost,
         # A span the collector did not price counts as unpriced: never a silent zero.
-        "unpriced": unpriced if isinstance(unpriced, bool) else cost is None,
-        "price_version": _day(a.get("llm.cost.price_effective_from")),
-    }
-    return tuple(values[name] for name in NAMES)
+        unpriced if unpriced is not None else cost is None,
+        _day(a.get("llm.cost.price_effective_from")),
+    )
+
+
+def _resource(rs: Any) -> tuple[str, str, str | None]:
+    r = {kv.key: kv.value for kv in rs.resource.attributes}
+    return (
+        _str(r.get("service.name")) or "unknown",
+        _str(r.get("deployment.environment.name")) or "unknown",
+        _str(r.get("team")),
+    )
 
 
 def rows(request: ExportTraceServiceRequest) -> Iterator[Row | None]:
     """A row per LLM span, and None for each span that is not an LLM request."""
     for rs in request.resource_spans:
-        resource = attributes(rs.resource.attributes)
+        resource = _resource(rs)
         for ss in rs.scope_spans:
             for span in ss.spans:
                 yield _row(resource, span)

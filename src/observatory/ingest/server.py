@@ -38,8 +38,11 @@ class Options:
     port: int = 8088
     max_body_bytes: int = 16 * 2**20  # the collector's default batch is far smaller
     max_decompressed_bytes: int = 64 * 2**20
-    max_queue_rows: int = 200_000
-    batch_rows: int = 20_000
+    # Memory is bounded by these two: rows waiting for the database, and requests being decoded or
+    # waiting for their commit (each holds its body and rows). Past them the answer is 503.
+    max_queue_rows: int = 50_000
+    max_inflight_requests: int = 32
+    batch_rows: int = 10_000
     write_timeout_seconds: float = 30
     migrate: bool = True
     maintain_interval_seconds: float = 300
@@ -60,6 +63,7 @@ class Service:
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self.fatal: str | None = None  # set when the service cannot go on (e.g. a failed migration)
+        self.inflight = threading.BoundedSemaphore(options.max_inflight_requests)
         self.server = ThreadingHTTPServer((options.host, options.port), _handler(self))
         self.server.daemon_threads = False  # shutdown waits for requests in flight
         self.server.block_on_close = True
@@ -149,6 +153,16 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             if self.path != "/v1/traces":
                 self._reply(404, b"only /v1/traces is served\n")
                 return
+            if not service.inflight.acquire(blocking=False):
+                self.close_connection = True  # the body is not read: the connection cannot be reused
+                self._unavailable("busy", "too many requests in flight")
+                return
+            try:
+                self._handle()
+            finally:
+                service.inflight.release()
+
+        def _handle(self) -> None:
             try:
                 request = self._read()
             except decode.BadRequest as bad:
@@ -249,6 +263,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default="0.0.0.0:8088", help="host:port to serve OTLP/HTTP on")
     parser.add_argument("--max-body-bytes", type=int, default=Options.max_body_bytes)
     parser.add_argument("--max-queue-rows", type=int, default=Options.max_queue_rows)
+    parser.add_argument("--max-inflight-requests", type=int, default=Options.max_inflight_requests)
     parser.add_argument("--batch-rows", type=int, default=Options.batch_rows)
     parser.add_argument("--no-migrate", action="store_true", help="do not apply the schema at start-up")
     parser.add_argument(

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -28,6 +29,7 @@ from observatory.storage.columns import COLUMNS, NAMES
 log = logging.getLogger("observatory.ingest")
 STAGING = f"{names.TABLE_REQUESTS}_staging"
 _TYPES = [c.sql_type for c in COLUMNS]
+_COLS = sql.SQL(", ").join(map(sql.Identifier, NAMES))
 
 
 @dataclass
@@ -43,8 +45,8 @@ class Writer:
         dsn: str,
         partitioned: bool,
         metrics: Metrics,
-        max_queue_rows: int = 200_000,
-        batch_rows: int = 20_000,
+        max_queue_rows: int,
+        batch_rows: int,
     ) -> None:
         self.dsn, self.partitioned, self.metrics = dsn, partitioned, metrics
         self.max_queue_rows, self.batch_rows = max_queue_rows, batch_rows
@@ -156,8 +158,13 @@ class Writer:
             pending.done.set()
 
     def _write(self, rows: list[Row]) -> int:
+        """Insert `rows`, skipping those already present; the number inserted.
+
+        Fast path: COPY straight into the table. A unique violation means the batch is (partly) a
+        retry: roll back to the savepoint and take the slow path, COPY into the staging table and
+        INSERT ... ON CONFLICT DO NOTHING. Either way it is one transaction.
+        """
         assert self._conn is not None
-        cols = sql.SQL(", ").join(map(sql.Identifier, NAMES))
         with self._conn.transaction(), self._conn.cursor() as cur:
             if self.partitioned:
                 days = sorted({row[0].date() for row in rows})
@@ -167,18 +174,28 @@ class Writer:
                     ),
                     (days,),
                 )
-            with cur.copy(
-                sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(STAGING), cols)
-            ) as copy:
-                copy.set_types(_TYPES)
-                for row in rows:
-                    copy.write_row(row)
+            try:
+                with self._conn.transaction():
+                    self._copy(cur, names.TABLE_REQUESTS, rows)
+                return len(rows)
+            except psycopg.errors.UniqueViolation:
+                self.metrics.inc("ingester_retried_batches_total", "Batches that held rows already written")
+            self._copy(cur, STAGING, rows)
             cur.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                    sql.Identifier(names.TABLE_REQUESTS), cols, cols, sql.Identifier(STAGING)
+                    sql.Identifier(names.TABLE_REQUESTS), _COLS, _COLS, sql.Identifier(STAGING)
                 )
             )
             return cur.rowcount
+
+    @staticmethod
+    def _copy(cur: psycopg.Cursor[Any], table: str, rows: list[Row]) -> None:
+        with cur.copy(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), _COLS)
+        ) as copy:
+            copy.set_types(_TYPES)
+            for row in rows:
+                copy.write_row(row)
 
     def _fail_all(self, reason: str) -> None:
         with self._cond:

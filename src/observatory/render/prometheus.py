@@ -29,6 +29,7 @@ def scrape_targets(spec: Spec) -> list[tuple[str, str, str]]:
         (names.JOB_LOKI, f"{names.SVC_LOKI}:{names.PORT_LOKI_HTTP}", "/metrics"),
         (names.JOB_GRAFANA, f"{names.SVC_GRAFANA}:{names.PORT_GRAFANA}", "/metrics"),
         (names.JOB_COLLECTOR, f"{names.SVC_COLLECTOR}:{names.PORT_COLLECTOR_METRICS}", "/metrics"),
+        (names.JOB_INGESTER, f"{names.SVC_INGESTER}:{names.PORT_INGESTER}", "/metrics"),
     ]
 
 

@@ -1,0 +1,117 @@
+"""The span-to-row mapping, field by field: the row is built as a positional tuple for speed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from observatory.ingest.rows import rows
+from observatory.otlp import key_values
+from observatory.storage.columns import NAMES
+
+START = 1_764_000_000_123_000_000
+
+
+def _request(attributes: dict[str, object], status: int = 0) -> ExportTraceServiceRequest:
+    span = Span(
+        trace_id=bytes(range(16)),
+        span_id=bytes(range(8)),
+        start_time_unix_nano=START,
+        end_time_unix_nano=START + 1_500_000_000,
+        attributes=key_values(attributes),  # type: ignore[arg-type]
+        status=Status(code=status),
+    )  # type: ignore[arg-type]
+    resource = Resource(
+        attributes=key_values(
+            {"service.name": "chat", "deployment.environment.name": "prod", "team": "search"}
+        )
+    )
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=[span])])]
+    )
+
+
+def test_every_column_gets_its_attribute() -> None:
+    request = _request(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o-2024",
+            "gen_ai.provider.name": "openai",
+            "user.id": "h1",
+            "error.type": "timeout",
+            "gen_ai.response.finish_reasons": ["length"],
+            "gen_ai.response.time_to_first_chunk": 0.25,
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 20,
+            "gen_ai.usage.cache_read.input_tokens": 30,
+            "gen_ai.usage.cache_creation.input_tokens": 5,
+            "gen_ai.usage.reasoning.output_tokens": 7,
+            "llm.cost.usd": 0.0125,
+            "llm.cost.unpriced": False,
+            "llm.cost.price_effective_from": "2024-01-01",
+        },
+        status=2,
+    )
+    (row,) = list(rows(request))
+    assert row is not None
+    assert dict(zip(NAMES, row, strict=True)) == {
+        "time": datetime.fromtimestamp(START / 1e9, UTC),
+        "trace_id": bytes(range(16)).hex(),
+        "span_id": bytes(range(8)).hex(),
+        "application": "chat",
+        "environment": "prod",
+        "team": "search",
+        "user_id": "h1",
+        "provider": "openai",
+        "request_model": "gpt-4o",
+        "response_model": "gpt-4o-2024",
+        "operation": "chat",
+        "status": "error",
+        "error_type": "timeout",
+        "finish_reason": "length",
+        "duration_ms": 1500.0,
+        "ttft_ms": 250.0,
+        "input_tokens": 100,
+        "output_tokens": 20,
+        "cache_read_tokens": 30,
+        "cache_write_tokens": 5,
+        "reasoning_tokens": 7,
+        "cost_usd": 0.0125,
+        "unpriced": False,
+        "price_version": date(2024, 1, 1),
+    }
+
+
+def test_a_span_that_is_not_an_llm_request_gives_no_row() -> None:
+    assert list(rows(_request({"gen_ai.operation.name": "execute_tool", "gen_ai.request.model": "x"}))) == [
+        None
+    ]
+    assert list(rows(_request({"gen_ai.operation.name": "chat"}))) == [None]
+
+
+def test_wrong_types_become_null_and_an_unpriced_span_is_never_zero() -> None:
+    (row,) = list(
+        rows(
+            _request(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "m",
+                    "gen_ai.usage.input_tokens": "many",
+                    "llm.cost.price_effective_from": "soon",
+                }
+            )
+        )
+    )
+    assert row is not None
+    values = dict(zip(NAMES, row, strict=True))
+    assert (values["input_tokens"], values["price_version"], values["cost_usd"], values["unpriced"]) == (
+        None,
+        None,
+        None,
+        True,
+    )
+    assert (values["application"], values["status"]) == ("chat", "unset")
