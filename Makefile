@@ -4,10 +4,10 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-docker golden bench up down logs
+.PHONY: help install tools collector render check lint test test-docker e2e golden bench up down demo logs
 
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(VENV)/.installed ## Create .venv with the pinned Python dependencies
 
@@ -34,6 +34,9 @@ test: install tools collector ## Run the test suite (installs what it needs firs
 check: lint test ## What CI runs: lint, types, generated files up to date, tests
 	$(BIN)/observatory render --check
 
+e2e: install tools collector ## Run the end-to-end tests on the local stack (real processes, no Docker)
+	$(BIN)/pytest tests/test_e2e_local.py
+
 test-docker: install ## Run the container tests (needs a Docker engine; fails without one)
 	REQUIRE_DOCKER=1 $(BIN)/pytest -m docker
 
@@ -44,11 +47,14 @@ bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMA
 	$(BIN)/python scripts/bench_collector.py
 	$(BIN)/python scripts/bench_ingester.py
 
-up: render ## Run the stack with docker compose and print its URLs
+up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack)
 	scripts/up.sh
 
-down: ## Stop the stack (volumes are kept)
-	scripts/compose.sh down
+down: ## Stop the stack (volumes are kept), or the local stack when that is what runs
+	scripts/down.sh
+
+demo: install ## Send synthetic LLM traffic to the running stack (the local one's endpoint from its state)
+	$(BIN)/observatory demo --traces 2000 --manifest .cache/demo-manifest.json
 
 logs: ## Follow the logs of the stack
 	scripts/compose.sh logs -f --tail=100

@@ -2,7 +2,13 @@
 # Starts the container stack, waits until every service answers, and prints where to look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/compose.sh version >/dev/null   # fails early, with advice, when there is no Docker engine
+# Without a Docker engine: say what is missing, then run what can run here as local processes.
+if ! why=$(scripts/compose.sh version 2>&1 >/dev/null); then
+  printf '%s\n' "$why" | head -n 1 >&2
+  echo "Starting the local stack instead (PostgreSQL, Prometheus, Alertmanager, ingester, collector)." >&2
+  scripts/build-collector.sh >/dev/null
+  exec .venv/bin/observatory local up
+fi
 scripts/secrets-env.sh
 scripts/compose.sh up -d --wait --remove-orphans
 # Tempo and Loki have no shell for an in-container healthcheck: probe them from here.

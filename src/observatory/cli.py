@@ -131,6 +131,50 @@ def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
     return server.run(spec, options)
 
 
+def _cmd_demo(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory import demo
+    from observatory.local.stack import DEFAULT_STATE_DIR
+
+    if args.traces < 1 or (args.rate is not None and args.rate <= 0):
+        raise UsageError("--traces must be >= 1 and --rate > 0")
+    endpoint, logs, note = demo.target(args.endpoint, not args.no_logs, DEFAULT_STATE_DIR)
+    print(f"observatory demo: {note}", file=sys.stderr)
+    options = demo.Options(endpoint=endpoint, traces=args.traces, rate=args.rate, seed=args.seed, logs=logs)
+    try:
+        traffic, report = demo.send(spec, options)
+    except demo.DemoError as err:
+        print(f"observatory demo: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.manifest:
+        demo.write_manifest(args.manifest, traffic, options, report)
+    print(report.summary())
+    return EXIT_OK
+
+
+def _cmd_local(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory.local import stack
+
+    state_dir = Path(args.state_dir)
+    if args.action == "up":
+        try:
+            state = stack.up(Path(args.root).resolve(), spec, state_dir.resolve())
+        except (stack.StackError, TimeoutError, RuntimeError) as err:
+            print(f"observatory local up: {err}", file=sys.stderr)
+            return EXIT_INVALID
+        print(stack.describe(state))
+    elif args.action == "down":
+        stopped = stack.down(state_dir, sys.stdout)
+        print(f"stopped {len(stopped)} processes" if stopped else "no local stack was running")
+    else:
+        services = stack.status(state_dir)
+        for name, alive in services.items():
+            print(f"{name:13} {'running' if alive else 'stopped'}")
+        if not services:
+            print("no local stack is running")
+        return EXIT_OK if services and all(services.values()) else EXIT_INVALID
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     schema = SpecFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -169,7 +213,26 @@ def _parser() -> argparse.ArgumentParser:
     from observatory.ingest.server import add_arguments
 
     add_arguments(sub.add_parser("ingest", help="serve OTLP/HTTP traces and write one row per LLM request"))
+    _demo_parser(sub.add_parser("demo", help="send synthetic LLM traffic to a stack; write its ground truth"))
+    local = sub.add_parser("local", help="run the stack as local processes, without Docker")
+    local.add_argument("action", choices=("up", "down", "status"))
+    local.add_argument("--state-dir", default=".cache/local-stack", help="where state.json and logs go")
+    local.add_argument("--root", default=".", help="repository root with the rendered files (default: .)")
     return parser
+
+
+def _demo_parser(demo: argparse.ArgumentParser) -> None:
+    demo.add_argument(
+        "--endpoint",
+        help="OTLP/HTTP base URL (default: the running local stack's, else http://127.0.0.1:4318)",
+    )
+    demo.add_argument("--traces", type=int, default=1000, help="application traces to send (default: 1000)")
+    demo.add_argument(
+        "--rate", type=float, default=None, help="traces per second (default: as fast as taken)"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed: the same seed sends the same traffic")
+    demo.add_argument("--no-logs", action="store_true", help="send traces only")
+    demo.add_argument("--manifest", type=Path, help="write the ground truth (totals, trace ids) as JSON here")
 
 
 COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
@@ -179,6 +242,8 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "migrate": _cmd_migrate,
     "ingest": _cmd_ingest,
     "maintain": _cmd_maintain,
+    "demo": _cmd_demo,
+    "local": _cmd_local,
 }
 
 

@@ -53,12 +53,22 @@ class ProcessExited(RuntimeError):
 class ManagedProcess:
     """A server process with its output in a log file."""
 
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: list[str], log_path: Path, env: dict[str, str] | None = None, detach: bool = False
+    ) -> None:
+        """`detach` starts it in a session of its own, so it outlives its starter and the terminal."""
         self.argv = argv
         self.log_path = log_path
         self._log = log_path.open("wb")
         full_env = None if env is None else {**os.environ, **env}
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL if detach else None,
+            env=full_env,
+            start_new_session=detach,
+        )
 
     @property
     def pid(self) -> int:

@@ -1,0 +1,320 @@
+"""The local stack without Docker: PostgreSQL, Prometheus, Alertmanager, the ingester and the collector
+as real processes on free loopback ports, detached from the command that started them.
+
+What runs here differs from the container stack in three ways, each said when it starts:
+- the database is plain PostgreSQL, so the ingester runs with `storage.engine: postgres` whatever the
+  spec says (TimescaleDB needs Docker);
+- Tempo and Loki do not run, so the collector's local config drops the sampled-traces and logs
+  pipelines and their exporters: metrics and the per-request rows are complete, traces and logs are not
+  kept;
+- Grafana does not run.
+`up` writes the ports, pids, URLs and log paths to `state.json` in the state directory; `down` reads it
+and stops every process it names (SIGTERM, then SIGKILL), checking each pid is still the process it
+started. The stack is throwaway: each `up` starts with an empty database, Prometheus and queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+import yaml
+
+from observatory import names
+from observatory.local.postgres import LocalPostgres
+from observatory.processes import ManagedProcess, free_port, poll_until
+from observatory.render import alertmanager, prometheus
+from observatory.render import collector as collector_render
+from observatory.render.artifact import to_yaml
+from observatory.spec import parse
+from observatory.spec.load import default_spec_text
+from observatory.spec.types import Spec
+
+DEFAULT_STATE_DIR = Path(".cache/local-stack")
+STATE_FILE = "state.json"
+COLLECTOR_BINARY = Path(".cache/otelcol/build/otelcol-observatory")
+NEEDS_DOCKER = ("Grafana", "Tempo", "Loki", "TimescaleDB")
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start (a binary is missing) or one of its processes failed."""
+
+
+def local_spec_text(spec_path: Path | None) -> str:
+    """The spec as the local ingester runs it: `storage.engine` forced to postgres."""
+    text = spec_path.read_text(encoding="utf-8") if spec_path else default_spec_text()
+    data = yaml.safe_load(text)
+    data["storage"] = {"engine": "postgres"}  # this database is the local one, not an external one
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def prometheus_config(spec: Spec, root: Path, ports: dict[str, int]) -> dict[str, Any]:
+    """The rendered Prometheus config with its targets on local ports; jobs of absent parts dropped."""
+    cfg = prometheus.config(spec)
+    local = {
+        names.JOB_PROMETHEUS: ports["prometheus"],
+        names.JOB_ALERTMANAGER: ports["alertmanager"],
+        names.JOB_COLLECTOR: ports["collector_metrics"],
+        names.JOB_INGESTER: ports["ingester"],
+    }
+    cfg["rule_files"] = [str(root / "alerts" / "*.yml")]
+    cfg["alerting"] = {
+        "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]
+    }
+    jobs = [job for job in cfg["scrape_configs"] if job["job_name"] in local]
+    for job in jobs:
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{local[job['job_name']]}"]}]
+    cfg["scrape_configs"] = jobs
+    return cfg
+
+
+def collector_config(spec: Spec) -> dict[str, Any]:
+    """The rendered collector config without what needs Tempo and Loki: traces/sample and logs."""
+    cfg = collector_render.config(spec)
+    pipelines = cfg["service"]["pipelines"]
+    del pipelines["traces/sample"], pipelines["logs"]
+    pipelines["traces/in"]["exporters"].remove("forward/sample")
+    del cfg["connectors"]["forward/sample"]
+    del cfg["exporters"]["otlp_http/tempo"], cfg["exporters"]["otlp_http/loki"]
+    del cfg["processors"]["tail_sampling"], cfg["processors"]["transform/redact_logs"]
+    return cfg
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), to tell it from a later one with its pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def _alive(pid: int, ticks: int | None) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaps it when it is our own child (the tests start it so)
+    now = _start_ticks(pid)
+    return now is not None and (ticks is None or now == ticks)
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"{name} is not installed (make tools installs it from Debian packages)")
+    return path
+
+
+class _Starter:
+    """Starts the services one by one, recording each in state.json as soon as it runs."""
+
+    def __init__(self, root: Path, state_dir: Path, out: TextIO) -> None:
+        self.root, self.dir, self.out = root, state_dir, out
+        self.state: dict[str, Any] = {"root": str(root), "services": {}, "urls": {}}
+
+    def save(self) -> None:
+        path = self.dir / STATE_FILE
+        path.write_text(json.dumps(self.state, indent=2) + "\n")  # in start order: down reverses it
+        path.chmod(0o600)  # it holds the throwaway database's password
+
+    def record(self, name: str, pid: int, url: str, log: Path) -> None:
+        ticks = _start_ticks(pid)
+        self.state["services"][name] = {"pid": pid, "start_ticks": ticks, "url": url, "log": str(log)}
+        self.state["urls"][name] = url
+        self.save()
+        print(f"  {name:13} {url}  (pid {pid}, log {log})", file=self.out)
+
+    def process(
+        self, name: str, argv: list[str], url: str, ready: str, env: dict[str, str] | None = None
+    ) -> None:
+        log = self.dir / f"{name}.log"
+        proc = ManagedProcess(argv, log, env, detach=True)
+        self.record(name, proc.pid, url, log)
+        proc.wait_ready(lambda: requests.get(ready, timeout=2).ok, f"{name} ready at {ready}", 90)
+
+
+def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dict[str, Any]:
+    """Start the local stack for `spec`; returns its state. On a failure, stops what it started, raises."""
+    spec_path = Path(spec.source) if Path(spec.source).is_file() else None  # else the built-in default
+    if running_state(state_dir) is not None:
+        raise StackError(f"a local stack is already running ({state_dir / STATE_FILE}); stop it first")
+    collector_bin = root / COLLECTOR_BINARY
+    if not collector_bin.exists():
+        raise StackError(f"{collector_bin} does not exist (make collector builds it)")
+    bins = {"prometheus": _binary("prometheus"), "alertmanager": _binary("prometheus-alertmanager")}
+    local_spec = parse(local_spec_text(spec_path), "local spec")  # fails here, not in the ingester
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in ("prometheus-data", "alertmanager-data", "collector-queue"):  # the database is new too
+        shutil.rmtree(state_dir / leftover, ignore_errors=True)
+    start = _Starter(root, state_dir, out)
+    ports = {k: free_port() for k in ("prometheus", "alertmanager", "ingester", "collector_metrics")}
+    try:
+        print("Starting the local stack (no Docker):", file=out)
+        pg = LocalPostgres(database=names.DB_NAME)
+        start.state["postgres_root"] = str(pg.root)
+        start.save()
+        try:
+            pg.start()
+        except BaseException:
+            pg.destroy()
+            raise
+        pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+        start.state["database_url"] = pg.dsn
+        start.record("postgres", pid, f"postgresql://127.0.0.1:{pg.port}/{names.DB_NAME}", pg.log)
+        _alertmanager(start, spec, bins["alertmanager"], ports["alertmanager"])
+        _prometheus(start, spec, bins["prometheus"], ports)
+        (state_dir / "spec.yaml").write_text(local_spec_text(spec_path))
+        ingester_url = f"http://127.0.0.1:{ports['ingester']}"
+        start.process(
+            "ingester",
+            [
+                sys.executable,
+                "-m",
+                "observatory",
+                "--spec",
+                str(state_dir / "spec.yaml"),
+                "ingest",
+                f"--listen=127.0.0.1:{ports['ingester']}",
+            ],
+            ingester_url,
+            f"{ingester_url}/readyz",
+            {"OBSERVATORY_DATABASE_URL": pg.dsn},
+        )
+        _collector(start, spec, collector_bin, ports)
+    except BaseException:
+        down(state_dir)
+        raise
+    start.state["spec"] = str(spec_path) if spec_path else None
+    start.state["storage_engine"] = local_spec.storage.engine
+    start.save()
+    return start.state
+
+
+def _alertmanager(start: _Starter, spec: Spec, binary: str, port: int) -> None:
+    config = start.dir / "alertmanager.yml"
+    config.write_text(to_yaml(alertmanager.config(spec)))
+    url = f"http://127.0.0.1:{port}"
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={start.dir / 'alertmanager-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip: a single Alertmanager
+    ]
+    start.process("alertmanager", argv, url, f"{url}/-/ready")
+
+
+def _prometheus(start: _Starter, spec: Spec, binary: str, ports: dict[str, int]) -> None:
+    config = start.dir / "prometheus.yml"
+    config.write_text(to_yaml(prometheus_config(spec, start.root, ports)))
+    url = f"http://127.0.0.1:{ports['prometheus']}"
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={start.dir / 'prometheus-data'}",
+        f"--storage.tsdb.retention.time={prometheus.retention_flag_value(spec)}",
+        f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+        "--web.enable-remote-write-receiver",
+        "--web.enable-lifecycle",
+        "--enable-feature=exemplar-storage",
+    ]
+    start.process("prometheus", argv, url, f"{url}/-/ready")
+
+
+def _collector(start: _Starter, spec: Spec, binary: Path, ports: dict[str, int]) -> None:
+    config = start.dir / "collector.yaml"
+    config.write_text(to_yaml(collector_config(spec)))
+    health, otlp_http, otlp_grpc = free_port(), free_port(), free_port()
+    env = {
+        "OTELCOL_INGESTER_ENDPOINT": f"http://127.0.0.1:{ports['ingester']}",
+        "OTELCOL_PROMETHEUS_ENDPOINT": f"http://127.0.0.1:{ports['prometheus']}/api/v1/write",
+        "OTELCOL_STORAGE_DIR": str(start.dir / "collector-queue"),
+        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
+        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc}",
+        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http}",
+        "OTELCOL_METRICS_HOST": "127.0.0.1",
+        "OTELCOL_METRICS_PORT": str(ports["collector_metrics"]),
+        names.ENV_USER_ID_HASH_KEY: os.environ.get(names.ENV_USER_ID_HASH_KEY) or secrets.token_hex(16),
+    }
+    url = f"http://127.0.0.1:{otlp_http}"
+    start.state["urls"]["otlp_grpc"] = f"127.0.0.1:{otlp_grpc}"
+    start.state["urls"]["collector_metrics"] = f"http://127.0.0.1:{ports['collector_metrics']}/metrics"
+    start.process("collector", [str(binary), f"--config={config}"], url, f"http://127.0.0.1:{health}", env)
+    start.state["urls"]["otlp_http"] = url
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def status(state_dir: Path) -> dict[str, bool]:
+    """Each recorded service and whether it still runs; empty when no stack was started."""
+    state = read_state(state_dir) or {"services": {}}
+    return {n: _alive(s["pid"], s["start_ticks"]) for n, s in state["services"].items()}
+
+
+def running_state(state_dir: Path) -> dict[str, Any] | None:
+    """The state of a local stack whose collector runs (so it takes traffic), else None."""
+    state = read_state(state_dir)
+    return state if state and status(state_dir).get("collector") else None
+
+
+def _stop(name: str, pid: int, ticks: int | None) -> bool:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT_SECONDS; False when it was not running."""
+    if not _alive(pid, ticks):
+        return False
+    os.kill(pid, signal.SIGTERM)  # postgres: a smart shutdown, and its clients are gone already
+    try:
+        poll_until(lambda: not _alive(pid, ticks), f"{name} (pid {pid}) to exit", STOP_TIMEOUT_SECONDS, 0.1)
+    except TimeoutError:
+        os.kill(pid, signal.SIGKILL)
+        poll_until(lambda: not _alive(pid, ticks), f"{name} (pid {pid}) to die", 5, 0.1)
+    return True
+
+
+def down(state_dir: Path, out: TextIO | None = None) -> list[str]:
+    """Stop every recorded service, newest first (SIGTERM, then SIGKILL); returns the names stopped."""
+    state = read_state(state_dir)
+    if state is None:
+        return []
+    stopped = []
+    for name, svc in reversed(list(state["services"].items())):
+        if _stop(name, svc["pid"], svc["start_ticks"]):
+            stopped.append(name)
+            if out:
+                print(f"stopped {name} (pid {svc['pid']})", file=out)
+    if state.get("postgres_root"):
+        shutil.rmtree(state["postgres_root"], ignore_errors=True)  # the throwaway database
+    (state_dir / STATE_FILE).unlink()
+    return stopped
+
+
+def describe(state: dict[str, Any]) -> str:
+    """What runs, where, and what needs Docker: printed by `observatory local up` and scripts/up.sh."""
+    urls = state["urls"]
+    return "\n".join(
+        [
+            "The local stack is up (no Docker):",
+            f"  OTLP/HTTP     {urls['otlp_http']}   (send traces here: make demo)",
+            f"  OTLP/gRPC     {urls['otlp_grpc']}",
+            f"  Prometheus    {urls['prometheus']}",
+            f"  Alertmanager  {urls['alertmanager']}",
+            f"  Ingester      {urls['ingester']}",
+            f"  PostgreSQL    {urls['postgres']}   (storage.engine forced to postgres; URL with password "
+            "in state.json)",
+            f"Needs Docker and does not run here: {', '.join(NEEDS_DOCKER)}. The collector keeps metrics "
+            "and per-request rows; traces (Tempo) and logs (Loki) need Docker.",
+            "Stop it with 'make down' (or: observatory local down).",
+        ]
+    )
