@@ -46,6 +46,7 @@ golden: install ## Regenerate the golden trees and error snapshots under tests/
 bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
 	$(BIN)/python scripts/bench_collector.py
 	$(BIN)/python scripts/bench_ingester.py
+	$(BIN)/python scripts/bench_e2e.py
 
 up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack)
 	scripts/up.sh
