@@ -115,3 +115,32 @@ JOB_GRAFANA: Final = "grafana"
 
 # --- Folders of the repository that the renderer owns: it creates, updates and deletes files there.
 GENERATED_DIRS: Final = ("alerts", "dashboards", "provisioning", "stack")
+
+# --- Alerting (render/alerts): recording rules, the self-metrics that pipeline alerts read, and the
+# always-firing alert. Recording rules are named level:metric:operation; `{window}` is a PromQL
+# duration (5m, 1h, 1d). Dashboards query these, so a panel shows exactly what its alert compares.
+REC_REQUESTS_RATE: Final = "application:llm_requests:rate{window}"  # requests per second
+REC_ERROR_RATIO: Final = "application:llm_requests_error_ratio:rate{window}"  # failed / all, 0..1
+# Share of requests slower than the application's p95 latency objective (a histogram bucket edge), 0..1.
+REC_SLOW_RATIO: Final = "application:llm_requests_slow_ratio:rate{window}"
+REC_DURATION_P95: Final = "application:llm_request_duration_seconds:p95_rate5m"
+REC_DURATION_P99: Final = "application:llm_request_duration_seconds:p99_rate5m"
+REC_TTFT_P95: Final = "application:llm_time_to_first_token_seconds:p95_rate5m"
+REC_COST_RATE: Final = "application:llm_cost_usd:rate{window}"  # USD per second
+# OpenTelemetry Collector internal telemetry, as its Prometheus reader names it (no `_total` suffix).
+OTELCOL_RECEIVER_REFUSED_SPANS: Final = "otelcol_receiver_refused_spans"
+OTELCOL_EXPORTER_SEND_FAILED: Final = (
+    "otelcol_exporter_send_failed_spans",
+    "otelcol_exporter_send_failed_metric_points",
+    "otelcol_exporter_send_failed_log_records",
+)
+OTELCOL_EXPORTER_QUEUE_SIZE: Final = "otelcol_exporter_queue_size"
+OTELCOL_EXPORTER_QUEUE_CAPACITY: Final = "otelcol_exporter_queue_capacity"
+OTELCOL_TAIL_SAMPLING_TRACES_ON_MEMORY: Final = "otelcol_processor_tail_sampling_sampling_traces_on_memory"
+INGESTER_REQUESTS_REJECTED: Final = "ingester_requests_rejected_total"
+INGESTER_QUEUE_ROWS: Final = "ingester_queue_rows"
+INGESTER_DATABASE_UP: Final = "ingester_database_up"
+PROMETHEUS_RULE_EVALUATION_FAILURES: Final = "prometheus_rule_evaluation_failures_total"
+ALERTMANAGER_NOTIFICATIONS_FAILED: Final = "alertmanager_notifications_failed_total"
+LABEL_SEVERITY: Final = "severity"
+ALERT_WATCHDOG: Final = "Watchdog"

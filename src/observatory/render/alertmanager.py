@@ -1,4 +1,4 @@
-"""Alertmanager: routes and receivers from the spec's `alerting` section.
+"""Alertmanager: routes, inhibition and receivers from the spec's `alerting` section.
 
 Secrets are `*_file` keys pointing at mounted files (the spec refuses environment references here,
 since Alertmanager does not expand them). Matcher values are double-quoted so the config parses the
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from observatory import names
+from observatory.render.alerts import slo
 from observatory.render.artifact import Artifact
 from observatory.spec.types import Receiver, Route, Spec
 
@@ -66,13 +68,46 @@ def config(spec: Spec) -> dict[str, Any]:
         "group_interval": f"{alerting.group_interval_seconds}s",
         "repeat_interval": f"{alerting.repeat_interval_hours}h",
     }
-    if alerting.routes:
-        route["routes"] = [_route(r) for r in alerting.routes]
+    routes = [_route(r) for r in alerting.routes]
+    if alerting.heartbeat_receiver is not None:
+        routes.insert(0, _heartbeat_route(alerting.heartbeat_receiver))
+    if routes:
+        route["routes"] = routes
     return {
         "global": {"resolve_timeout": "5m"},
         "route": route,
+        "inhibit_rules": inhibit_rules(),
         "receivers": [_receiver(r) for r in alerting.receivers],
     }
+
+
+def _heartbeat_route(receiver: str) -> dict[str, Any]:
+    """The Watchdog goes to the heartbeat receiver only, re-sent every minute: a dead man's switch
+    expects a steady beat and raises its own alarm when the beat stops."""
+    return {
+        "receiver": receiver,
+        "matchers": [_matcher("alertname", names.ALERT_WATCHDOG)],
+        "group_wait": "0s",
+        "group_interval": "1m",
+        "repeat_interval": "1m",
+    }
+
+
+# Burn-rate alerts that have a page (critical) and a ticket (warning) twin.
+BURN_RATE_ALERTS = (slo.ERROR_BURN, slo.LATENCY_BURN)
+
+
+def inhibit_rules() -> list[dict[str, Any]]:
+    """A firing critical burn-rate alert silences the warning of the same alert and application:
+    the page already says the budget burns, the ticket would say it again, slower."""
+    return [
+        {
+            "source_matchers": [_matcher("alertname", name), _matcher("severity", "critical")],
+            "target_matchers": [_matcher("alertname", name), _matcher("severity", "warning")],
+            "equal": ["alertname", "application"],
+        }
+        for name in BURN_RATE_ALERTS
+    ]
 
 
 def render(spec: Spec) -> list[Artifact]:

@@ -77,6 +77,8 @@ ALERT_GROUP_BY: Final = ("alertname", "application", "severity")
 ALERT_GROUP_WAIT_SECONDS: Final = 30
 ALERT_GROUP_INTERVAL_SECONDS: Final = 300
 ALERT_REPEAT_INTERVAL_HOURS: Final = 4
+# Runbooks are versioned with the rules that link to them, so the default is the repository's own folder.
+ALERT_RUNBOOK_BASE_URL: Final = "https://github.com/llm-observatory/llm-observatory/blob/main/docs/runbooks"
 
 # PII: message content is the riskiest attribute and the least needed for operations; drop it.
 PII_KEEP_MESSAGE_CONTENT: Final = False

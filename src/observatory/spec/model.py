@@ -260,6 +260,10 @@ class AlertingFile(FileModel):
     group_wait_seconds: PositiveInt | None = None
     group_interval_seconds: PositiveInt | None = None
     repeat_interval_hours: PositiveInt | None = None
+    # Where each alert's runbook_url points: <runbook_base_url>/<AlertName>.md.
+    runbook_base_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    # A receiver for the always-firing Watchdog alert (a dead man's switch service); None: default route.
+    heartbeat_receiver: Name | None = None
 
     def problems(self) -> Iterator[Problem]:
         names: set[str] = set()
@@ -272,6 +276,8 @@ class AlertingFile(FileModel):
                 yield ("routes", i, "receiver"), _unknown("receiver", route.receiver, names)
         if self.default_receiver is not None and self.default_receiver not in names:
             yield ("default_receiver",), _unknown("receiver", self.default_receiver, names)
+        if self.heartbeat_receiver is not None and self.heartbeat_receiver not in names:
+            yield ("heartbeat_receiver",), _unknown("receiver", self.heartbeat_receiver, names)
 
 
 BuiltinPattern = Literal["email", "phone", "card_number", "api_key", "bearer_token"]

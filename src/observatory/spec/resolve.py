@@ -155,6 +155,8 @@ def _alerting(f: m.AlertingFile | None) -> t.Alerting:
         group_wait_seconds=_pick(f.group_wait_seconds, d.ALERT_GROUP_WAIT_SECONDS),
         group_interval_seconds=_pick(f.group_interval_seconds, d.ALERT_GROUP_INTERVAL_SECONDS),
         repeat_interval_hours=_pick(f.repeat_interval_hours, d.ALERT_REPEAT_INTERVAL_HOURS),
+        runbook_base_url=_pick(f.runbook_base_url, d.ALERT_RUNBOOK_BASE_URL).rstrip("/"),
+        heartbeat_receiver=f.heartbeat_receiver,
     )
 
 

@@ -142,6 +142,8 @@ class Alerting:
     group_wait_seconds: int
     group_interval_seconds: int
     repeat_interval_hours: int
+    runbook_base_url: str  # no trailing slash; an alert's runbook is <runbook_base_url>/<AlertName>.md
+    heartbeat_receiver: str | None  # where the Watchdog alert goes; None: the default route
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,176 @@
+"""Spend alerts: projected overspend of each application's daily and monthly budget, and spend that
+jumps against the same hour a week earlier.
+
+Budgets per team are not alerted on: the derived metrics carry no team label (the collector knows
+applications, not who owns them), so a team's spend cannot be summed in PromQL. They are skipped here
+on purpose; the cost dashboard's SQL panels, which can join a team mapping, are where they are watched.
+"""
+
+from __future__ import annotations
+
+from observatory import names
+from observatory.render.alerts.rules import Case, Rule, alert, counter, expected, label, num, selector, series
+from observatory.spec.types import Budget, Spec
+
+APP = names.LABEL_APPLICATION
+DAILY = "LLMDailyBudgetOverspend"
+MONTHLY = "LLMMonthlyBudgetOverspend"
+SPIKE = "LLMSpendSpike"
+SECONDS_PER_DAY = 86_400
+# A budget month is 30 days: the projection is a rate times a fixed length, not a calendar month.
+DAYS_PER_MONTH = 30
+# Spend over the last hour at twice the same hour last week, and at least 1 USD an hour (below
+# that, doubling is noise, and a fresh application without a week of history is for budgets to catch).
+SPIKE_FACTOR = 2.0
+SPIKE_MIN_USD_PER_HOUR = 1.0
+SPEND = {"category": "spend"}
+
+
+def _budget_label(budget: Budget) -> dict[str, str]:
+    """Which budget is burning; also keeps one rule per budget distinct for promtool's lint."""
+    return {**SPEND, "budget": f"application:{budget.application}"}
+
+
+def _app_budgets(spec: Spec) -> list[Budget]:
+    return [b for b in spec.budgets if b.application is not None]
+
+
+def daily_rule(spec: Spec, budget: Budget) -> Rule:
+    assert budget.application is not None and budget.daily_usd is not None
+    rate = names.REC_COST_RATE.format(window="1h") + selector({APP: budget.application})
+    return alert(
+        DAILY,
+        f"{rate} * {SECONDS_PER_DAY} > {num(budget.daily_usd)}",
+        "30m",
+        "warning",
+        f"{label(APP)} is on course to exceed its daily budget of {num(budget.daily_usd)} USD",
+        (
+            f"For 30 minutes, {label(APP)} has spent at a rate that, kept up for a day, exceeds its "
+            f"daily budget of {num(budget.daily_usd)} USD (the last hour's spend times 24)."
+        ),
+        spec,
+        _budget_label(budget),
+    )
+
+
+def monthly_rule(spec: Spec, budget: Budget) -> Rule:
+    assert budget.application is not None and budget.monthly_usd is not None
+    rate = names.REC_COST_RATE.format(window="1d") + selector({APP: budget.application})
+    return alert(
+        MONTHLY,
+        f"{rate} * {SECONDS_PER_DAY * DAYS_PER_MONTH} > {num(budget.monthly_usd)}",
+        "1h",
+        "warning",
+        f"{label(APP)} is on course to exceed its monthly budget of {num(budget.monthly_usd)} USD",
+        (
+            f"The last day's spend of {label(APP)}, kept up for {DAYS_PER_MONTH} days, exceeds its "
+            f"monthly budget of {num(budget.monthly_usd)} USD."
+        ),
+        spec,
+        _budget_label(budget),
+    )
+
+
+def spike_rule(spec: Spec) -> Rule:
+    now = names.REC_COST_RATE.format(window="1h")
+    # Last week's rate from the raw counter, not the recording rule: it works from the first day the
+    # rules are deployed, as long as Prometheus kept a week of samples.
+    before = f"sum by ({APP}) (rate({names.METRIC_COST}[1h] offset 1w))"
+    return alert(
+        SPIKE,
+        f"{now} > {num(SPIKE_FACTOR)} * {before}\nand {now} > {num(SPIKE_MIN_USD_PER_HOUR / 3600)}",
+        "30m",
+        "warning",
+        f"{label(APP)} spends more than {num(SPIKE_FACTOR)}x the same hour last week",
+        (
+            f"{label(APP)} has spent more than {num(SPIKE_FACTOR)} times as much per hour as during the same "
+            f"hour a week ago, and more than {num(SPIKE_MIN_USD_PER_HOUR)} USD an hour, for 30 minutes."
+        ),
+        spec,
+        SPEND,
+    )
+
+
+def group(spec: Spec) -> dict[str, object]:
+    rules = [daily_rule(spec, b) for b in _app_budgets(spec) if b.daily_usd is not None]
+    rules += [monthly_rule(spec, b) for b in _app_budgets(spec) if b.monthly_usd is not None]
+    return {"name": "llm-observatory.spend.alerts", "rules": [*rules, spike_rule(spec)]}
+
+
+def _cost(app: str, usd_per_step: float, steps: int) -> tuple[tuple[str, str], ...]:
+    return ((series(names.METRIC_COST, {APP: app}), counter((usd_per_step, steps))),)
+
+
+def cases(spec: Spec) -> list[Case]:
+    """Evaluated every 5 minutes (the spike needs a week of history)."""
+    out = []
+    for b in _app_budgets(spec):
+        assert b.application is not None
+        app = b.application
+        if b.daily_usd is not None:
+            per_minute = b.daily_usd / 1440
+            expect = (expected(daily_rule(spec, b), {APP: app}),)
+            out.append(
+                Case(
+                    f"{DAILY} fires for {app} at 1.5x its budget",
+                    DAILY,
+                    "2h",
+                    _cost(app, 1.5 * per_minute, 130),
+                    expect,
+                )
+            )
+            out.append(
+                Case(
+                    f"{DAILY} stays quiet for {app} at half its budget",
+                    DAILY,
+                    "2h",
+                    _cost(app, per_minute / 2, 130),
+                )
+            )
+        if b.monthly_usd is not None:
+            per_10m = b.monthly_usd / DAYS_PER_MONTH / 144
+            expect = (expected(monthly_rule(spec, b), {APP: app}),)
+            out.append(
+                Case(
+                    f"{MONTHLY} fires for {app} at 1.5x its budget",
+                    MONTHLY,
+                    "26h",
+                    _cost(app, 1.5 * per_10m, 160),
+                    expect,
+                    "10m",
+                )
+            )
+            out.append(
+                Case(
+                    f"{MONTHLY} stays quiet for {app} at half its budget",
+                    MONTHLY,
+                    "26h",
+                    _cost(app, per_10m / 2, 160),
+                    (),
+                    "10m",
+                )
+            )
+    week = 7 * 24 * 4  # 15-minute steps in a week
+    base = 2 * SPIKE_MIN_USD_PER_HOUR / 4  # USD per 15 minutes: twice the minimum hourly spend
+    spiky = series(names.METRIC_COST, {APP: "any-app"})
+    out.append(
+        Case(
+            f"{SPIKE} fires at 5x the same hour last week",
+            SPIKE,
+            "170h",
+            ((spiky, counter((base, week), (5 * base, 12))),),
+            (expected(spike_rule(spec), {APP: "any-app"}),),
+            "15m",
+        )
+    )
+    out.append(
+        Case(
+            f"{SPIKE} stays quiet at last week's spend",
+            SPIKE,
+            "170h",
+            ((spiky, counter((base, week + 12))),),
+            (),
+            "15m",
+        )
+    )
+    return out
