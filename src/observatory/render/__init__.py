@@ -10,7 +10,18 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
 from observatory import names
-from observatory.render import alertmanager, collector, compose_env, grafana, loki, prometheus, storage, tempo
+from observatory.render import (
+    alertmanager,
+    alerts,
+    collector,
+    compose_env,
+    dashboards,
+    grafana,
+    loki,
+    prometheus,
+    storage,
+    tempo,
+)
 from observatory.render.artifact import Artifact, serialize
 from observatory.spec.types import Spec
 
@@ -26,6 +37,8 @@ RENDERERS: tuple[Renderer, ...] = (
     compose_env.render,
     collector.render,
     storage.render,
+    alerts.render,
+    dashboards.render,
 )
 
 

@@ -223,6 +223,11 @@ def server_settings(spec: Spec) -> Artifact:
         },
         "news": {"news_feed_enabled": False},
     }
+    if spec.dashboards.get("overview").enabled:
+        overview = names.DASHBOARD_UIDS["overview"]
+        content["dashboards"] = {
+            "default_home_dashboard_path": f"{names.GRAFANA_DASHBOARDS_DIR}/{overview}.json"
+        }
     return Artifact(GRAFANA_INI, content, "ini")
 
 

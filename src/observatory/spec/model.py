@@ -8,6 +8,7 @@ them per section, so one bad section does not hide the problems of another.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -345,6 +346,21 @@ class DashboardsFile(FileModel):
     traces: DashboardFile | None = None
     logs: DashboardFile | None = None
 
+    def problems(self) -> Iterator[Problem]:
+        """A hidden panel must be one its dashboard has: a built-in panel or one of its extra panels."""
+        from observatory.dashboards_catalog import PANELS, extra_panel_slug
+
+        for name, slugs in PANELS.items():
+            board = getattr(self, name)
+            if board is None:
+                continue
+            known = [*slugs, *(extra_panel_slug(p.title) for p in board.extra_panels)]
+            for i, slug in enumerate(board.hidden_panels):
+                if slug not in known:
+                    close = difflib.get_close_matches(slug, known, n=1, cutoff=0.6)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    yield (name, "hidden_panels", i), f"the {name} dashboard has no panel {slug!r}{hint}"
+
 
 class StorageFile(FileModel):
     engine: Literal["timescaledb", "postgres"] | None = None
@@ -404,8 +420,6 @@ class SpecFile(FileModel):
 
 
 def _unknown(kind: str, name: str, known: set[str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(name, sorted(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f" (defined: {', '.join(sorted(known)) or 'none'})"
     return f"no {kind} named {name!r}{hint}"

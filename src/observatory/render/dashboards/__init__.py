@@ -1,0 +1,97 @@
+"""The six LLM dashboards, one JSON file each under dashboards/, from the spec's `dashboards` section.
+
+Each dashboard module lists its panels as data (`panels.Panel`, with the slug from
+`observatory.dashboards_catalog`); here the spec's choices are applied (a disabled dashboard is not
+rendered, hidden panels are dropped, extra panels are appended) and `build`/`adapter` make the JSON.
+Every dashboard links to the others by tag and has fixed UID `names.DASHBOARD_UIDS[name]`.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from observatory import names
+from observatory.dashboards_catalog import extra_panel_slug
+from observatory.render.artifact import Artifact
+from observatory.render.dashboards import adapter, build, cost, logs, overview, performance, quality, traces
+from observatory.render.dashboards.panels import PROM_LABELS, Format, Panel, Prom, Sql
+from observatory.spec.types import ExtraPanel, Spec
+
+MODULES: dict[str, ModuleType] = {
+    "overview": overview,
+    "performance": performance,
+    "cost": cost,
+    "quality": quality,
+    "traces": traces,
+    "logs": logs,
+}
+TAG = "llm-observatory"
+FOLDER = "dashboards"
+# Each variable filters the next: the choices of model are those of the chosen applications, and so on.
+_CHAIN = ("application", "environment", "provider", "model")
+_SQL_VARIABLES = {
+    "team": f"SELECT DISTINCT team FROM {names.VIEW_REQUESTS_DAILY} WHERE team <> '' ORDER BY 1",
+    "user": (
+        f"SELECT DISTINCT user_id FROM {names.VIEW_REQUESTS_DAILY}\n"
+        "WHERE user_id <> '' AND bucket > now() - INTERVAL '31 days' ORDER BY 1 LIMIT 1000"
+    ),
+}
+_TEXTBOXES = {
+    "trace_id": "Trace id (32 hex digits)",
+    "search": "Search (regular expression)",
+}
+
+
+def variable(name: str, among: tuple[str, ...]) -> Any:
+    """Variable `name`; a Prometheus one lists label values under the earlier variables' choices."""
+    if name in _TEXTBOXES:
+        return adapter.textbox_variable(name, _TEXTBOXES[name])
+    if name in _SQL_VARIABLES:
+        return adapter.query_variable(name, _SQL_VARIABLES[name], adapter.SQL)
+    earlier = [v for v in _CHAIN[: _CHAIN.index(name)] if v in among]
+    matchers = ",".join(f'{PROM_LABELS[v]}=~"${v}"' for v in earlier)
+    query = f"label_values({names.METRIC_REQUESTS}{{{matchers}}}, {PROM_LABELS[name]})"
+    return adapter.query_variable(name, query, adapter.PROMETHEUS)
+
+
+def extra_panel(extra: ExtraPanel) -> Panel:
+    """A spec's extra panel: its PromQL or SQL as given (a time series wants time, metric, value)."""
+    fmt: Format = "time_series" if extra.type == "timeseries" else "table"
+    query = (
+        Prom(extra.promql, instant=extra.type != "timeseries")
+        if extra.promql
+        else Sql(extra.sql or "", (), fmt)
+    )
+    return Panel(extra_panel_slug(extra.title), extra.title, extra.type, (query,), unit=extra.unit, width=12)
+
+
+def panel_specs(spec: Spec) -> dict[str, list[Panel]]:
+    """The panels of every enabled dashboard after the spec's hidden_panels and extra_panels."""
+    out = {}
+    for board in spec.dashboards.dashboards:
+        if not board.enabled:
+            continue
+        panels = MODULES[board.name].panels(spec) + [extra_panel(e) for e in board.extra_panels]
+        out[board.name] = [p for p in panels if p.slug not in board.hidden_panels]
+    return out
+
+
+def render(spec: Spec) -> list[Artifact]:
+    specs = panel_specs(spec)
+    enabled = set(specs)
+    artifacts = []
+    for name, panels in specs.items():
+        module = MODULES[name]
+        uid = names.DASHBOARD_UIDS[name]
+        board = adapter.dashboard(
+            uid=uid,
+            title=module.TITLE,
+            description=module.DESCRIPTION,
+            tags=[TAG, name],
+            panels=build.layout(panels, enabled),
+            variables=[variable(v, module.VARIABLES) for v in module.VARIABLES],
+            time_from=module.TIME_FROM,
+        )
+        artifacts.append(Artifact(f"{FOLDER}/{uid}.json", adapter.dashboard_json(board), "json"))
+    return artifacts
