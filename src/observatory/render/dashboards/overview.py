@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from observatory import names
-from observatory.render.dashboards.panels import ROLLUP_COLUMNS as RC
 from observatory.render.dashboards.panels import (
+    HAS_ERROR,
     STANDARD_VARIABLES,
     UTC_DAY_START,
     UTC_MONTH_START,
@@ -19,6 +19,7 @@ from observatory.render.dashboards.panels import (
     rate,
     sql_filter,
 )
+from observatory.render.dashboards.panels import ROLLUP_COLUMNS as RC
 from observatory.spec.types import Spec
 
 TITLE = "LLM overview"
@@ -26,7 +27,6 @@ DESCRIPTION = "Requests, errors, latency, tokens and spend of every LLM applicat
 VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-6h"
 F = prom_filter(VARIABLES)
-HAS_ERROR = f'{names.LABEL_ERROR_TYPE}!=""'  # error_type is only set on failed requests
 DAILY_FILTER = sql_filter(VARIABLES, RC)
 
 

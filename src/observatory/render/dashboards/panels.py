@@ -144,3 +144,20 @@ def quantile(q: float, metric: str, flt: str, labels: tuple[str, ...] = ()) -> s
 
 UTC_MONTH_START = "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 UTC_DAY_START = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+
+
+# error_type is only set on failed requests, so "has an error type" selects the failures.
+HAS_ERROR = f'{names.LABEL_ERROR_TYPE}!=""'
+
+
+def errors_by_type_panel(variables: tuple[str, ...]) -> Panel:
+    """Failed requests per second by error type (rate limits, timeouts, content filter, ...)."""
+    expr = f"sum by (error_type) ({rate(names.METRIC_REQUESTS, prom_filter(variables, HAS_ERROR))})"
+    return Panel(
+        "errors_by_type",
+        "Errors per second by type",
+        "timeseries",
+        (Prom(expr, "{{error_type}}"),),
+        unit="reqps",
+        width=12,
+    )

@@ -11,6 +11,7 @@ from observatory.render.dashboards.panels import (
     STANDARD_VARIABLES,
     Panel,
     Prom,
+    errors_by_type_panel,
     legend,
     prom_filter,
     prom_group,
@@ -24,7 +25,6 @@ DESCRIPTION = "Latency, time to first token, throughput and errors by model and 
 VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-6h"
 F = prom_filter(VARIABLES)
-HAS_ERROR = f'{names.LABEL_ERROR_TYPE}!=""'
 
 
 def _latency(slug: str, title: str, q: float, labels: tuple[str, ...], objective: float | None) -> Panel:
@@ -98,17 +98,5 @@ def panels(spec: Spec) -> list[Panel]:
             unit="short",
             width=12,
         ),
-        Panel(
-            "errors_by_type",
-            "Errors per second by type",
-            "timeseries",
-            (
-                Prom(
-                    f"sum by (error_type) ({rate(names.METRIC_REQUESTS, prom_filter(VARIABLES, HAS_ERROR))})",
-                    "{{error_type}}",
-                ),
-            ),
-            unit="reqps",
-            width=12,
-        ),
+        errors_by_type_panel(VARIABLES),
     ]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from observatory import names
 from observatory.render.dashboards.panels import (
+    HAS_ERROR,
     RAW_COLUMNS,
     STANDARD_VARIABLES,
     Panel,
     Prom,
     Sql,
     by,
+    errors_by_type_panel,
     legend,
     prom_filter,
     prom_group,
@@ -30,7 +32,6 @@ VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-7d"
 RAW = names.TABLE_REQUESTS
 F = prom_filter(VARIABLES)
-HAS_ERROR = f'{names.LABEL_ERROR_TYPE}!=""'
 FILTER = sql_filter(VARIABLES, RAW_COLUMNS)
 WHERE = f"$__timeFilter(time) AND {FILTER}"
 TRUNCATED = "count(*) FILTER (WHERE finish_reason = 'length')"
@@ -79,19 +80,7 @@ def _errors(spec: Spec) -> list[Panel]:
     total = f"sum{by(group)} ({rate(names.METRIC_REQUESTS, F)})"
     slo = spec.slos.default.error_ratio
     return [
-        Panel(
-            "errors_by_type",
-            "Errors per second by type",
-            "timeseries",
-            (
-                Prom(
-                    f"sum by (error_type) ({rate(names.METRIC_REQUESTS, prom_filter(VARIABLES, HAS_ERROR))})",
-                    "{{error_type}}",
-                ),
-            ),
-            unit="reqps",
-            width=12,
-        ),
+        errors_by_type_panel(VARIABLES),
         Panel(
             "error_ratio_by_group",
             "Error ratio by " + (", ".join(group) or "all"),
