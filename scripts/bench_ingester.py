@@ -69,7 +69,7 @@ def baseline_copy(dsn: str, table: list[tuple[object, ...]]) -> float:
         return len(table) / (time.perf_counter() - started)
 
 
-def _ingester(dsn: str, work: Path) -> tuple[ManagedProcess, int]:
+def _ingester(dsn: str, work: Path, decode_workers: int = 2) -> tuple[ManagedProcess, int]:
     port = free_port()
     proc = ManagedProcess(
         [
@@ -81,6 +81,7 @@ def _ingester(dsn: str, work: Path) -> tuple[ManagedProcess, int]:
             "ingest",
             f"--listen=127.0.0.1:{port}",
             "--maintain-interval-seconds=0",
+            f"--decode-workers={decode_workers}",
         ],
         work / f"ingester-{port}.log",
         {"OBSERVATORY_DATABASE_URL": dsn},
@@ -181,16 +182,17 @@ def main() -> None:
     work = pg.root
     try:
         copy_rate = baseline_copy(_database(pg, "bench_copy"), table)
-        proc, port = _ingester(_database(pg, "bench_ingest"), work)
-        try:
-            seconds = _post_all(port, bodies, senders=4)
-        finally:
-            proc.stop()
-        ingest_rate = len(table) / seconds
+        rates = {}
+        for workers in (0, 2):
+            proc, port = _ingester(_database(pg, f"bench_ingest_{workers}"), work, workers)
+            try:
+                rates[workers] = len(table) / _post_all(port, bodies, senders=4)
+            finally:
+                proc.stop()
         proc, port = _ingester(_database(pg, "bench_overload"), work)
         try:
             accepted, refused = overload(port, bodies, args.overload_seconds, senders=64)
-            peak = proc.peak_rss_bytes() / 2**20
+            peak = proc.tree_peak_rss_bytes() / 2**20  # the server and its decoding processes
         finally:
             proc.stop()
     finally:
@@ -199,14 +201,19 @@ def main() -> None:
     print("| measurement | rows/s | spans/s |")
     print("| --- | --- | --- |")
     print(f"| plain binary COPY of the rows (baseline) | {copy_rate:,.0f} | |")
-    print(
-        f"| ingester, OTLP/HTTP, 4 senders, ack after commit | {ingest_rate:,.0f} | {spans / seconds:,.0f} |"
-    )
-    print(f"ingester / COPY: {ingest_rate / copy_rate:.2f}")
+    for workers, rate in rates.items():
+        mode = f"{workers} decoding processes" if workers else "decoding in the request threads"
+        print(
+            f"| ingester, OTLP/HTTP, 4 senders, ack after commit, {mode} | {rate:,.0f} "
+            f"| {rate * spans / len(table):,.0f} |"
+        )
+    ratios = ", ".join(f"{rate / copy_rate:.2f} with {w} decoding processes" for w, rate in rates.items())
+    print(f"ingester / COPY: {ratios}")
     offered = (accepted + refused) / args.overload_seconds * len(table) / len(bodies)
     print(
         f"overload, 64 senders for {args.overload_seconds:g}s: {accepted} requests accepted, "
-        f"{refused} refused with 503 (offered ~{offered:,.0f} rows/s); ingester peak RSS {peak:.1f} MiB"
+        f"{refused} refused with 503 (offered ~{offered:,.0f} rows/s); "
+        f"ingester peak RSS with its decoders {peak:.1f} MiB"
     )
 
 

@@ -123,6 +123,7 @@ def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_queue_rows=args.max_queue_rows,
         max_inflight_requests=args.max_inflight_requests,
+        decode_workers=args.decode_workers,
         batch_rows=args.batch_rows,
         migrate=not args.no_migrate,
         maintain_interval_seconds=args.maintain_interval_seconds,

@@ -6,6 +6,7 @@ names what it waited for and the last error it saw.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -108,3 +109,29 @@ class ManagedProcess:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
         return 0
+
+    def tree_peak_rss_bytes(self) -> int:
+        """Peak resident memory of the process and all its descendants, each at its own peak, summed
+        (an upper bound of their peak together), from /proc (Linux)."""
+        return sum(_peak_rss(pid) for pid in _descendants(self.pid))
+
+
+def _peak_rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:  # it exited meanwhile
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):  # it exited meanwhile
+                todo += [int(child) for child in task.read_text().split()]
+    return found

@@ -25,6 +25,10 @@ class BadRequest(Exception):
         self.status = status
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[BadRequest], tuple[int, str]]:
+        # Raised in a worker process and re-raised in the server: pickle both arguments.
+        return BadRequest, (self.status, self.reason)
+
 
 def content_type(header: str | None) -> str:
     """The media type of a Content-Type header, or BadRequest 415 when it is not OTLP's."""

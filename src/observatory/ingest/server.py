@@ -14,15 +14,18 @@ import logging
 import signal
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing import get_context
 from typing import Any
 
 import psycopg
 
 from observatory.ingest import decode
+from observatory.ingest.convert import Converted, convert
 from observatory.ingest.metrics import Metrics
-from observatory.ingest.rows import rows
 from observatory.ingest.writer import Writer
 from observatory.spec.types import Spec
 from observatory.storage.migrate import MigrationError, migrate
@@ -43,6 +46,9 @@ class Options:
     max_queue_rows: int = 50_000
     max_inflight_requests: int = 32
     batch_rows: int = 10_000
+    # Processes that decode bodies into rows (0: in the request's thread). Decoding is the costly
+    # step, and only processes run it in parallel in Python.
+    decode_workers: int = 2
     write_timeout_seconds: float = 30
     migrate: bool = True
     maintain_interval_seconds: float = 300
@@ -64,6 +70,8 @@ class Service:
         self.ready = threading.Event()
         self.fatal: str | None = None  # set when the service cannot go on (e.g. a failed migration)
         self.inflight = threading.BoundedSemaphore(options.max_inflight_requests)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.server = ThreadingHTTPServer((options.host, options.port), _handler(self))
         self.server.daemon_threads = False  # shutdown waits for requests in flight
         self.server.block_on_close = True
@@ -71,6 +79,35 @@ class Service:
     @property
     def port(self) -> int:
         return int(self.server.server_address[1])
+
+    def convert(self, body: bytes, media: str, encoding: str) -> Converted:
+        """The request's rows as COPY data, converted in a worker process when there are workers."""
+        args = (body, media, encoding, self.options.max_decompressed_bytes)
+        if self.options.decode_workers <= 0:
+            return convert(*args)
+        with self._pool_lock:
+            if self._pool is None:
+                # spawn, not fork: this process has threads, and a forked copy of a held lock deadlocks.
+                self._pool = ProcessPoolExecutor(self.options.decode_workers, mp_context=get_context("spawn"))
+            pool = self._pool
+        try:
+            return pool.submit(convert, *args).result()
+        except BrokenProcessPool:
+            with self._pool_lock:  # a worker died (killed, out of memory): start a fresh pool next time
+                if self._pool is pool:
+                    self._pool = None
+            raise
+
+    def warm_decoders(self) -> None:
+        """Start every decoding process now, so the first requests do not wait for them."""
+        if self.options.decode_workers <= 0:
+            return
+        self.convert(b"", decode.PROTOBUF, "identity")  # creates the pool
+        assert self._pool is not None
+        # Submitted together, so the pool has to start a process for each.
+        args = (b"", decode.PROTOBUF, "identity", 1)
+        for future in [self._pool.submit(convert, *args) for _ in range(self.options.decode_workers)]:
+            future.result()
 
     def reject(self, reason: str) -> None:
         self.metrics.inc("ingester_requests_rejected_total", "Requests refused, by reason", reason=reason)
@@ -90,6 +127,7 @@ class Service:
             except (psycopg.Error, MigrationError) as err:
                 self.fatal = f"migration failed: {err}"
                 return
+        self.warm_decoders()
         self.writer.start()
         self.ready.set()
 
@@ -114,6 +152,8 @@ class Service:
         self.server.shutdown()  # stop accepting; returns once serve_forever has
         self.server.server_close()  # waits for requests in flight
         self.writer.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
@@ -153,6 +193,11 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             if self.path != "/v1/traces":
                 self._reply(404, b"only /v1/traces is served\n")
                 return
+            if service.stopping.is_set():
+                # Requests already in flight finish; one that starts after SIGTERM is turned away.
+                self.close_connection = True
+                self._unavailable("stopping", "the ingester is shutting down")
+                return
             if not service.inflight.acquire(blocking=False):
                 self.close_connection = True  # the body is not read: the connection cannot be reused
                 self._unavailable("busy", "too many requests in flight")
@@ -164,7 +209,8 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             try:
-                request = self._read()
+                media, body, encoding = self._read()
+                batch = service.convert(body, media, encoding)
             except decode.BadRequest as bad:
                 service.reject(
                     {400: "malformed", 411: "no_length", 413: "too_large", 415: "unsupported"}.get(
@@ -174,9 +220,13 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = bad.status in (411, 413)  # the unread body would poison the stream
                 self._reply(bad.status, f"{bad.reason}\n".encode())
                 return
-            self._accept(request)
+            except BrokenProcessPool:
+                self._unavailable("decoder_failed", "a decoding process failed")
+                return
+            self._media = media
+            self._accept(batch)
 
-        def _read(self) -> Any:
+        def _read(self) -> tuple[str, bytes, str]:
             media = decode.content_type(self.headers.get("Content-Type"))
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
@@ -185,14 +235,8 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 raise decode.BadRequest(
                     413, f"body of {length} bytes exceeds {service.options.max_body_bytes}"
                 )
-            body = self.rfile.read(int(length))
             encoding = (self.headers.get("Content-Encoding") or "identity").lower()
-            if encoding == "gzip":
-                body = decode.gunzip(body, service.options.max_decompressed_bytes)
-            elif encoding != "identity":
-                raise decode.BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
-            self._media = media
-            return decode.traces(body, media)
+            return media, self.rfile.read(int(length)), encoding
 
         def _ok(self) -> None:
             if self._media == decode.JSON:
@@ -206,18 +250,13 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 503, f"{why}; retry later\n".encode(), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
 
-        def _accept(self, request: Any) -> None:
-            converted = list(rows(request))
-            batch = [row for row in converted if row is not None]
-            service.metrics.inc("ingester_spans_received_total", "Spans received", len(converted))
+        def _accept(self, batch: Converted) -> None:
+            service.metrics.inc("ingester_spans_received_total", "Spans received", batch.spans)
             service.metrics.inc(
-                "ingester_spans_skipped_total", "Spans that are not LLM requests", len(converted) - len(batch)
+                "ingester_spans_skipped_total", "Spans that are not LLM requests", batch.spans - batch.rows
             )
-            if not batch:
+            if not batch.rows:
                 self._ok()
-                return
-            if service.stopping.is_set():
-                self._unavailable("stopping", "the ingester is shutting down")
                 return
             pending = service.writer.submit(batch)
             if pending is None:
@@ -264,6 +303,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=Options.max_body_bytes)
     parser.add_argument("--max-queue-rows", type=int, default=Options.max_queue_rows)
     parser.add_argument("--max-inflight-requests", type=int, default=Options.max_inflight_requests)
+    parser.add_argument(
+        "--decode-workers",
+        type=int,
+        default=Options.decode_workers,
+        help="processes that decode request bodies (0: decode in the request's thread)",
+    )
     parser.add_argument("--batch-rows", type=int, default=Options.batch_rows)
     parser.add_argument("--no-migrate", action="store_true", help="do not apply the schema at start-up")
     parser.add_argument(

@@ -16,25 +16,25 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from observatory import names
+from observatory.ingest.convert import Converted
 from observatory.ingest.metrics import Metrics
-from observatory.ingest.rows import Row
-from observatory.storage.columns import COLUMNS, NAMES
+from observatory.storage.columns import NAMES
 
 log = logging.getLogger("observatory.ingest")
 STAGING = f"{names.TABLE_REQUESTS}_staging"
-_TYPES = [c.sql_type for c in COLUMNS]
 _COLS = sql.SQL(", ").join(map(sql.Identifier, NAMES))
 
 
 @dataclass
 class Pending:
-    rows: list[Row]
+    batch: Converted
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
 
@@ -65,15 +65,15 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, rows: list[Row]) -> Pending | None:
+    def submit(self, batch: Converted) -> Pending | None:
         """Queue rows for writing; None when they cannot be taken now (full, database down, stopping)."""
         with self._cond:
-            full = self._queued_rows > 0 and self._queued_rows + len(rows) > self.max_queue_rows
+            full = self._queued_rows > 0 and self._queued_rows + batch.rows > self.max_queue_rows
             if self._stopping or not self.healthy or full:
                 return None
-            pending = Pending(rows)
+            pending = Pending(batch)
             self._queue.append(pending)
-            self._queued_rows += len(rows)
+            self._queued_rows += batch.rows
             self._cond.notify()
             return pending
 
@@ -90,10 +90,10 @@ class Writer:
                 self._cond.wait(1.0)
             group: list[Pending] = []
             count = 0
-            while self._queue and (not group or count + len(self._queue[0].rows) <= self.batch_rows):
+            while self._queue and (not group or count + self._queue[0].batch.rows <= self.batch_rows):
                 pending = self._queue.popleft()
                 group.append(pending)
-                count += len(pending.rows)
+                count += pending.batch.rows
             self._queued_rows -= count
             return group
 
@@ -134,12 +134,14 @@ class Writer:
         return True
 
     def _write_group(self, group: list[Pending]) -> None:
-        rows = [row for pending in group for row in pending.rows]
+        data = b"".join(pending.batch.data for pending in group)
+        count = sum(pending.batch.rows for pending in group)
+        days = sorted({day for pending in group for day in pending.batch.days})
         started = time.monotonic()
         try:
-            inserted = self._write(rows)
+            inserted = self._write(data, count, days)
         except psycopg.Error as err:
-            log.warning("writing %d rows failed: %s", len(rows), err)
+            log.warning("writing %d rows failed: %s", count, err)
             self._close()
             for pending in group:
                 pending.error = f"database write failed: {type(err).__name__}"
@@ -151,14 +153,12 @@ class Writer:
         self.metrics.inc(
             "ingester_rows_written_total", "Rows inserted (retried duplicates excluded)", inserted
         )
-        self.metrics.inc(
-            "ingester_rows_duplicate_total", "Rows already present (retries)", len(rows) - inserted
-        )
+        self.metrics.inc("ingester_rows_duplicate_total", "Rows already present (retries)", count - inserted)
         for pending in group:
             pending.done.set()
 
-    def _write(self, rows: list[Row]) -> int:
-        """Insert `rows`, skipping those already present; the number inserted.
+    def _write(self, data: bytes, count: int, days: list[date]) -> int:
+        """Insert the rows in `data` (COPY text), skipping those already present; the number inserted.
 
         Fast path: COPY straight into the table. A unique violation means the batch is (partly) a
         retry: roll back to the savepoint and take the slow path, COPY into the staging table and
@@ -167,7 +167,6 @@ class Writer:
         assert self._conn is not None
         with self._conn.transaction(), self._conn.cursor() as cur:
             if self.partitioned:
-                days = sorted({row[0].date() for row in rows})
                 cur.execute(
                     sql.SQL("SELECT {}(d) FROM unnest(%s::date[]) AS d").format(
                         sql.Identifier(f"{names.TABLE_REQUESTS}_ensure_partition")
@@ -176,11 +175,11 @@ class Writer:
                 )
             try:
                 with self._conn.transaction():
-                    self._copy(cur, names.TABLE_REQUESTS, rows)
-                return len(rows)
+                    self._copy(cur, names.TABLE_REQUESTS, data)
+                return count
             except psycopg.errors.UniqueViolation:
                 self.metrics.inc("ingester_retried_batches_total", "Batches that held rows already written")
-            self._copy(cur, STAGING, rows)
+            self._copy(cur, STAGING, data)
             cur.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
                     sql.Identifier(names.TABLE_REQUESTS), _COLS, _COLS, sql.Identifier(STAGING)
@@ -189,13 +188,9 @@ class Writer:
             return cur.rowcount
 
     @staticmethod
-    def _copy(cur: psycopg.Cursor[Any], table: str, rows: list[Row]) -> None:
-        with cur.copy(
-            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), _COLS)
-        ) as copy:
-            copy.set_types(_TYPES)
-            for row in rows:
-                copy.write_row(row)
+    def _copy(cur: psycopg.Cursor[Any], table: str, data: bytes) -> None:
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), _COLS)) as copy:
+            copy.write(data)
 
     def _fail_all(self, reason: str) -> None:
         with self._cond:
