@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-docker e2e golden bench up down demo logs
+.PHONY: help install tools collector render check lint test test-docker e2e golden bench up down demo logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,3 +59,9 @@ demo: install ## Send synthetic LLM traffic to the running stack (the local one'
 
 logs: ## Follow the logs of the stack
 	scripts/compose.sh logs -f --tail=100
+
+deploy: render ## Deploy stack/k8s to the cluster kubectl points at and wait for rollouts
+	scripts/deploy.sh
+
+undeploy: ## Remove the Kubernetes deployment (the namespace and data volumes are kept)
+	scripts/undeploy.sh

@@ -1,21 +1,29 @@
 """The container stack from the repository's own docker-compose.yml, with testcontainers.
 
+Demo traffic goes in through the collector's published OTLP port; out must come exact totals in
+Prometheus, a kept error trace in Tempo by its id, that trace's logs in Loki, every dashboard and
+every datasource healthy in Grafana, and a dashboard panel's query answered through Grafana's API.
+
 Needs a Docker engine: without one these tests skip with the reason (and fail under
 REQUIRE_DOCKER=1, as in the GitHub Actions 'containers' job, so they cannot silently stop running).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from observatory import names
+from observatory import demo, names
 from observatory.render import compose_env, prometheus
 from observatory.spec import load
+from observatory.traffic import Traffic
 from tests.conftest import REPO, poll_until, require_docker
 
 pytestmark = pytest.mark.docker
@@ -59,13 +67,35 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         compose.stop()
 
 
+@pytest.fixture(scope="module")
+def traffic(stack: Stack) -> Traffic:
+    """Demo traffic sent to the collector once the stack is up; its ground truth."""
+    endpoint = stack.url(names.SVC_COLLECTOR, names.PORT_OTLP_HTTP)
+    poll_until(
+        lambda: (
+            requests.post(
+                f"{endpoint}/v1/traces",
+                data=b"",
+                timeout=5,
+                headers={"Content-Type": "application/x-protobuf"},
+            ).ok
+        ),
+        "the collector's OTLP/HTTP receiver",
+        180,
+    )
+    sent, _report = demo.send(
+        load(REPO / "observatory.yaml"), demo.Options(endpoint=endpoint, traces=300, seed=31), progress=None
+    )
+    return sent
+
+
 def test_tempo_and_loki_become_ready(stack: Stack) -> None:
     for service, port in ((names.SVC_TEMPO, names.PORT_TEMPO_HTTP), (names.SVC_LOKI, names.PORT_LOKI_HTTP)):
         url = f"{stack.url(service, port)}/ready"
         poll_until(lambda url=url: requests.get(url, timeout=5).ok, f"{service} /ready", timeout_seconds=180)
 
 
-def test_grafana_has_every_provisioned_datasource_and_they_answer(stack: Stack) -> None:
+def test_grafana_has_every_provisioned_datasource_and_they_answer(stack: Stack, traffic: Traffic) -> None:
     grafana = stack.url(names.SVC_GRAFANA, names.PORT_GRAFANA)
     poll_until(lambda: requests.get(f"{grafana}/api/health", timeout=5).ok, "Grafana /api/health", 180)
     anonymous = requests.get(f"{grafana}/api/datasources", timeout=5)
@@ -78,7 +108,7 @@ def test_grafana_has_every_provisioned_datasource_and_they_answer(stack: Stack) 
         names.DS_SQL,
         names.DS_ALERTMANAGER,
     }
-    for uid in (names.DS_PROMETHEUS, names.DS_TEMPO, names.DS_ALERTMANAGER):
+    for uid in (names.DS_PROMETHEUS, names.DS_TEMPO, names.DS_ALERTMANAGER, names.DS_LOKI, names.DS_SQL):
         url = f"{grafana}/api/datasources/uid/{uid}/health"
         health = poll_until(
             lambda url=url: (r := requests.get(url, auth=stack.credentials, timeout=10)).ok and r.json(),
@@ -118,3 +148,103 @@ def test_timescaledb_runs_with_the_extension_installed(stack: Stack) -> None:
     )
     assert code == 0, stderr
     assert stdout.strip() == "timescaledb"
+
+
+def test_exact_request_totals_reach_prometheus(stack: Stack, traffic: Traffic) -> None:
+    url = stack.url(names.SVC_PROMETHEUS, names.PORT_PROMETHEUS)
+    want = {k: float(v) for k, v in traffic.truth.requests.items()}
+
+    def totals() -> dict[tuple[str, str], float]:
+        query = f"sum by (application, model) ({names.METRIC_REQUESTS})"
+        result = requests.get(f"{url}/api/v1/query", params={"query": query}, timeout=5).json()["data"][
+            "result"
+        ]
+        return {(r["metric"]["application"], r["metric"]["model"]): float(r["value"][1]) for r in result}
+
+    poll_until(lambda: totals() == want, "request totals per application and model equal to the truth", 180)
+
+
+def test_a_kept_error_trace_is_found_in_tempo_by_id(stack: Stack, traffic: Traffic) -> None:
+    url = stack.url(names.SVC_TEMPO, names.PORT_TEMPO_HTTP)
+    trace_id = sorted(traffic.truth.error_traces)[0]
+    found = poll_until(
+        lambda: (r := requests.get(f"{url}/api/traces/{trace_id}", timeout=10)).ok and r.json(),
+        f"error trace {trace_id} in Tempo",
+        180,
+    )
+    # Tempo answers with the trace's resource spans (`batches` in 2.x, `resourceSpans` in 3.x).
+    batches = found.get("batches") or found.get("resourceSpans") or []
+    scopes = [ss for b in batches for ss in b.get("scopeSpans") or b.get("instrumentationLibrarySpans") or []]
+    spans = [span for ss in scopes for span in ss.get("spans", [])]
+    assert any(span["name"].startswith("chat ") for span in spans), [span["name"] for span in spans]
+    text = json.dumps(found)
+    assert not any(secret in text for secret in traffic.truth.pii)
+
+
+def test_the_traces_logs_are_found_in_loki_by_trace_id(stack: Stack, traffic: Traffic) -> None:
+    url = stack.url(names.SVC_LOKI, names.PORT_LOKI_HTTP)
+    trace_id = sorted(traffic.truth.error_traces)[0]
+    now = time.time_ns()
+    params = {
+        "query": f'{{service_name=~".+"}} | trace_id="{trace_id}"',
+        "start": now - 3 * 3600 * 10**9,
+        "end": now + 60 * 10**9,
+        "limit": 50,
+    }
+
+    def lines() -> list[str]:
+        result = requests.get(f"{url}/loki/api/v1/query_range", params=params, timeout=10).json()["data"][
+            "result"
+        ]
+        return [line for stream in result for _ts, line, *_ in stream["values"]]
+
+    found = poll_until(lines, f"log lines with trace_id {trace_id} in Loki", 180)
+    assert not any(secret in line for line in found for secret in traffic.truth.pii)
+
+
+def test_grafana_has_every_dashboard_and_answers_a_panel_query(stack: Stack, traffic: Traffic) -> None:
+    grafana = stack.url(names.SVC_GRAFANA, names.PORT_GRAFANA)
+    spec = load(REPO / "observatory.yaml")
+    search = requests.get(
+        f"{grafana}/api/search", params={"type": "dash-db"}, auth=stack.credentials, timeout=10
+    )
+    enabled = {names.DASHBOARD_UIDS[d.name] for d in spec.dashboards.dashboards if d.enabled}
+    assert enabled <= {d["uid"] for d in search.json()}
+    # The overview's first Prometheus panel query, its variables set to "everything".
+    overview = json.loads((REPO / "dashboards" / f"{names.DASHBOARD_UIDS['overview']}.json").read_text())
+    target = next(
+        t
+        for p in overview["panels"]
+        for t in p.get("targets", [])
+        if t.get("datasource", {}).get("uid") == names.DS_PROMETHEUS and t.get("expr")
+    )
+    expr = re.sub(
+        r"\$\{?[a-z_]+(?::[a-z]+)?\}?",
+        ".*",
+        target["expr"]
+        .replace("$__rate_interval", "5m")
+        .replace("$__range", "1h")
+        .replace("$__interval", "1m"),
+    )
+    body = {
+        "from": "now-1h",
+        "to": "now",
+        "queries": [
+            {
+                "refId": "A",
+                "datasource": {"type": "prometheus", "uid": names.DS_PROMETHEUS},
+                "expr": expr,
+                "instant": True,
+                "range": False,
+            }
+        ],
+    }
+
+    def values() -> list[object]:
+        answer = requests.post(
+            f"{grafana}/api/ds/query", json=body, auth=stack.credentials, timeout=20
+        ).json()
+        frames = answer["results"]["A"].get("frames", [])
+        return [v for f in frames for column in f["data"]["values"][1:] for v in column]
+
+    poll_until(values, f"data for the overview panel query {expr!r} through Grafana", 180)

@@ -176,6 +176,27 @@ def _cmd_local(spec: Spec, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_push(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory import push
+
+    env = os.environ
+    try:
+        target = push.target_from(
+            args.url or env.get(push.ENV_URL),
+            args.token or env.get(push.ENV_TOKEN),
+            args.user or env.get(push.ENV_USER),
+            env.get(push.ENV_PASSWORD),
+        )
+        report = push.push(spec, target, env, overwrite=args.overwrite)
+    except push.PushError as err:
+        print(f"observatory push: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    for status, kind, name in report.lines:
+        print(f"{status:9} {kind:10} {name}")
+    print(report.summary())
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     schema = SpecFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -215,11 +236,26 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(sub.add_parser("ingest", help="serve OTLP/HTTP traces and write one row per LLM request"))
     _demo_parser(sub.add_parser("demo", help="send synthetic LLM traffic to a stack; write its ground truth"))
+    _push_parser(
+        sub.add_parser("push", help="push the dashboards, their folder and datasources to a Grafana")
+    )
     local = sub.add_parser("local", help="run the stack as local processes, without Docker")
     local.add_argument("action", choices=("up", "down", "status"))
     local.add_argument("--state-dir", default=".cache/local-stack", help="where state.json and logs go")
     local.add_argument("--root", default=".", help="repository root with the rendered files (default: .)")
     return parser
+
+
+def _push_parser(push: argparse.ArgumentParser) -> None:
+    # No --password flag: a command line is visible to every user of the machine; the environment is not.
+    push.add_argument("--url", help="Grafana base URL (default: $GRAFANA_URL)")
+    push.add_argument("--token", help="service-account token (default: $GRAFANA_TOKEN; prefer the variable)")
+    push.add_argument("--user", help="basic-auth user (default: $GRAFANA_USER; password: $GRAFANA_PASSWORD)")
+    push.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace dashboards even if they changed in Grafana since read",
+    )
 
 
 def _demo_parser(demo: argparse.ArgumentParser) -> None:
@@ -245,6 +281,7 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "maintain": _cmd_maintain,
     "demo": _cmd_demo,
     "local": _cmd_local,
+    "push": _cmd_push,
 }
 
 
