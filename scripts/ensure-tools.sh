@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
-# Installs the system tools the tests run for real (Prometheus, Alertmanager, PostgreSQL) from Debian
-# packages, when they are missing and this runs as root with apt. Elsewhere it says what is missing;
-# the tests that need a tool then skip, except under REQUIRE_TOOLS=1 (CI), where they fail.
+# Installs the system tools the tests run for real, when they are missing: Prometheus, Alertmanager
+# and PostgreSQL from Debian packages (as root with apt), and kustomize built with Go into the
+# git-ignored .cache/tools. Elsewhere it says what is missing; the tests that need a tool then skip,
+# except under REQUIRE_TOOLS=1 (CI), where they fail.
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
 packages=()
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
-[ ${#packages[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing ${packages[*]} (Debian packages)"
-  apt-get update -qq
-  # The packages would start their services; nothing here wants them running.
-  own_policy=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+if [ ${#packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${packages[*]} (Debian packages)"
+    apt-get update -qq
+    # The packages would start their services; nothing here wants them running.
+    own_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  else
+    echo "missing system packages: ${packages[*]} (install them to run every test)" >&2
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
-else
-  echo "missing system packages: ${packages[*]} (install them to run every test)" >&2
+fi
+
+# kustomize proves the Kubernetes manifests build. v5.7.1 builds with the Go this machine has;
+# Go's own module and build caches make a rebuild fast.
+if [ ! -x "$root/.cache/tools/kustomize" ] && ! command -v kustomize >/dev/null 2>&1; then
+  if command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ]; then
+    echo "building kustomize v5.7.1 into .cache/tools"
+    PATH="$PATH:/usr/local/go/bin" GOBIN="$root/.cache/tools" go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+  else
+    echo "missing kustomize (building it needs Go)" >&2
+  fi
 fi

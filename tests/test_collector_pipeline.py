@@ -187,7 +187,15 @@ def test_metric_labels_are_bounded_and_never_carry_user_ids(run: Run) -> None:
     series = requests.get(
         f"{run.prometheus}/api/v1/series", params={"match[]": '{__name__=~"llm_.+"}'}, timeout=5
     ).json()["data"]
-    allowed = {"__name__", "job", "instance", *names.METRIC_LABELS, names.LABEL_DIALECT, "le"}
+    allowed = {
+        "__name__",
+        "job",
+        "instance",
+        *names.METRIC_LABELS,
+        names.LABEL_DIALECT,
+        names.LABEL_COLLECTOR,
+        "le",
+    }
     assert series
     for labels in series:
         assert set(labels) <= allowed, labels

@@ -187,7 +187,8 @@ def _cmd_push(spec: Spec, args: argparse.Namespace) -> int:
             args.user or env.get(push.ENV_USER),
             env.get(push.ENV_PASSWORD),
         )
-        report = push.push(spec, target, env, overwrite=args.overwrite)
+        urls = dict(item.partition("=")[::2] for item in args.datasource_url)
+        report = push.push(spec, target, env, overwrite=args.overwrite, urls=urls)
     except push.PushError as err:
         print(f"observatory push: {err}", file=sys.stderr)
         return EXIT_INVALID
@@ -251,6 +252,13 @@ def _push_parser(push: argparse.ArgumentParser) -> None:
     push.add_argument("--url", help="Grafana base URL (default: $GRAFANA_URL)")
     push.add_argument("--token", help="service-account token (default: $GRAFANA_TOKEN; prefer the variable)")
     push.add_argument("--user", help="basic-auth user (default: $GRAFANA_USER; password: $GRAFANA_PASSWORD)")
+    push.add_argument(
+        "--datasource-url",
+        action="append",
+        default=[],
+        metavar="UID=URL",
+        help="point a datasource at a URL that Grafana can reach (repeatable), e.g. prometheus=https://prom:9090",
+    )
     push.add_argument(
         "--overwrite",
         action="store_true",

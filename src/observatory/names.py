@@ -95,6 +95,8 @@ LABEL_OPERATION: Final = "operation"
 LABEL_ERROR_TYPE: Final = "error_type"
 LABEL_TEAM: Final = "team"
 LABEL_DIALECT: Final = "dialect"  # on METRIC_NORMALISED_SPANS only
+# The collector instance that derived a series ("single" outside Kubernetes); always summed away.
+LABEL_COLLECTOR: Final = "collector_instance"
 METRIC_LABELS: Final = (
     LABEL_APPLICATION,
     LABEL_ENVIRONMENT,

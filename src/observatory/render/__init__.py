@@ -17,6 +17,7 @@ from observatory.render import (
     compose_env,
     dashboards,
     grafana,
+    k8s,
     loki,
     prometheus,
     storage,
@@ -39,6 +40,7 @@ RENDERERS: tuple[Renderer, ...] = (
     storage.render,
     alerts.render,
     dashboards.render,
+    k8s.render,
 )
 
 

@@ -24,6 +24,9 @@ from observatory.spec.types import Spec
 COLLECTOR_CONFIG = "stack/otel-collector/config.yaml"
 MANIFEST = "stack/otel-collector/manifest.yaml"
 STORAGE_DIR = "/var/lib/otelcol"
+# Names the collector instance on the series it derives: with several replicas (Kubernetes), each
+# writes its own counters, and the same labels from two writers would collide in Prometheus.
+ENV_INSTANCE = "OTELCOL_INSTANCE"
 
 
 def env(name: str, default: str) -> str:
@@ -65,6 +68,7 @@ def exporters(spec: Spec) -> dict[str, Any]:
             ),
             # Resource attributes are copied onto datapoints as bounded labels; no target_info series.
             "target_info": {"enabled": False},
+            "external_labels": {names.LABEL_COLLECTOR: env(ENV_INSTANCE, "single")},
             # No otel_scope_* labels: the scope is always the connector, so they would only add noise.
             "disable_scope_info": True,
             "retry_on_failure": {
