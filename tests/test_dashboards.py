@@ -41,6 +41,7 @@ from tests.conftest import (
     collector_binary,
     free_port,
     poll_until,
+    require_docker,
     start_prometheus,
 )
 from tests.grafana_sql import expand
@@ -474,3 +475,56 @@ def test_every_promql_query_names_only_what_prometheus_has_and_returns_data(
         match = re.fullmatch(r"label_values\((\w+)\{(.*)\}, (\w+)\)", variable)
         assert match, variable
         assert match[3] in _labels_of(prometheus, match[1]), variable
+
+
+@pytest.mark.docker
+def test_every_sql_query_runs_on_timescaledb_with_grafanas_timescaledb_expansion() -> None:
+    """The same queries, with $__timeGroup as time_bucket(...), on the pinned TimescaleDB image: the
+    repository spec's schema, synthetic rows, and continuous aggregates refreshed."""
+    require_docker()
+    import secrets
+
+    from testcontainers.community.postgres import PostgresContainer
+
+    spec = load(REPO / "observatory.yaml")
+    assert spec.storage.engine == "timescaledb"
+    now = datetime.now(UTC)
+    batch = []
+    for seed, start in ((3, now - timedelta(hours=2)), (4, now - timedelta(days=9))):
+        workload = Workload(
+            seed=seed, traces=200, start_unix_nano=int(start.timestamp() * 1e9), as_collector_output=True
+        )
+        batch += [
+            row for request in generate(spec, workload).traces for row in rows(request) if row is not None
+        ]
+    container = PostgresContainer(
+        spec.images.timescaledb, username="postgres", password=secrets.token_urlsafe(18), dbname=names.DB_NAME
+    )
+    with container, psycopg.connect(container.get_connection_url(driver=None), autocommit=True) as conn:
+        migrate(conn, spec)
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY {names.TABLE_REQUESTS} ({', '.join(NAMES)}) FROM STDIN") as cp,
+        ):
+            for row in batch:
+                cp.write_row(row)
+        for rollup in (names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY):
+            conn.execute(f"CALL refresh_continuous_aggregate('{rollup}', NULL, NULL)")
+        queries = _sql_queries(spec)
+        variables = _rendered_sql(spec) - {q.sql for _, _, q in queries}
+        for board, slug, query in [*queries, *(("variable", "", Sql(v, ())) for v in variables)]:
+            sql = expand(
+                query.sql,
+                timescaledb=True,
+                start=now - timedelta(days=30),
+                end=now,
+                interval=timedelta(hours=1),
+            )
+            try:
+                cursor = conn.execute(sql)
+            except psycopg.Error as err:
+                pytest.fail(f"{board}/{slug}: {err}\n{sql}")
+            got = tuple(c.name for c in cursor.description or ())
+            if query.columns:
+                assert got == query.columns, (board, slug, got)
+                assert cursor.fetchall(), f"{board}/{slug} returned no rows:\n{sql}"
