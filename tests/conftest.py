@@ -76,11 +76,7 @@ def start_prometheus(tmp_path: Path, extra_flags: tuple[str, ...] = ()) -> tuple
         tmp_path / "prometheus.log",
     )
     url = f"http://127.0.0.1:{port}"
-    try:
-        proc.wait_ready(lambda: requests.get(f"{url}/-/ready", timeout=2).ok, f"Prometheus ready at {url}")
-    except BaseException:
-        proc.stop()
-        raise
+    proc.wait_ready(lambda: requests.get(f"{url}/-/ready", timeout=2).ok, f"Prometheus ready at {url}")
     return proc, url
 
 

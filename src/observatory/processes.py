@@ -86,7 +86,11 @@ class ManagedProcess:
                 )
             return check()
 
-        poll_until(ready, description, timeout_seconds)
+        try:
+            poll_until(ready, description, timeout_seconds)
+        except BaseException:
+            self.stop()  # a process that never became ready is not left running behind the error
+            raise
 
     def stop(self, timeout_seconds: float = 15) -> None:
         if self.proc.poll() is None:

@@ -149,7 +149,11 @@ class Service:
 
     def shutdown(self) -> None:
         self.stopping.set()
-        self.server.shutdown()  # stop accepting; returns once serve_forever has
+        # Stop accepting. socketserver's shutdown() waits for serve_forever to notice, forever if it
+        # never started (a SIGTERM right at start-up), so it gets a few seconds, not more.
+        stopper = threading.Thread(target=self.server.shutdown, name="stop-accepting", daemon=True)
+        stopper.start()
+        stopper.join(5)
         self.server.server_close()  # waits for requests in flight
         self.writer.stop()
         if self._pool is not None:
