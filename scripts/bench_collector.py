@@ -25,9 +25,11 @@ from typing import Any
 
 import requests
 
+from observatory import names
 from observatory.processes import ManagedProcess, free_port
 from observatory.render.artifact import to_yaml
 from observatory.render.collector import config as collector_config
+from observatory.render.collector import loopback_env
 from observatory.spec import load
 from observatory.traffic import Workload, generate
 
@@ -164,19 +166,18 @@ def measure(
 ) -> Result:
     sinks = [_sink() for _ in range(3)]
     ports = {"health": free_port(), "http": free_port(), "metrics": free_port()}
-    env = {
-        "OTELCOL_TEMPO_ENDPOINT": sinks[0][1],
-        "OTELCOL_LOKI_ENDPOINT": sinks[1][1],
-        "OTELCOL_INGESTER_ENDPOINT": sinks[2][1],
-        "OTELCOL_PROMETHEUS_ENDPOINT": f"{prometheus}/api/v1/write",
-        "OTELCOL_STORAGE_DIR": str(work / f"{label}-queue"),
-        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
-        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['http']}",
-        "OTELCOL_METRICS_HOST": "127.0.0.1",
-        "OTELCOL_METRICS_PORT": str(ports["metrics"]),
-        "OBSERVATORY_USER_ID_HASH_KEY": "bench",
-    }
+    env = loopback_env(
+        prometheus_write_url=f"{prometheus}/api/v1/write",
+        storage_dir=str(work / f"{label}-queue"),
+        health_port=ports["health"],
+        otlp_grpc_port=free_port(),
+        otlp_http_port=ports["http"],
+        metrics_port=ports["metrics"],
+        tempo_url=sinks[0][1],
+        loki_url=sinks[1][1],
+        ingester_url=sinks[2][1],
+    )
+    env[names.ENV_USER_ID_HASH_KEY] = "bench"
     (work / f"{label}.yaml").write_text(to_yaml(cfg))
     proc = ManagedProcess([str(BINARY), f"--config={work / f'{label}.yaml'}"], work / f"{label}.log", env)
     metrics_url = f"http://127.0.0.1:{ports['metrics']}/metrics"

@@ -23,7 +23,7 @@ import requests
 from observatory import names
 from observatory.otlp import log_records, spans
 from observatory.render.artifact import to_yaml
-from observatory.render.collector import COLLECTOR_CONFIG, config
+from observatory.render.collector import COLLECTOR_CONFIG, config, loopback_env
 from observatory.spec import load
 from observatory.spec.types import SamplingPolicy, Spec
 from observatory.traffic import APPLICATIONS, Traffic, Workload, generate
@@ -79,19 +79,18 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     prometheus, prom_url = start_prometheus(tmp)
     tempo, loki, ingester = OtlpCapture(), OtlpCapture(), OtlpCapture()
     health, otlp_http, metrics = free_port(), free_port(), free_port()
-    env = {
-        "OTELCOL_TEMPO_ENDPOINT": tempo.url,
-        "OTELCOL_LOKI_ENDPOINT": f"{loki.url}/otlp",
-        "OTELCOL_INGESTER_ENDPOINT": ingester.url,
-        "OTELCOL_PROMETHEUS_ENDPOINT": f"{prom_url}/api/v1/write",
-        "OTELCOL_STORAGE_DIR": str(tmp / "queue"),
-        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
-        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http}",
-        "OTELCOL_METRICS_HOST": "127.0.0.1",
-        "OTELCOL_METRICS_PORT": str(metrics),
-        "OBSERVATORY_USER_ID_HASH_KEY": HASH_KEY,
-    }
+    env = loopback_env(
+        prometheus_write_url=f"{prom_url}/api/v1/write",
+        storage_dir=str(tmp / "queue"),
+        health_port=health,
+        otlp_grpc_port=free_port(),
+        otlp_http_port=otlp_http,
+        metrics_port=metrics,
+        tempo_url=tempo.url,
+        loki_url=f"{loki.url}/otlp",
+        ingester_url=ingester.url,
+    )
+    env[names.ENV_USER_ID_HASH_KEY] = HASH_KEY
     collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
     try:
         collector.wait_ready(

@@ -24,7 +24,7 @@ from observatory import names
 from observatory.dashboards_catalog import PANELS
 from observatory.ingest.rows import rows
 from observatory.render.artifact import to_yaml
-from observatory.render.collector import config
+from observatory.render.collector import config, loopback_env
 from observatory.render.dashboards import MODULES, panel_specs, render
 from observatory.render.dashboards.panels import Prom, Sql
 from observatory.spec import SpecInvalid, load, parse
@@ -392,19 +392,18 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     health, otlp_http, metrics = free_port(), free_port(), free_port()
     # Tempo, Loki and the ingester are nowhere: the collector retries those exports, which is harmless.
     sink = f"http://127.0.0.1:{free_port()}"
-    env = {
-        "OTELCOL_TEMPO_ENDPOINT": sink,
-        "OTELCOL_LOKI_ENDPOINT": f"{sink}/otlp",
-        "OTELCOL_INGESTER_ENDPOINT": sink,
-        "OTELCOL_PROMETHEUS_ENDPOINT": f"{prom_url}/api/v1/write",
-        "OTELCOL_STORAGE_DIR": str(tmp / "queue"),
-        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
-        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http}",
-        "OTELCOL_METRICS_HOST": "127.0.0.1",
-        "OTELCOL_METRICS_PORT": str(metrics),
-        "OBSERVATORY_USER_ID_HASH_KEY": "dashboards-test-key",
-    }
+    env = loopback_env(
+        prometheus_write_url=f"{prom_url}/api/v1/write",
+        storage_dir=str(tmp / "queue"),
+        health_port=health,
+        otlp_grpc_port=free_port(),
+        otlp_http_port=otlp_http,
+        metrics_port=metrics,
+        tempo_url=sink,
+        loki_url=f"{sink}/otlp",
+        ingester_url=sink,
+    )
+    env[names.ENV_USER_ID_HASH_KEY] = "dashboards-test-key"
     collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
     try:
         collector.wait_ready(

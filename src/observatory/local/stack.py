@@ -232,17 +232,16 @@ def _collector(start: _Starter, spec: Spec, binary: Path, ports: dict[str, int])
     config = start.dir / "collector.yaml"
     config.write_text(to_yaml(collector_config(spec)))
     health, otlp_http, otlp_grpc = free_port(), free_port(), free_port()
-    env = {
-        "OTELCOL_INGESTER_ENDPOINT": f"http://127.0.0.1:{ports['ingester']}",
-        "OTELCOL_PROMETHEUS_ENDPOINT": f"http://127.0.0.1:{ports['prometheus']}/api/v1/write",
-        "OTELCOL_STORAGE_DIR": str(start.dir / "collector-queue"),
-        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
-        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc}",
-        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http}",
-        "OTELCOL_METRICS_HOST": "127.0.0.1",
-        "OTELCOL_METRICS_PORT": str(ports["collector_metrics"]),
-        names.ENV_USER_ID_HASH_KEY: os.environ.get(names.ENV_USER_ID_HASH_KEY) or secrets.token_hex(16),
-    }
+    env = collector_render.loopback_env(
+        prometheus_write_url=f"http://127.0.0.1:{ports['prometheus']}/api/v1/write",
+        storage_dir=str(start.dir / "collector-queue"),
+        health_port=health,
+        otlp_grpc_port=otlp_grpc,
+        otlp_http_port=otlp_http,
+        metrics_port=ports["collector_metrics"],
+        ingester_url=f"http://127.0.0.1:{ports['ingester']}",
+    )
+    env[names.ENV_USER_ID_HASH_KEY] = os.environ.get(names.ENV_USER_ID_HASH_KEY) or secrets.token_hex(16)
     url = f"http://127.0.0.1:{otlp_http}"
     start.state["urls"]["otlp_grpc"] = f"127.0.0.1:{otlp_grpc}"
     start.state["urls"]["collector_metrics"] = f"http://127.0.0.1:{ports['collector_metrics']}/metrics"

@@ -29,6 +29,48 @@ STORAGE_DIR = "/var/lib/otelcol"
 ENV_INSTANCE = "OTELCOL_INSTANCE"
 
 
+# The environment variables a rendered config reads, and what each sets.
+ENV_TEMPO = "OTELCOL_TEMPO_ENDPOINT"  # base URL of Tempo's OTLP/HTTP receiver
+ENV_LOKI = "OTELCOL_LOKI_ENDPOINT"  # Loki's OTLP base URL (ends in /otlp)
+ENV_INGESTER = "OTELCOL_INGESTER_ENDPOINT"  # the ingester's base URL
+ENV_PROMETHEUS = "OTELCOL_PROMETHEUS_ENDPOINT"  # Prometheus's remote-write URL
+ENV_STORAGE_DIR = "OTELCOL_STORAGE_DIR"  # where the exporters' disk queues live
+ENV_HEALTH = "OTELCOL_HEALTH_ENDPOINT"  # host:port of the health check
+ENV_OTLP_GRPC = "OTELCOL_OTLP_GRPC_ENDPOINT"  # host:port the OTLP/gRPC receiver listens on
+ENV_OTLP_HTTP = "OTELCOL_OTLP_HTTP_ENDPOINT"  # host:port the OTLP/HTTP receiver listens on
+ENV_METRICS_HOST = "OTELCOL_METRICS_HOST"  # the collector's own metrics: host
+ENV_METRICS_PORT = "OTELCOL_METRICS_PORT"  # and port
+
+
+def loopback_env(
+    *,
+    prometheus_write_url: str,
+    storage_dir: str,
+    health_port: int,
+    otlp_grpc_port: int,
+    otlp_http_port: int,
+    metrics_port: int,
+    tempo_url: str | None = None,
+    loki_url: str | None = None,
+    ingester_url: str | None = None,
+) -> dict[str, str]:
+    """The environment that runs a rendered config as a process on loopback (tests, benchmarks, the
+    local stack); a backend left out keeps its compose address."""
+    out = {
+        ENV_PROMETHEUS: prometheus_write_url,
+        ENV_STORAGE_DIR: storage_dir,
+        ENV_HEALTH: f"127.0.0.1:{health_port}",
+        ENV_OTLP_GRPC: f"127.0.0.1:{otlp_grpc_port}",
+        ENV_OTLP_HTTP: f"127.0.0.1:{otlp_http_port}",
+        ENV_METRICS_HOST: "127.0.0.1",
+        ENV_METRICS_PORT: str(metrics_port),
+    }
+    for name, url in ((ENV_TEMPO, tempo_url), (ENV_LOKI, loki_url), (ENV_INGESTER, ingester_url)):
+        if url is not None:
+            out[name] = url
+    return out
+
+
 def env(name: str, default: str) -> str:
     """A value the collector takes from its environment at start-up, else `default`."""
     return f"${{env:{name}:-{default}}}"
@@ -52,18 +94,14 @@ def _reliable(endpoint: str) -> dict[str, Any]:
 
 def exporters(spec: Spec) -> dict[str, Any]:
     return {
-        "otlp_http/tempo": _reliable(
-            env("OTELCOL_TEMPO_ENDPOINT", f"http://{names.SVC_TEMPO}:{names.PORT_OTLP_HTTP}")
-        ),
-        "otlp_http/loki": _reliable(
-            env("OTELCOL_LOKI_ENDPOINT", f"http://{names.SVC_LOKI}:{names.PORT_LOKI_HTTP}/otlp")
-        ),
+        "otlp_http/tempo": _reliable(env(ENV_TEMPO, f"http://{names.SVC_TEMPO}:{names.PORT_OTLP_HTTP}")),
+        "otlp_http/loki": _reliable(env(ENV_LOKI, f"http://{names.SVC_LOKI}:{names.PORT_LOKI_HTTP}/otlp")),
         "otlp_http/ingester": _reliable(
-            env("OTELCOL_INGESTER_ENDPOINT", f"http://{names.SVC_INGESTER}:{names.PORT_INGESTER}")
+            env(ENV_INGESTER, f"http://{names.SVC_INGESTER}:{names.PORT_INGESTER}")
         ),
         "prometheus_remote_write": {
             "endpoint": env(
-                "OTELCOL_PROMETHEUS_ENDPOINT",
+                ENV_PROMETHEUS,
                 f"http://{names.SVC_PROMETHEUS}:{names.PORT_PROMETHEUS}/api/v1/write",
             ),
             # Resource attributes are copied onto datapoints as bounded labels; no target_info series.
@@ -147,11 +185,9 @@ def pipelines() -> dict[str, Any]:
 def config(spec: Spec) -> dict[str, Any]:
     return {
         "extensions": {
-            "health_check": {
-                "endpoint": env("OTELCOL_HEALTH_ENDPOINT", f"0.0.0.0:{names.PORT_COLLECTOR_HEALTH}")
-            },
+            "health_check": {"endpoint": env(ENV_HEALTH, f"0.0.0.0:{names.PORT_COLLECTOR_HEALTH}")},
             "file_storage": {
-                "directory": env("OTELCOL_STORAGE_DIR", f"{STORAGE_DIR}/file_storage"),
+                "directory": env(ENV_STORAGE_DIR, f"{STORAGE_DIR}/file_storage"),
                 "create_directory": True,
                 "compaction": {"on_start": True, "directory": "/tmp"},
             },
@@ -159,12 +195,8 @@ def config(spec: Spec) -> dict[str, Any]:
         "receivers": {
             "otlp": {
                 "protocols": {
-                    "grpc": {
-                        "endpoint": env("OTELCOL_OTLP_GRPC_ENDPOINT", f"0.0.0.0:{names.PORT_OTLP_GRPC}")
-                    },
-                    "http": {
-                        "endpoint": env("OTELCOL_OTLP_HTTP_ENDPOINT", f"0.0.0.0:{names.PORT_OTLP_HTTP}")
-                    },
+                    "grpc": {"endpoint": env(ENV_OTLP_GRPC, f"0.0.0.0:{names.PORT_OTLP_GRPC}")},
+                    "http": {"endpoint": env(ENV_OTLP_HTTP, f"0.0.0.0:{names.PORT_OTLP_HTTP}")},
                 }
             }
         },
@@ -186,10 +218,8 @@ def config(spec: Spec) -> dict[str, Any]:
                             "pull": {
                                 "exporter": {
                                     "prometheus": {
-                                        "host": env("OTELCOL_METRICS_HOST", "0.0.0.0"),
-                                        "port": env(
-                                            "OTELCOL_METRICS_PORT", str(names.PORT_COLLECTOR_METRICS)
-                                        ),
+                                        "host": env(ENV_METRICS_HOST, "0.0.0.0"),
+                                        "port": env(ENV_METRICS_PORT, str(names.PORT_COLLECTOR_METRICS)),
                                     }
                                 }
                             }
