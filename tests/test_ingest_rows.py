@@ -115,3 +115,30 @@ def test_wrong_types_become_null_and_an_unpriced_span_is_never_zero() -> None:
         True,
     )
     assert (values["application"], values["status"]) == ("chat", "unset")
+
+
+def test_the_start_time_is_exact_to_the_microsecond_and_truncated() -> None:
+    # 1,764,000,000.123456999 s: a float of the nanoseconds rounds it up to ...457 µs.
+    start = 1_764_000_000_123_456_999
+    request = _request({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"})
+    request.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano = start
+    (row,) = list(rows(request))
+    assert row is not None
+    assert row[0] == datetime(2025, 11, 24, 16, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_a_price_date_must_be_year_month_day() -> None:
+    for text, expected in [("2024-02-29", date(2024, 2, 29)), ("2024-W01-1", None), ("20240101", None)]:
+        attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}
+        (row,) = list(rows(_request({**attributes, "llm.cost.price_effective_from": text})))
+        assert row is not None
+        assert dict(zip(NAMES, row, strict=True))["price_version"] == expected, text
+
+
+def test_copy_text_escapes_separators_and_replaces_nul_which_postgresql_cannot_store() -> None:
+    from observatory.ingest.convert import copy_line
+
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "user.id": "a\tb\\c\nd\0e"}
+    (row,) = list(rows(_request(attributes)))
+    assert row is not None
+    assert "\ta\\tb\\\\c\\nd\ufffde\t" in copy_line(row)

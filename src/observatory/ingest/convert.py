@@ -14,8 +14,9 @@ from typing import Any
 from observatory.ingest import decode
 from observatory.ingest.rows import Row, rows
 
-# COPY text format: tab between columns, newline between rows, \N for NULL, and these escaped.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# COPY text format: tab between columns, newline between rows, \N for NULL, and these escaped. NUL
+# cannot be stored in a PostgreSQL text value at all: it becomes U+FFFD instead of failing the batch.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\ufffd"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ must not make the collector retry a whole batch forever.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -17,7 +18,10 @@ from observatory import dialects
 
 Row = tuple[Any, ...]
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
-_LLM_OPERATIONS = frozenset(dialects.load().llm_operations)
+LLM_OPERATIONS = tuple(sorted(dialects.load().llm_operations))
+_LLM_OPERATIONS = frozenset(LLM_OPERATIONS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only: \d would take any script's
 
 
 def _int(value: Any) -> int | None:
@@ -41,11 +45,17 @@ def _bool(value: Any) -> bool | None:
 
 
 def _day(value: Any) -> date | None:
+    # Only YYYY-MM-DD, as the collector writes it (date.fromisoformat would also take week dates).
     text = _str(value)
     try:
-        return date.fromisoformat(text) if text else None
+        return date.fromisoformat(text) if text and _ISO_DAY.fullmatch(text) else None
     except ValueError:
         return None
+
+
+def _time(unix_nano: int) -> datetime:
+    # Integer arithmetic: a float of the nanoseconds since 1970 is off by up to a few hundred ns.
+    return _EPOCH + timedelta(microseconds=unix_nano // 1000)
 
 
 def _first(value: Any) -> str | None:
@@ -53,6 +63,14 @@ def _first(value: Any) -> str | None:
         items = value.array_value.values
         return _str(items[0]) if items else None
     return _str(value)
+
+
+def is_llm_request(span: Any) -> bool:
+    """Whether `span` becomes a row: the rule of the collector's filter/llm_only, and of `_row`."""
+    a = {kv.key: kv.value for kv in span.attributes}
+    return _str(a.get("gen_ai.operation.name")) in _LLM_OPERATIONS and bool(
+        _str(a.get("gen_ai.request.model"))
+    )
 
 
 def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
@@ -68,7 +86,7 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
     ttft = _float(a.get("gen_ai.response.time_to_first_chunk"))
     application, environment, team = resource
     return (
-        datetime.fromtimestamp(span.start_time_unix_nano / 1e9, UTC),
+        _time(span.start_time_unix_nano),
         span.trace_id.hex(),
         span.span_id.hex(),
         application,
