@@ -11,7 +11,7 @@ help: ## Show the targets
 
 install: $(VENV)/.installed ## Create .venv with the pinned Python dependencies
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock pyproject.toml native/pyproject.toml native/Cargo.toml native/Cargo.lock native/src/lib.rs
 	scripts/install.sh
 
 tools: ## Install the system tools the tests run (promtool, amtool), when root with apt

@@ -25,6 +25,7 @@ import pytest
 import requests
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from observatory import names
 from observatory.local.postgres import LocalPostgres
@@ -152,6 +153,28 @@ def test_llm_spans_round_trip_to_exactly_one_row_each(ingester: Ingester) -> Non
     assert ingester.metric("ingester_spans_skipped_total") > 0  # root and tool spans are not LLM requests
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"decoder": "python"},
+        {"decoder": "native", "decode_workers": "2"},
+        {"decoder": "python", "decode_workers": "2"},
+    ],
+    ids=["python decoder in threads", "native decoder in processes", "python decoder in processes"],
+)
+def test_every_decoder_in_threads_or_processes_round_trips_exactly(
+    database: str, tmp_path: Path, flags: dict[str, str]
+) -> None:
+    service = Ingester(database, tmp_path, **flags)
+    service.start()
+    try:
+        traffic = _traffic(traces=200)
+        assert _send_all(service.url, traffic, gzip_body=True) == 0
+        _assert_exact(database, traffic)
+    finally:
+        service.stop()
+
+
 def test_a_retried_batch_never_creates_duplicates(ingester: Ingester) -> None:
     traffic = _traffic(traces=60)
     _send_all(ingester.url, traffic)
@@ -191,6 +214,24 @@ def test_otlp_json_and_gzip_bodies_are_accepted(ingester: Ingester) -> None:
         assert (response.status_code, response.text) == (200, "{}")
     rest = Traffic(traffic.traces[half:], [], traffic.truth)
     _send_all(ingester.url, rest, gzip_body=True)
+    _assert_exact(ingester.dsn, traffic)
+
+
+def test_text_postgresql_cannot_store_is_stored_rather_than_failing_the_batch(ingester: Ingester) -> None:
+    # A NUL in a string made COPY fail the whole group, and the collector retry it forever.
+    traffic = _traffic(traces=5)
+    span = next(
+        s
+        for s in traffic.traces[0].resource_spans[0].scope_spans[0].spans
+        if any(kv.key == "gen_ai.request.model" for kv in s.attributes)
+    )
+    span.attributes.add(key="error.type", value=AnyValue(string_value="bad\0byte\ttab"))
+    assert _send_all(ingester.url, traffic) == 0
+    with psycopg.connect(ingester.dsn) as conn:
+        stored = conn.execute(
+            f"SELECT error_type FROM {names.TABLE_REQUESTS} WHERE span_id = %s", (span.span_id.hex(),)
+        ).fetchone()
+    assert stored == ("bad\ufffdbyte\ttab",)
     _assert_exact(ingester.dsn, traffic)
 
 

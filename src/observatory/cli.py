@@ -112,10 +112,13 @@ def _cmd_maintain(spec: Spec, args: argparse.Namespace) -> int:
 
 def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
     from observatory.ingest import server
+    from observatory.ingest.convert import native_missing
 
     host, _, port = args.listen.rpartition(":")
     if not port.isdigit():
         raise UsageError(f"--listen wants host:port, got {args.listen!r}")
+    if args.decoder == "native" and (why := native_missing()):
+        raise UsageError(why)
     options = server.Options(
         dsn=_dsn(args),
         host=host or "0.0.0.0",
@@ -124,6 +127,7 @@ def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
         max_queue_rows=args.max_queue_rows,
         max_inflight_requests=args.max_inflight_requests,
         decode_workers=args.decode_workers,
+        decoder=args.decoder,
         batch_rows=args.batch_rows,
         migrate=not args.no_migrate,
         maintain_interval_seconds=args.maintain_interval_seconds,

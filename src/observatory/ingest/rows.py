@@ -1,8 +1,11 @@
-"""LLM spans to table rows, in `observatory.storage.columns` order.
+"""LLM spans to table rows, in `observatory.storage.columns` order: the reference implementation.
 
 Only LLM requests become rows (an inference operation on a named model); other spans are counted
 and skipped. A value of the wrong type becomes NULL rather than failing the request: one odd span
 must not make the collector retry a whole batch forever.
+
+The ingester runs a port of this module in Rust (native/src/lib.rs) that must write the same rows
+byte for byte; tests/test_ingest_native.py compares the two. Change both together.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ SIGTERM stops intake, finishes what was accepted, then exits.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import os
 import signal
 import threading
 import time
@@ -24,7 +26,7 @@ from typing import Any
 import psycopg
 
 from observatory.ingest import decode
-from observatory.ingest.convert import Converted, convert
+from observatory.ingest.convert import DECODERS, Converted, convert
 from observatory.ingest.metrics import Metrics
 from observatory.ingest.writer import Writer
 from observatory.spec.types import Spec
@@ -32,6 +34,7 @@ from observatory.storage.migrate import MigrationError, migrate
 
 log = logging.getLogger("observatory.ingest")
 RETRY_AFTER_SECONDS = 5
+_M_ARENA_MAX = -8  # mallopt's parameter number for the arena cap (glibc malloc.h)
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,11 @@ class Options:
     max_queue_rows: int = 50_000
     max_inflight_requests: int = 32
     batch_rows: int = 10_000
-    # Processes that decode bodies into rows (0: in the request's thread). Decoding is the costly
-    # step, and only processes run it in parallel in Python.
-    decode_workers: int = 2
+    # Processes that decode bodies into rows (0: in the request's thread). The native decoder releases
+    # the GIL, so request threads decode in parallel and processes only add memory (measured in
+    # docs/BENCHMARKS.md); the python decoder needs processes to use more than one core.
+    decode_workers: int = 0
+    decoder: str = "native"  # or "python": the reference decoder (ingest/convert.py)
     write_timeout_seconds: float = 30
     migrate: bool = True
     maintain_interval_seconds: float = 300
@@ -70,6 +75,10 @@ class Service:
         self.ready = threading.Event()
         self.fatal: str | None = None  # set when the service cannot go on (e.g. a failed migration)
         self.inflight = threading.BoundedSemaphore(options.max_inflight_requests)
+        # Decoding in request threads: as many at a time as there are cores. More would not go faster
+        # (it is CPU work), and each holds a decompressed body, its parse and its rows in memory,
+        # while a request waiting here holds only its body as received.
+        self._decoding = threading.BoundedSemaphore(len(os.sched_getaffinity(0)))
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.server = ThreadingHTTPServer((options.host, options.port), _handler(self))
@@ -82,9 +91,10 @@ class Service:
 
     def convert(self, body: bytes, media: str, encoding: str) -> Converted:
         """The request's rows as COPY data, converted in a worker process when there are workers."""
-        args = (body, media, encoding, self.options.max_decompressed_bytes)
+        args = (body, media, encoding, self.options.max_decompressed_bytes, self.options.decoder)
         if self.options.decode_workers <= 0:
-            return convert(*args)
+            with self._decoding:
+                return convert(*args)
         with self._pool_lock:
             if self._pool is None:
                 # spawn, not fork: this process has threads, and a forked copy of a held lock deadlocks.
@@ -105,7 +115,7 @@ class Service:
         self.convert(b"", decode.PROTOBUF, "identity")  # creates the pool
         assert self._pool is not None
         # Submitted together, so the pool has to start a process for each.
-        args = (b"", decode.PROTOBUF, "identity", 1)
+        args = (b"", decode.PROTOBUF, "identity", 1, self.options.decoder)
         for future in [self._pool.submit(convert, *args) for _ in range(self.options.decode_workers)]:
             future.result()
 
@@ -275,9 +285,27 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Caps glibc's malloc arenas, unless MALLOC_ARENA_MAX already does; a no-op off glibc.
+
+    glibc gives threads that allocate at the same time heaps of their own, up to 8 per core, and
+    memory freed in one heap is not reused by the others: with a thread per connection, an
+    overloaded ingester's resident memory grew to 1.7 times what two arenas hold, at the same
+    throughput (docs/BENCHMARKS.md). Must run before the threads start.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to cap
+        return
+
+
 def run(spec: Spec, options: Options) -> int:
     """Serve until SIGTERM or SIGINT, then stop gracefully; the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_malloc_arenas()
     service = Service(spec, options)
     done = threading.Event()
 
@@ -311,7 +339,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--decode-workers",
         type=int,
         default=Options.decode_workers,
-        help="processes that decode request bodies (0: decode in the request's thread)",
+        help="processes that decode bodies (0: in the request's thread; use 2+ with --decoder=python)",
+    )
+    parser.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default=Options.decoder,
+        help="native (Rust, the default) or python (the slower reference implementation)",
     )
     parser.add_argument("--batch-rows", type=int, default=Options.batch_rows)
     parser.add_argument("--no-migrate", action="store_true", help="do not apply the schema at start-up")

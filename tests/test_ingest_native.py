@@ -1,0 +1,343 @@
+"""The native decoder (Rust, native/src/lib.rs) writes exactly the bytes of the Python reference.
+
+Every case goes through `ingest.convert.convert` with both decoders and compares the whole result
+(COPY text, row and span counts, days), so any difference in any column of any row fails. The
+inputs are generated traffic in every dialect, hand-made odd values, seeded random spans and
+corrupted bodies; the last also checks that the native code never does anything but return or
+raise ValueError, whatever bytes it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from observatory.ingest import convert as convert_module
+from observatory.ingest import decode
+from observatory.ingest.convert import Converted, convert
+from observatory.otlp import key_values
+from observatory.spec import load
+from observatory.traffic import Workload, generate
+
+REPO = Path(__file__).resolve().parent.parent
+LIMIT = 64 * 2**20
+START = 1_764_000_000_123_456_789
+LLM = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _native_installed() -> None:
+    if convert_module.native is None:
+        message = convert_module.native_missing() or ""
+        if os.environ.get("REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
+        pytest.skip(message)
+
+
+def both(body: bytes, media: str = decode.PROTOBUF) -> Converted:
+    """The conversion of `body`, after checking that the two decoders agree on every byte."""
+    reference = convert(body, media, "identity", LIMIT, "python")
+    native = convert(body, media, "identity", LIMIT, "native")
+    assert native.data.decode().splitlines() == reference.data.decode().splitlines()
+    assert native == reference
+    return reference
+
+
+def request(
+    attributes: list[KeyValue] | dict[str, Any],
+    *,
+    start: int = START,
+    end: int = START + 1_234_567_890,
+    status: int = 0,
+    resource: dict[str, Any] | None = None,
+) -> bytes:
+    kvs = key_values(attributes) if isinstance(attributes, dict) else attributes
+    span = Span(
+        trace_id=bytes(range(16)),
+        span_id=bytes(range(8)),
+        start_time_unix_nano=start,
+        end_time_unix_nano=end,
+        attributes=kvs,
+        status=Status(code=status),  # type: ignore[arg-type]
+    )
+    res = {"service.name": "chat", "deployment.environment.name": "prod"} if resource is None else resource
+    return ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                resource=Resource(attributes=key_values(res)), scope_spans=[ScopeSpans(spans=[span])]
+            )
+        ]
+    ).SerializeToString()
+
+
+def test_generated_traffic_in_every_dialect_converts_identically() -> None:
+    spec = load(REPO / "tests/specs/valid/full.yaml")
+    rows = 0
+    for as_output in (True, False):  # what the ingester receives, and what applications send
+        workload = Workload(seed=11, traces=400, start_unix_nano=START, as_collector_output=as_output)
+        for traces in generate(spec, workload, batch_traces=40).traces:
+            rows += both(traces.SerializeToString()).rows
+    assert rows >= 400  # the collector's output alone holds at least one LLM request per trace
+
+
+def test_json_bodies_go_through_the_native_decoder_too() -> None:
+    body = request({**LLM, "gen_ai.usage.input_tokens": 12, "llm.cost.usd": 0.5})
+    message = ExportTraceServiceRequest.FromString(body)
+    data = json.loads(json_format.MessageToJson(message))
+    span = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["traceId"], span["spanId"] = bytes(range(16)).hex(), bytes(range(8)).hex()  # OTLP/JSON: hex
+    assert both(json.dumps(data).encode(), decode.JSON).rows == 1
+
+
+ODD_VALUES: list[tuple[str, dict[str, Any]]] = [
+    ("wrong types everywhere", {k: 7 for k in ("gen_ai.response.model", "user.id", "error.type")}),
+    (
+        "tokens as double, string and bool",
+        {"gen_ai.usage.input_tokens": 1.0, "gen_ai.usage.output_tokens": "3"},
+    ),
+    (
+        "tokens at the int64 limits",
+        {"gen_ai.usage.input_tokens": -(2**63), "gen_ai.usage.output_tokens": 2**63 - 1},
+    ),
+    ("cost as an int", {"llm.cost.usd": 3}),
+    ("cost as a string", {"llm.cost.usd": "0.1"}),
+    ("unpriced as a string", {"llm.cost.unpriced": "true", "llm.cost.usd": 0.2}),
+    ("unpriced true with a cost", {"llm.cost.unpriced": True, "llm.cost.usd": 0.2}),
+    ("ttft as an int", {"gen_ai.response.time_to_first_chunk": 2}),
+    ("finish reasons as a string", {"gen_ai.response.finish_reasons": "stop"}),
+    ("finish reasons empty", {"gen_ai.response.finish_reasons": []}),
+    ("finish reasons of ints", {"gen_ai.response.finish_reasons": [1, 2]}),
+    ("finish reasons, several", {"gen_ai.response.finish_reasons": ["length", "stop"]}),
+    ("escapes and NUL", {"user.id": "a\tb\nc\rd\\e\0f", "error.type": "\\N"}),
+    ("non-ASCII", {"gen_ai.provider.name": "ōpenai ✓ 🤖", "user.id": ""}),
+    ("span team when the resource has none", {"team": "search"}),
+]
+ARABIC_INDIC_DAY = "\u0662\u0660\u0662\u0664-\u0660\u0661-\u0660\u0661"  # digits, but not ASCII
+ODD_VALUES += [(f"price date {d!r}", {"llm.cost.price_effective_from": d}) for d in (
+    "2024-02-29", "2023-02-29", "2024-W01-1", "20240101", ARABIC_INDIC_DAY, "0000-01-01", "2024-13-01",
+    "2024-1-01", "9999-12-31", " 2024-01-01", "",
+)]  # fmt: skip
+ODD_VALUES += [(f"cost {c!r}", {"llm.cost.usd": c}) for c in (
+    0.0, -0.0, 1e-5, 1e-4, 0.1, 1 / 3, 1e15, 1e16, 1.5e16, 123456789012345678.0, 5e-324,
+    1.7976931348623157e308, math.nan, math.inf, -math.inf, 12.5,
+)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "attributes"), ODD_VALUES, ids=[c for c, _ in ODD_VALUES])
+def test_odd_attribute_values_convert_identically(case: str, attributes: dict[str, Any]) -> None:
+    assert both(request({**LLM, **attributes})).rows == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "attributes", "expected_rows"),
+    [
+        ("not an LLM operation", {"gen_ai.operation.name": "execute_tool", "gen_ai.request.model": "m"}, 0),
+        ("no model", {"gen_ai.operation.name": "chat"}, 0),
+        ("an empty model", {**LLM, "gen_ai.request.model": ""}, 0),
+        ("an operation that is not a string", {**LLM, "gen_ai.operation.name": 1}, 0),
+        ("embeddings", {**LLM, "gen_ai.operation.name": "embeddings"}, 1),
+    ],
+)
+def test_only_llm_requests_become_rows(case: str, attributes: dict[str, Any], expected_rows: int) -> None:
+    result = both(request(attributes))
+    assert (result.rows, result.spans) == (expected_rows, 1)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (0, 0),  # 1970-01-01, the partition of an unset timestamp
+        (START, START - 1),  # ends before it starts: duration 0
+        (1_764_000_000_000_000_000, 1_764_000_000_000_000_999),  # a whole second: no fraction
+        (1_764_000_000_000_000_999, 1_764_000_000_000_001_000),  # nanoseconds below a microsecond
+        (2**63 - 1, 2**64 - 1),  # year 2262, and the largest end
+    ],
+)
+def test_times_convert_identically(start: int, end: int) -> None:
+    assert both(request(LLM, start=start, end=end)).rows == 1
+
+
+@pytest.mark.parametrize("status", [0, 1, 2, 3, -1])
+def test_status_codes_convert_identically(status: int) -> None:
+    assert both(request(LLM, status=status)).rows == 1
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {},
+        {"service.name": "", "deployment.environment.name": ""},
+        {"service.name": 5, "team": ""},
+        {"service.name": "svc", "deployment.environment.name": "dev", "team": "core"},
+    ],
+)
+def test_resources_convert_identically(resource: dict[str, Any]) -> None:
+    assert both(request({**LLM, "team": "from-span"}, resource=resource)).rows == 1
+
+
+def test_repeated_keys_missing_values_and_other_kinds_convert_identically() -> None:
+    attributes = [
+        *key_values(LLM),
+        KeyValue(key="user.id", value=AnyValue(string_value="first")),
+        KeyValue(key="user.id", value=AnyValue(string_value="last")),  # a dict keeps the last
+        KeyValue(key="gen_ai.response.model"),  # no value at all
+        KeyValue(key="error.type", value=AnyValue()),  # a value with nothing set
+        KeyValue(key="gen_ai.provider.name", value=AnyValue(bytes_value=b"openai")),
+        KeyValue(key="team", value=AnyValue(kvlist_value=KeyValueList(values=key_values({"a": 1})))),
+        KeyValue(
+            key="gen_ai.response.finish_reasons",
+            value=AnyValue(array_value=ArrayValue(values=[AnyValue(), AnyValue(string_value="x")])),
+        ),
+        KeyValue(value=AnyValue(string_value="no key")),
+    ]
+    assert both(request(attributes)).rows == 1
+
+
+def test_merged_messages_and_unknown_fields_convert_identically() -> None:
+    # Protobuf reads two concatenated messages as one, merged; unknown fields are kept, not refused.
+    first = request({**LLM, "user.id": "u1"})
+    second = request({**LLM, "user.id": "u2"}, resource={"service.name": "other", "team": "t"})
+    assert both(first + second).rows == 2
+    unknown = bytes([0xA0, 0x06, 0x01])  # field 100, varint 1
+    group = bytes([0xA3, 0x06, 0x08, 0x01, 0xA4, 0x06])  # field 100 as a group holding field 1
+    span = Span.FromString(
+        ExportTraceServiceRequest.FromString(first)
+        .resource_spans[0]
+        .scope_spans[0]
+        .spans[0]
+        .SerializeToString()
+    )
+    raw_span = span.SerializeToString() + unknown + group
+    scope = bytes([0x12]) + _varint(len(raw_span)) + raw_span  # ScopeSpans.spans = 2
+    resource_spans = bytes([0x12]) + _varint(len(scope)) + scope  # ResourceSpans.scope_spans = 2
+    body = bytes([0x0A]) + _varint(len(resource_spans)) + resource_spans + unknown
+    assert both(body).rows == 1
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _random_value(rng: random.Random) -> Any:
+    kind = rng.randrange(7)
+    if kind == 0:
+        return rng.choice(["", "x", "chat", "gpt-4o", "a\tb", "é", "2024-05-06", "\\", "\0"])
+    if kind == 1:
+        return rng.choice([True, False])
+    if kind == 2:
+        return rng.randrange(-(2**63), 2**63)
+    if kind == 3:  # any 64-bit pattern: subnormals, huge exponents, NaN payloads
+        return struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+    if kind == 4:
+        return rng.uniform(0, 10) * 10 ** rng.randrange(-8, 20)
+    if kind == 5:
+        return [rng.choice(["stop", "length", ""])] * rng.randrange(3)
+    return rng.randrange(1000)
+
+
+KEYS = (
+    "gen_ai.response.model", "user.id", "gen_ai.provider.name", "error.type", "team",
+    "gen_ai.response.finish_reasons", "gen_ai.response.time_to_first_chunk", "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens", "llm.cost.usd",
+    "llm.cost.unpriced", "llm.cost.price_effective_from", "unrelated.key",
+)  # fmt: skip
+
+
+def test_seeded_random_spans_convert_identically() -> None:
+    rng = random.Random(20261127)
+    total = 0
+    for _ in range(60):
+        spans = []
+        for _ in range(50):
+            attributes = {
+                **LLM,
+                **{k: _random_value(rng) for k in rng.sample(KEYS, rng.randrange(len(KEYS)))},
+            }
+            start = rng.randrange(2**64)
+            spans.append(
+                Span(
+                    trace_id=rng.randbytes(16),
+                    span_id=rng.randbytes(8),
+                    start_time_unix_nano=start,
+                    end_time_unix_nano=rng.randrange(2**64),
+                    attributes=key_values(attributes),
+                    status=Status(code=rng.randrange(-2, 4)),  # type: ignore[arg-type]
+                )
+            )
+        body = ExportTraceServiceRequest(
+            resource_spans=[ResourceSpans(resource=Resource(), scope_spans=[ScopeSpans(spans=spans)])]
+        ).SerializeToString()
+        total += both(body).rows
+    assert total == 3000
+
+
+def test_corrupted_bodies_are_refused_or_converted_identically_never_crash() -> None:
+    import observatory_native
+
+    rng = random.Random(7)
+    spec = load(REPO / "tests/specs/valid/minimal.yaml")
+    workload = Workload(seed=3, traces=30, start_unix_nano=START, as_collector_output=True)
+    valid = generate(spec, workload, batch_traces=10).traces[0].SerializeToString()
+    outcomes = {"accepted": 0, "refused": 0}
+    for _ in range(3000):
+        body = bytearray(valid)
+        for _ in range(rng.randrange(1, 4)):
+            choice, at = rng.randrange(3), rng.randrange(len(body))
+            if choice == 0:
+                body[at] ^= 1 << rng.randrange(8)
+            elif choice == 1:
+                del body[at : at + rng.randrange(1, 16)]
+            else:
+                body[at:at] = rng.randbytes(rng.randrange(1, 8))
+        # The native code alone, on bytes protobuf may refuse: a result or ValueError, nothing else.
+        with contextlib.suppress(ValueError):
+            observatory_native.copy_rows(bytes(body), ["chat"])
+        try:
+            ExportTraceServiceRequest.FromString(bytes(body))
+        except DecodeError:
+            outcomes["refused"] += 1
+            with pytest.raises(decode.BadRequest):
+                convert(bytes(body), decode.PROTOBUF, "identity", LIMIT, "native")
+            continue
+        outcomes["accepted"] += 1
+        both(bytes(body))
+    assert min(outcomes.values()) > 100, outcomes  # both paths were exercised
+
+
+def test_the_ingester_refuses_to_start_without_the_native_decoder_and_says_how_to_fix_it() -> None:
+    code = (
+        "import sys; sys.modules['observatory_native'] = None; "  # makes the import fail
+        "from observatory.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "ingest", "--dsn", "postgresql://127.0.0.1:1/x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "native decoder is not installed" in result.stderr
+    assert "--decoder=python" in result.stderr
