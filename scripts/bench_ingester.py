@@ -1,18 +1,22 @@
 """Benchmark: the ingester's throughput against a plain COPY of the same rows, and its memory overloaded.
 
-In one run, on one PostgreSQL (Debian's, postgres storage flavour):
+The traffic is what the collector's store pipeline sends the ingester: LLM spans only (filter/llm_only),
+in requests of the batch processor's size, OTLP/HTTP protobuf gzipped (otlp_http's default), from 4
+senders (the exporter's consumers). In one run, on one PostgreSQL (Debian's, postgres storage flavour):
 1. baseline: the rows the traffic holds, written with a single binary COPY straight into the table;
-2. the ingester (a real process) receiving the same traffic as OTLP/HTTP protobuf from 4 senders,
-   each request acknowledged after commit; rows per second until the last acknowledgement;
+2. the ingester (a real process) receiving that traffic, each request acknowledged after commit, with
+   each decoder and decoding either in the request threads or in 2 processes; rows per second until
+   the last acknowledgement;
 3. overload: 64 senders posting without pause into a fresh database for 15 s, far past what the
    ingester writes; the ingester's peak resident memory and how many requests it turned away (503).
 
-Usage: .venv/bin/python scripts/bench_ingester.py [--traces 40000]
+Usage: .venv/bin/python scripts/bench_ingester.py [--traces 100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import sys
 import threading
@@ -21,19 +25,44 @@ from pathlib import Path
 
 import psycopg
 import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from psycopg import sql
 
 from observatory import names
-from observatory.ingest.rows import rows
+from observatory.ingest.rows import is_llm_request, rows
 from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port
+from observatory.render.collector import BATCH_SPANS
 from observatory.spec import load
 from observatory.storage.columns import COLUMNS, NAMES
 from observatory.storage.migrate import migrate
-from observatory.traffic import Workload, generate
+from observatory.traffic import Traffic, Workload, generate
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC_PATH = REPO / "tests/specs/valid/postgres.yaml"
+
+
+def store_pipeline_requests(traffic: Traffic) -> list[ExportTraceServiceRequest]:
+    """The traffic as the collector hands it to the ingester: LLM spans only, BATCH_SPANS a request."""
+    requests: list[ExportTraceServiceRequest] = []
+    current, size = ExportTraceServiceRequest(), 0
+    for request in traffic.traces:
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                kept = [span for span in ss.spans if is_llm_request(span)]
+                if not kept:
+                    continue
+                current.resource_spans.append(
+                    ResourceSpans(resource=rs.resource, scope_spans=[ScopeSpans(scope=ss.scope, spans=kept)])
+                )
+                size += len(kept)
+                if size >= BATCH_SPANS:
+                    requests.append(current)
+                    current, size = ExportTraceServiceRequest(), 0
+    if size:
+        requests.append(current)
+    return requests
 
 
 def _database(pg: LocalPostgres, name: str) -> str:
@@ -69,7 +98,12 @@ def baseline_copy(dsn: str, table: list[tuple[object, ...]]) -> float:
         return len(table) / (time.perf_counter() - started)
 
 
-def _ingester(dsn: str, work: Path, decode_workers: int = 2) -> tuple[ManagedProcess, int]:
+HEADERS = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
+
+
+def _ingester(
+    dsn: str, work: Path, decoder: str = "native", decode_workers: int = 0
+) -> tuple[ManagedProcess, int]:
     port = free_port()
     proc = ManagedProcess(
         [
@@ -82,6 +116,7 @@ def _ingester(dsn: str, work: Path, decode_workers: int = 2) -> tuple[ManagedPro
             f"--listen=127.0.0.1:{port}",
             "--maintain-interval-seconds=0",
             f"--decode-workers={decode_workers}",
+            f"--decoder={decoder}",
         ],
         work / f"ingester-{port}.log",
         {"OBSERVATORY_DATABASE_URL": dsn},
@@ -103,9 +138,7 @@ def _post_all(port: int, bodies: list[bytes], senders: int) -> float:
                     return
                 body = queue.pop()
             while True:
-                conn.request(
-                    "POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"}
-                )
+                conn.request("POST", "/v1/traces", body=body, headers=HEADERS)
                 response = conn.getresponse()
                 response.read()
                 if response.status == 200:
@@ -138,7 +171,7 @@ def overload(port: int, bodies: list[bytes], seconds: float, senders: int) -> tu
                     "POST",
                     "/v1/traces",
                     body=bodies[i % len(bodies)],
-                    headers={"Content-Type": "application/x-protobuf"},
+                    headers=HEADERS,
                 )
                 response = conn.getresponse()
                 response.read()
@@ -159,10 +192,19 @@ def overload(port: int, bodies: list[bytes], seconds: float, senders: int) -> tu
     return counts[0], counts[1]
 
 
+MODES = (("native", 0), ("native", 2), ("python", 2))  # (decoder, decoding processes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--traces", type=int, default=40000)
+    parser.add_argument("--traces", type=int, default=100_000)
     parser.add_argument("--overload-seconds", type=float, default=15)
+    parser.add_argument(
+        "--shape",
+        choices=("store", "mixed"),
+        default="store",
+        help="store: what the collector sends the ingester (default); mixed: all spans, 100 traces a request",
+    )
     args = parser.parse_args()
     spec = load(SPEC_PATH)
     traffic = generate(
@@ -174,21 +216,31 @@ def main() -> None:
             as_collector_output=True,
         ),
     )
-    bodies = [t.SerializeToString() for t in traffic.traces]
-    table = [row for t in traffic.traces for row in rows(t) if row is not None]
-    spans = sum(len(ss.spans) for t in traffic.traces for rs in t.resource_spans for ss in rs.scope_spans)
+    if args.shape == "store":
+        requests = store_pipeline_requests(traffic)
+        bodies = [gzip.compress(r.SerializeToString()) for r in requests]
+    else:  # every span (LLM or not) of 100 traces a request, uncompressed: the earlier benchmark
+        requests = traffic.traces
+        bodies = [r.SerializeToString() for r in requests]
+        HEADERS.pop("Content-Encoding")
+    table = [row for r in requests for row in rows(r) if row is not None]
+    spans = sum(len(ss.spans) for r in requests for rs in r.resource_spans for ss in rs.scope_spans)
     pg = LocalPostgres()
     pg.start()
     work = pg.root
     try:
         copy_rate = baseline_copy(_database(pg, "bench_copy"), table)
         rates = {}
-        for workers in (0, 2):
-            proc, port = _ingester(_database(pg, f"bench_ingest_{workers}"), work, workers)
+        for decoder, workers in MODES:
+            dsn = _database(pg, f"bench_ingest_{decoder}_{workers}")
+            proc, port = _ingester(dsn, work, decoder, workers)
             try:
-                rates[workers] = len(table) / _post_all(port, bodies, senders=4)
+                rates[decoder, workers] = len(table) / _post_all(port, bodies, senders=4)
             finally:
                 proc.stop()
+            with psycopg.connect(dsn) as conn:  # every row exactly once, or the figure means nothing
+                stored = conn.execute(f"SELECT count(*) FROM {names.TABLE_REQUESTS}").fetchone()
+                assert stored == (len(table),), f"{decoder}/{workers}: {stored} rows, sent {len(table)}"
         proc, port = _ingester(_database(pg, "bench_overload"), work)
         try:
             accepted, refused = overload(port, bodies, args.overload_seconds, senders=64)
@@ -197,18 +249,19 @@ def main() -> None:
             proc.stop()
     finally:
         pg.destroy()
-    print(f"traffic: {len(bodies)} requests, {spans} spans, {len(table)} LLM rows")
-    print("| measurement | rows/s | spans/s |")
-    print("| --- | --- | --- |")
-    print(f"| plain binary COPY of the rows (baseline) | {copy_rate:,.0f} | |")
-    for workers, rate in rates.items():
+    size = sum(map(len, bodies)) / len(bodies) / 1024
+    print(
+        f"traffic ({args.shape}): {len(bodies)} requests of {size:.0f} KiB, {spans} spans, {len(table)} rows"
+    )
+    print("| measurement | rows per second | spans per second | / COPY |")
+    print("| --- | --- | --- | --- |")
+    print(f"| plain binary COPY of the rows (baseline) | {copy_rate:,.0f} | | 1 |")
+    for (decoder, workers), rate in rates.items():
         mode = f"{workers} decoding processes" if workers else "decoding in the request threads"
         print(
-            f"| ingester, OTLP/HTTP, 4 senders, ack after commit, {mode} | {rate:,.0f} "
-            f"| {rate * spans / len(table):,.0f} |"
+            f"| ingester, {decoder} decoder, {mode} | {rate:,.0f} | {rate * spans / len(table):,.0f} "
+            f"| {rate / copy_rate:.2f} |"
         )
-    ratios = ", ".join(f"{rate / copy_rate:.2f} with {w} decoding processes" for w, rate in rates.items())
-    print(f"ingester / COPY: {ratios}")
     offered = (accepted + refused) / args.overload_seconds * len(table) / len(bodies)
     print(
         f"overload, 64 senders for {args.overload_seconds:g}s: {accepted} requests accepted, "

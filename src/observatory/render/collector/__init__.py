@@ -24,6 +24,9 @@ from observatory.spec.types import Spec
 COLLECTOR_CONFIG = "stack/otel-collector/config.yaml"
 MANIFEST = "stack/otel-collector/manifest.yaml"
 STORAGE_DIR = "/var/lib/otelcol"
+# Spans per export request after the batch processor: what the ingester and Tempo receive at a time
+# (the ingester's benchmark sends requests of this size).
+BATCH_SPANS = 2048
 # Names the collector instance on the series it derives: with several replicas (Kubernetes), each
 # writes its own counters, and the same labels from two writers would collide in Prometheus.
 ENV_INSTANCE = "OTELCOL_INSTANCE"
@@ -143,7 +146,7 @@ def processors(spec: Spec) -> dict[str, Any]:
         "filter/llm_only": {"error_mode": "ignore", "traces": {"span": [f"not ({ottl.is_llm_span(table)})"]}},
         "tail_sampling": tail_sampling(spec),
         "delta_to_cumulative": {"max_stale": "10m"},
-        "batch": {"send_batch_size": 2048, "timeout": "1s"},
+        "batch": {"send_batch_size": BATCH_SPANS, "timeout": "1s"},
     }
 
 
