@@ -17,6 +17,7 @@ import random
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
+from observatory import names
 from observatory.ingest import convert as convert_module
 from observatory.ingest import decode
 from observatory.ingest.convert import Converted, convert
@@ -341,3 +343,49 @@ def test_the_ingester_refuses_to_start_without_the_native_decoder_and_says_how_t
     assert result.returncode == 2, result.stderr
     assert "native decoder is not installed" in result.stderr
     assert "--decoder=python" in result.stderr
+
+
+def test_postgresql_takes_every_row_either_decoder_writes_from_random_spans(database: str) -> None:
+    # Whatever values a span holds, its row must COPY: a refused row fails its whole batch, and
+    # the collector would retry that batch forever.
+    import psycopg
+
+    from observatory.ingest.metrics import Metrics
+    from observatory.ingest.writer import Writer
+    from observatory.storage.migrate import migrate
+
+    with psycopg.connect(database) as conn:
+        migrate(conn, load(REPO / "tests/specs/valid/postgres.yaml"))
+    rng = random.Random(5)
+    starts = [0, 2**64 - 1, START, START + 86_400 * 10**9 - 1]  # the epoch, year 2554, a day's ends
+    spans = [
+        Span(
+            trace_id=rng.randbytes(16),
+            span_id=rng.randbytes(8),
+            start_time_unix_nano=rng.choice(starts),
+            end_time_unix_nano=rng.randrange(2**64),
+            attributes=key_values({**LLM, **{k: _random_value(rng) for k in KEYS}}),
+            status=Status(code=rng.randrange(-2, 4)),  # type: ignore[arg-type]
+        )
+        for _ in range(500)
+    ]
+    body = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=Resource(), scope_spans=[ScopeSpans(spans=spans)])]
+    ).SerializeToString()
+    batch = both(body)
+    writer = Writer(database, True, Metrics(), max_queue_rows=10_000, batch_rows=10_000)
+    writer.start()
+    try:
+        pending = None
+        for _ in range(100):  # the writer connects in the background
+            pending = writer.submit(batch)
+            if pending is not None:
+                break
+            time.sleep(0.05)
+        assert pending is not None, "the writer never connected"
+        assert pending.done.wait(30)
+        assert pending.error is None
+    finally:
+        writer.stop()
+    with psycopg.connect(database) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {names.TABLE_REQUESTS}").fetchone() == (500,)
