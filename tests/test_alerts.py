@@ -13,6 +13,7 @@ import yaml
 
 from observatory.render import alertmanager, alerts
 from observatory.render.alerts import pipeline
+from observatory.render.alerts import recording as recording_rules
 from observatory.render.artifact import serialize
 from observatory.spec import defaults as d
 from observatory.spec import load, parse
@@ -122,7 +123,16 @@ def test_thresholds_follow_the_spec() -> None:
     assert _expr(full, "LLMTimeToFirstTokenHigh", slo_scope="default").endswith("> 1.5")
     assert _expr(repo, "LLMTimeToFirstTokenHigh", slo_scope="default").endswith("> 2")
     assert _expr(full, "LLMDailyBudgetOverspend").endswith("* 86400 > 200")
-    assert _expr(full, "LLMMonthlyBudgetOverspend").endswith("* 2592000 > 5000")
+    monthly = "LLMMonthlyBudgetOverspend"
+    assert _expr(full, monthly, budget="application:checkout-assistant").endswith("* 2592000 > 5000")
+    # A team's budget reads the team spend rate, which only cost series with a team label feed.
+    assert (
+        _expr(full, monthly, budget="team:search")
+        == 'team:llm_cost_usd:rate1d{team="search"} * 2592000 > 12000'
+    )
+    assert 'rate(llm_cost_usd_total{team!=""}[1d])' in str(
+        next(r["expr"] for r in recording_rules.cost_rates() if r["record"] == "team:llm_cost_usd:rate1d")
+    )
     # batch-summariser's own 60 s p95 objective reads the 60 s bucket; the others the 7.5 s one
     # (6 s is not a bucket edge: the next edge above is used).
     recording = (alerts.render(full)[0].content)["groups"][1]["rules"]

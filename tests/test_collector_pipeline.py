@@ -197,8 +197,12 @@ def test_metric_labels_are_bounded_and_never_carry_user_ids(run: Run) -> None:
     }
     assert series
     for labels in series:
-        assert set(labels) <= allowed, labels
+        # The team (one per application) is on the cost counter only: team budgets read it.
+        extra = {names.LABEL_TEAM} if labels["__name__"] == names.METRIC_COST else set()
+        assert set(labels) <= allowed | extra, labels
         assert not set(labels.values()) & run.traffic.truth.user_ids, labels
+    teams = {labels.get(names.LABEL_TEAM) for labels in series if labels["__name__"] == names.METRIC_COST}
+    assert teams == {team for _, _, team in APPLICATIONS}
 
 
 def test_every_dialect_is_counted_as_normalised(run: Run) -> None:

@@ -32,7 +32,7 @@ from observatory.local import postgres as local_pg
 from observatory.local import stack
 from observatory.spec import Spec, load
 from observatory.storage.maintain import maintain
-from observatory.traffic import MODELS, Traffic, Truth
+from observatory.traffic import APPLICATIONS, MODELS, Traffic, Truth
 from tests.conftest import REPO, collector_binary, poll_until, require_tool
 
 TRACES = 1500
@@ -70,6 +70,14 @@ def _sql(measure: str, table: str = names.TABLE_REQUESTS, model: str = "request_
     return f"SELECT application, {model}, {measure} FROM {table} GROUP BY 1, 2 HAVING {measure} <> 0"
 
 
+def _cost_per_team(t: Truth) -> dict[Key, float]:
+    team_of = {application: team for application, _, team in APPLICATIONS}
+    out: dict[Key, float] = {}
+    for (application, _), usd in t.cost_usd.items():
+        out[(team_of[application],)] = out.get((team_of[application],), 0.0) + usd
+    return {k: v for k, v in out.items() if v}
+
+
 REQUESTS = _per_key(lambda t: t.requests)
 INPUT = _per_key(lambda t: t.input_tokens)
 OUTPUT = _per_key(lambda t: t.output_tokens)
@@ -87,6 +95,21 @@ SIGNALS = (
     Signal("cache write tokens", "prometheus", _prom(names.METRIC_CACHE_WRITE_TOKENS), CACHE_WRITE),
     Signal("cost in USD", "prometheus", _prom(names.METRIC_COST), COST, abs_tol=1e-6),
     Signal("unpriced requests", "prometheus", _prom(names.METRIC_UNPRICED_REQUESTS), UNPRICED),
+    Signal(
+        "cost per team (what team budgets alert on)",
+        "prometheus",
+        f"sum by ({names.LABEL_TEAM}) ({names.METRIC_COST})",
+        _cost_per_team,
+        labels=(names.LABEL_TEAM,),
+        abs_tol=1e-6,
+    ),
+    Signal(
+        "cost per team in rows",
+        "sql",
+        f"SELECT team, sum(cost_usd) FROM {names.TABLE_REQUESTS} GROUP BY 1 HAVING sum(cost_usd) <> 0",
+        _cost_per_team,
+        abs_tol=1e-9,
+    ),
     Signal(
         "spans normalised, per dialect",
         "prometheus",

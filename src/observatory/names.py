@@ -129,6 +129,7 @@ REC_DURATION_P95: Final = "application:llm_request_duration_seconds:p95_rate5m"
 REC_DURATION_P99: Final = "application:llm_request_duration_seconds:p99_rate5m"
 REC_TTFT_P95: Final = "application:llm_time_to_first_token_seconds:p95_rate5m"
 REC_COST_RATE: Final = "application:llm_cost_usd:rate{window}"  # USD per second
+REC_TEAM_COST_RATE: Final = "team:llm_cost_usd:rate{window}"  # USD per second, by LABEL_TEAM
 # OpenTelemetry Collector internal telemetry, as its Prometheus reader names it (no `_total` suffix).
 OTELCOL_RECEIVER_REFUSED_SPANS: Final = "otelcol_receiver_refused_spans"
 OTELCOL_EXPORTER_SEND_FAILED: Final = (

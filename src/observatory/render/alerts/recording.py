@@ -1,4 +1,4 @@
-"""Recording rules: the per-application numbers that dashboards and alerts share.
+"""Recording rules: the per-application (and, for spend, per-team) numbers dashboards and alerts share.
 
 Request rates, error ratios and slow-request shares over every burn-rate window, latency and
 time-to-first-token quantiles, and spend rates. The slow-request share counts requests above the
@@ -35,8 +35,8 @@ def le_matcher(edge: float) -> str:
     return f"{text}|{text}[.]0" if float(edge).is_integer() else text
 
 
-def _rate(metric: str, window: str, matchers: str = "") -> str:
-    return f"sum by ({APP}) (rate({metric}{matchers}[{window}]))"
+def _rate(metric: str, window: str, matchers: str = "", by: str = APP) -> str:
+    return f"sum by ({by}) (rate({metric}{matchers}[{window}]))"
 
 
 def request_rates() -> list[Rule]:
@@ -93,7 +93,17 @@ def quantiles() -> list[Rule]:
 
 
 def cost_rates() -> list[Rule]:
-    return [record(names.REC_COST_RATE.format(window=w), _rate(names.METRIC_COST, w)) for w in COST_WINDOWS]
+    """Spend per application, and per team for the cost series that carry one (team budgets)."""
+    team = names.LABEL_TEAM
+    return [
+        record(names.REC_COST_RATE.format(window=w), _rate(names.METRIC_COST, w)) for w in COST_WINDOWS
+    ] + [
+        record(
+            names.REC_TEAM_COST_RATE.format(window=w),
+            _rate(names.METRIC_COST, w, f'{{{team}!=""}}', team),
+        )
+        for w in COST_WINDOWS
+    ]
 
 
 def groups(spec: Spec) -> list[dict[str, object]]:

@@ -1,18 +1,20 @@
-"""Spend alerts: projected overspend of each application's daily and monthly budget, and spend that
-jumps against the same hour a week earlier.
+"""Spend alerts: projected overspend of each application's or team's daily and monthly budget, and
+spend that jumps against the same hour a week earlier.
 
-Budgets per team are not alerted on: the derived metrics carry no team label (the collector knows
-applications, not who owns them), so a team's spend cannot be summed in PromQL. They are skipped here
-on purpose; the cost dashboard's SQL panels, which can join a team mapping, are where they are watched.
+A team's spend is the cost counter's series with that `team` label (the collector copies the
+resource attribute `team` onto the cost counter), summed by the team recording rule.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from observatory import names
 from observatory.render.alerts.rules import Case, Rule, alert, counter, expected, label, num, selector, series
 from observatory.spec.types import Budget, Spec
 
 APP = names.LABEL_APPLICATION
+TEAM = names.LABEL_TEAM
 DAILY = "LLMDailyBudgetOverspend"
 MONTHLY = "LLMMonthlyBudgetOverspend"
 SPIKE = "LLMSpendSpike"
@@ -26,48 +28,70 @@ SPIKE_MIN_USD_PER_HOUR = 1.0
 SPEND = {"category": "spend"}
 
 
-def _budget_label(budget: Budget) -> dict[str, str]:
+@dataclass(frozen=True)
+class Scope:
+    """Whose spend a budget limits: the label that names it, its value, and the spend-rate rule."""
+
+    label: str
+    value: str
+    rate_rule: str  # names.REC_*COST_RATE, with {window}
+
+    def rate(self, window: str) -> str:
+        return self.rate_rule.format(window=window) + selector({self.label: self.value})
+
+
+def scope(budget: Budget) -> Scope:
+    if budget.application is not None:
+        return Scope(APP, budget.application, names.REC_COST_RATE)
+    assert budget.team is not None  # the spec model requires exactly one of the two
+    return Scope(TEAM, budget.team, names.REC_TEAM_COST_RATE)
+
+
+def _budget_label(who: Scope) -> dict[str, str]:
     """Which budget is burning; also keeps one rule per budget distinct for promtool's lint."""
-    return {**SPEND, "budget": f"application:{budget.application}"}
-
-
-def _app_budgets(spec: Spec) -> list[Budget]:
-    return [b for b in spec.budgets if b.application is not None]
+    return {**SPEND, "budget": f"{who.label}:{who.value}"}
 
 
 def daily_rule(spec: Spec, budget: Budget) -> Rule:
-    assert budget.application is not None and budget.daily_usd is not None
-    rate = names.REC_COST_RATE.format(window="1h") + selector({APP: budget.application})
+    assert budget.daily_usd is not None
+    who = scope(budget)
     return alert(
         DAILY,
-        f"{rate} * {SECONDS_PER_DAY} > {num(budget.daily_usd)}",
+        f"{who.rate('1h')} * {SECONDS_PER_DAY} > {num(budget.daily_usd)}",
         "30m",
         "warning",
-        f"{label(APP)} is on course to exceed its daily budget of {num(budget.daily_usd)} USD",
         (
-            f"For 30 minutes, {label(APP)} has spent at a rate that, kept up for a day, exceeds its "
-            f"daily budget of {num(budget.daily_usd)} USD (the last hour's spend times 24)."
+            f"{who.label} {label(who.label)} is on course to exceed its daily budget of "
+            f"{num(budget.daily_usd)} USD"
+        ),
+        (
+            f"For 30 minutes, {who.label} {label(who.label)} has spent at a rate that, kept up for a "
+            f"day, exceeds its daily budget of {num(budget.daily_usd)} USD (the last hour's spend "
+            "times 24)."
         ),
         spec,
-        _budget_label(budget),
+        _budget_label(who),
     )
 
 
 def monthly_rule(spec: Spec, budget: Budget) -> Rule:
-    assert budget.application is not None and budget.monthly_usd is not None
-    rate = names.REC_COST_RATE.format(window="1d") + selector({APP: budget.application})
+    assert budget.monthly_usd is not None
+    who = scope(budget)
     return alert(
         MONTHLY,
-        f"{rate} * {SECONDS_PER_DAY * DAYS_PER_MONTH} > {num(budget.monthly_usd)}",
+        f"{who.rate('1d')} * {SECONDS_PER_DAY * DAYS_PER_MONTH} > {num(budget.monthly_usd)}",
         "1h",
         "warning",
-        f"{label(APP)} is on course to exceed its monthly budget of {num(budget.monthly_usd)} USD",
         (
-            f"The last day's spend of {label(APP)}, kept up for {DAYS_PER_MONTH} days, exceeds its "
-            f"monthly budget of {num(budget.monthly_usd)} USD."
+            f"{who.label} {label(who.label)} is on course to exceed its monthly budget of "
+            f"{num(budget.monthly_usd)} USD"
+        ),
+        (
+            f"The last day's spend of {who.label} {label(who.label)}, kept up for {DAYS_PER_MONTH} days, "
+            f"exceeds its monthly budget of {num(budget.monthly_usd)} USD."
         ),
         spec,
-        _budget_label(budget),
+        _budget_label(who),
     )
 
 
@@ -92,60 +116,62 @@ def spike_rule(spec: Spec) -> Rule:
 
 
 def group(spec: Spec) -> dict[str, object]:
-    rules = [daily_rule(spec, b) for b in _app_budgets(spec) if b.daily_usd is not None]
-    rules += [monthly_rule(spec, b) for b in _app_budgets(spec) if b.monthly_usd is not None]
+    rules = [daily_rule(spec, b) for b in spec.budgets if b.daily_usd is not None]
+    rules += [monthly_rule(spec, b) for b in spec.budgets if b.monthly_usd is not None]
     return {"name": "llm-observatory.spend.alerts", "rules": [*rules, spike_rule(spec)]}
 
 
-def _cost(app: str, usd_per_step: float, steps: int) -> tuple[tuple[str, str], ...]:
-    return ((series(names.METRIC_COST, {APP: app}), counter((usd_per_step, steps))),)
+def _cost(who: Scope, usd_per_step: float, steps: int) -> tuple[tuple[str, str], ...]:
+    """A cost counter of `who`: a team's spend comes from an application of that team."""
+    labels = {APP: who.value} if who.label == APP else {APP: f"app-of-{who.value}", TEAM: who.value}
+    return ((series(names.METRIC_COST, labels), counter((usd_per_step, steps))),)
 
 
 def cases(spec: Spec) -> list[Case]:
     """Evaluated every 5 minutes (the spike needs a week of history)."""
     out = []
-    for b in _app_budgets(spec):
-        assert b.application is not None
-        app = b.application
+    for b in spec.budgets:
+        who = scope(b)
+        name = f"{who.label} {who.value}"
         if b.daily_usd is not None:
             per_minute = b.daily_usd / 1440
-            expect = (expected(daily_rule(spec, b), {APP: app}),)
+            expect = (expected(daily_rule(spec, b), {who.label: who.value}),)
             out.append(
                 Case(
-                    f"{DAILY} fires for {app} at 1.5x its budget",
+                    f"{DAILY} fires for {name} at 1.5x its budget",
                     DAILY,
                     "2h",
-                    _cost(app, 1.5 * per_minute, 130),
+                    _cost(who, 1.5 * per_minute, 130),
                     expect,
                 )
             )
             out.append(
                 Case(
-                    f"{DAILY} stays quiet for {app} at half its budget",
+                    f"{DAILY} stays quiet for {name} at half its budget",
                     DAILY,
                     "2h",
-                    _cost(app, per_minute / 2, 130),
+                    _cost(who, per_minute / 2, 130),
                 )
             )
         if b.monthly_usd is not None:
             per_10m = b.monthly_usd / DAYS_PER_MONTH / 144
-            expect = (expected(monthly_rule(spec, b), {APP: app}),)
+            expect = (expected(monthly_rule(spec, b), {who.label: who.value}),)
             out.append(
                 Case(
-                    f"{MONTHLY} fires for {app} at 1.5x its budget",
+                    f"{MONTHLY} fires for {name} at 1.5x its budget",
                     MONTHLY,
                     "26h",
-                    _cost(app, 1.5 * per_10m, 160),
+                    _cost(who, 1.5 * per_10m, 160),
                     expect,
                     "10m",
                 )
             )
             out.append(
                 Case(
-                    f"{MONTHLY} stays quiet for {app} at half its budget",
+                    f"{MONTHLY} stays quiet for {name} at half its budget",
                     MONTHLY,
                     "26h",
-                    _cost(app, per_10m / 2, 160),
+                    _cost(who, per_10m / 2, 160),
                     (),
                     "10m",
                 )

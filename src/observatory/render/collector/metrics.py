@@ -2,8 +2,9 @@
 
 Prometheus names come from the names module: the exporter appends `_total` to monotonic sums and the
 unit (`_seconds`) to histograms, so each OTel name here is the Prometheus name minus that suffix.
-Labels are bounded: application, environment, provider, model, operation, error type. Never a user,
-conversation or trace id.
+Labels are bounded: application, environment, provider, model, operation, error type, and on the
+cost counter the team (the resource attribute `team`, which budgets are set for; an application
+belongs to one team, so it adds no series). Never a user, conversation or trace id.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ DURATION_BUCKETS_SECONDS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45,
 # Time to first token is short: tenths of a second to a few seconds.
 TTFT_BUCKETS_SECONDS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20]
 
-_RESOURCE = [
+_RESOURCE: list[dict[str, Any]] = [
     {"key": "service.name", "default_value": "unknown"},
     {"key": "deployment.environment.name", "default_value": "unknown"},
 ]
+# Optional: spans of an application without a team still count, with no team label.
+_RESOURCE_WITH_TEAM: list[dict[str, Any]] = [*_RESOURCE, {"key": ottl.RESOURCE_TEAM, "optional": True}]
 _LABELS = [
     {"key": ottl.PROVIDER, "default_value": "unknown"},
     {"key": ottl.REQUEST_MODEL, "default_value": "unknown"},
@@ -37,11 +40,13 @@ def _otel_name(prometheus_name: str, suffix: str) -> str:
     return prometheus_name.removesuffix(suffix)
 
 
-def _counter(prom: str, description: str, value: str, condition: str) -> dict[str, Any]:
+def _counter(
+    prom: str, description: str, value: str, condition: str, resource: list[dict[str, Any]] = _RESOURCE
+) -> dict[str, Any]:
     return {
         "name": _otel_name(prom, "_total"),
         "description": description,
-        "include_resource_attributes": _RESOURCE,
+        "include_resource_attributes": resource,
         "attributes": _LABELS,
         "conditions": [condition],
         "sum": {"value": value, "monotonic": True},
@@ -113,6 +118,7 @@ def signal_to_metrics(table: Dialects) -> dict[str, Any]:
             "Cost in USD from the spec's price table",
             ottl.attr(ottl.ATTR_COST),
             present(ottl.ATTR_COST),
+            _RESOURCE_WITH_TEAM,
         ),
         _counter(
             names.METRIC_UNPRICED_REQUESTS,

@@ -25,6 +25,7 @@ ATTR_UNPRICED = "llm.cost.unpriced"
 ATTR_PRICE_VERSION = "llm.cost.price_effective_from"
 ATTR_NORMALISED_FROM = "llm.normalised_from"
 ATTR_USER = "user.id"
+RESOURCE_TEAM = "team"  # the resource attribute naming the team that owns an application
 
 IN, OUT = "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"
 CACHE_READ, CACHE_WRITE = "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens"
@@ -281,6 +282,8 @@ def metric_label_statements() -> list[str]:
         (names.LABEL_DIALECT, ATTR_NORMALISED_FROM),
     ]
     out = [f"set(datapoint.attributes[{lit(label)}], {source})" for label, source in copies]
+    team = f"resource.attributes[{lit(RESOURCE_TEAM)}]"  # only the cost counter's resource has it
+    out.append(f"set(datapoint.attributes[{lit(names.LABEL_TEAM)}], {team}) where {team} != nil")
     for label, key in renames:
         src = f"datapoint.attributes[{lit(key)}]"
         out += [
