@@ -235,6 +235,43 @@ def test_text_postgresql_cannot_store_is_stored_rather_than_failing_the_batch(in
     _assert_exact(ingester.dsn, traffic)
 
 
+def test_rows_the_database_refuses_fail_only_their_own_request_with_400(ingester: Ingester) -> None:
+    # A value PostgreSQL will never take (here: a constraint the test adds) must not fail the
+    # requests grouped with it, nor be retried forever: its sender gets 400, the others 200.
+    with psycopg.connect(ingester.dsn, autocommit=True) as conn:
+        conn.execute(
+            f"ALTER TABLE {names.TABLE_REQUESTS} ADD CONSTRAINT refuse_poison"
+            " CHECK (error_type IS DISTINCT FROM 'poison')"
+        )
+    traffic = _traffic(traces=400)
+    poison = ExportTraceServiceRequest()
+    poison.CopyFrom(traffic.traces[0])
+    del poison.resource_spans[1:]
+    spans = poison.resource_spans[0].scope_spans[0].spans
+    llm = next(s for s in spans if any(kv.key == "gen_ai.request.model" for kv in s.attributes))
+    llm.span_id = b"poison!!"
+    llm.attributes.add(key="error.type", value=AnyValue(string_value="poison"))
+    del spans[:]
+    spans.append(llm)
+    answers: dict[str, object] = {}
+
+    def post_poison() -> None:
+        response = requests.post(
+            f"{ingester.url}/v1/traces", data=poison.SerializeToString(), headers=PROTOBUF, timeout=35
+        )
+        answers["poison"] = response.status_code
+        answers["reason"] = "refused" in response.text
+
+    sender = threading.Thread(target=post_poison)
+    sender.start()  # while the good requests go in, so that the writer may group them together
+    _send_all(ingester.url, traffic)
+    sender.join()
+    assert answers == {"poison": 400, "reason": True}
+    _assert_exact(ingester.dsn, traffic)
+    assert ingester.metric("ingester_rows_refused_total") == 1
+    assert requests.get(f"{ingester.url}/readyz", timeout=5).ok
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "status", "reason"),
     [

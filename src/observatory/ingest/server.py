@@ -1,9 +1,10 @@
 """The ingester's HTTP service: OTLP/HTTP traces in, rows out, health, readiness and metrics.
 
 POST /v1/traces takes protobuf or JSON, optionally gzip. Answers: 200 once the request's rows are
-committed; 400 malformed (with the reason), 411 no length, 413 too large, 415 wrong content type or
-encoding, 503 with Retry-After when the queue is full, the database is down or the service is
-stopping. GET /healthz (alive), /readyz (database reachable and taking rows), /metrics.
+committed; 400 malformed (with the reason) or rows the database refuses outright, 411 no length,
+413 too large, 415 wrong content type or encoding, 503 with Retry-After when the queue is full, the
+database is down or the service is stopping. GET /healthz (alive), /readyz (database reachable and
+taking rows), /metrics.
 SIGTERM stops intake, finishes what was accepted, then exits.
 """
 
@@ -277,8 +278,15 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 why = "the write queue is full" if service.writer.healthy else "the database is unavailable"
                 self._unavailable("queue_full" if service.writer.healthy else "database_down", why)
                 return
-            if not pending.done.wait(service.options.write_timeout_seconds) or pending.error:
-                self._unavailable("write_failed", pending.error or "the write did not finish in time")
+            if not pending.done.wait(service.options.write_timeout_seconds):
+                self._unavailable("write_failed", "the write did not finish in time")
+                return
+            if pending.refused:
+                service.reject("refused_by_database")
+                self._reply(400, f"{pending.error}\n".encode())
+                return
+            if pending.error:
+                self._unavailable("write_failed", pending.error)
                 return
             self._ok()
 

@@ -5,7 +5,9 @@ request waiting, up to a batch size, and commits them together), so a crash lose
 that were never acknowledged, which the sender retries. Rows go through a temporary staging table
 into `INSERT ... ON CONFLICT DO NOTHING` on the table's unique key, so a retried request never
 creates duplicates. When the queue is full or the database is down, `submit` refuses at once and
-the HTTP layer answers 503 with Retry-After: the queue never grows without bound.
+the HTTP layer answers 503 with Retry-After: the queue never grows without bound. When the database
+refuses a group's rows themselves (a data or constraint error, not a lost connection), each request
+is written alone, so only the one it refuses fails, permanently (HTTP 400), and never the others.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ class Pending:
     batch: Converted
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
+    # The database refused this request's rows themselves (a value or constraint it will never
+    # take): retrying cannot help, so the sender is told so (HTTP 400) instead of 503.
+    refused: bool = False
+
+
+# SQLSTATE classes that mean "these rows", not "this connection" or "this schema": 22 data
+# exception, 23 integrity constraint violation.
+_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 class Writer:
@@ -140,6 +150,19 @@ class Writer:
         started = time.monotonic()
         try:
             inserted = self._write(data, count, days)
+        except _ROW_ERRORS as err:
+            # One request's rows must not fail the others grouped with it, forever (the sender
+            # retries): write each alone, so only the one the database refuses is refused.
+            if len(group) > 1:
+                for pending in group:
+                    self._write_group([pending])
+                return
+            log.warning("the database refused %d rows of one request: %s", count, err)
+            group[0].error = f"the database refused the rows: {err}".splitlines()[0]
+            group[0].refused = True
+            group[0].done.set()
+            self.metrics.inc("ingester_rows_refused_total", "Rows the database refused (not retried)", count)
+            return
         except psycopg.Error as err:
             log.warning("writing %d rows failed: %s", count, err)
             self._close()
