@@ -109,7 +109,11 @@ def test_the_kustomization_builds_every_listed_file(spec: Spec, tmp_path: Path) 
 def test_each_configmap_holds_exactly_the_bytes_compose_mounts(spec: Spec) -> None:
     files = render_files(spec)
     configmaps = by_kind(spec, "ConfigMap")
-    differs = {"tempo-config", "loki-config"} if spec.deploy.object_storage else set()
+    # Tempo and Loki keep their cold tier in object storage when it is set; Prometheus scrapes every
+    # replica (test_prometheus_scrapes_every_collector_and_ingester_replica).
+    differs = {"prometheus-config"} | (
+        {"tempo-config", "loki-config"} if spec.deploy.object_storage else set()
+    )
     for name, source in COMPOSE_SOURCES.items():
         data = {k: v.encode() for k, v in configmaps[name]["data"].items()}
         if name in differs:
@@ -282,3 +286,35 @@ def test_deploy_scripts_fail_clearly_without_kubectl(script: str, tmp_path: Path
     )
     assert result.returncode == 1
     assert "kubectl is not installed" in result.stderr
+
+
+def test_prometheus_scrapes_every_collector_and_ingester_replica(spec: Spec, tmp_path: Path) -> None:
+    # Through a Service, each scrape reaches one pod: replicas' counters would interleave in a series.
+    compose_cfg = yaml.safe_load(render_files(spec)["stack/prometheus/prometheus.yml"])
+    data = by_kind(spec, "ConfigMap")["prometheus-config"]["data"]["prometheus.yml"]
+    k8s_cfg = yaml.safe_load(data)
+    services = by_kind(spec, "Service")
+    per_pod = {}
+    for compose_job, job in zip(compose_cfg["scrape_configs"], k8s_cfg["scrape_configs"], strict=True):
+        if "dns_sd_configs" not in job:
+            assert job == compose_job  # everything else is scraped as compose does
+            continue
+        ((target,),) = compose_job["static_configs"][0].values()
+        (sd,) = job["dns_sd_configs"]
+        assert sd["type"] == "A" and sd["port"] == int(target.rsplit(":", 1)[1])
+        for name in sd["names"]:
+            service = services[name]["spec"]
+            assert service["clusterIP"] == "None", name  # headless: one A record per ready pod
+            assert sd["port"] in {p["port"] for p in service["ports"]}, name
+            per_pod.setdefault(job["job_name"], set()).add(service["selector"]["app.kubernetes.io/name"])
+    assert per_pod == {
+        "otel-collector": {collector.LB, collector.SAMPLING},
+        "ingester": {"ingester"},
+    }
+    path = tmp_path / "prometheus.yml"
+    path.write_text(data)
+    promtool = require_tool("promtool")
+    result = subprocess.run(
+        [promtool, "check", "config", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

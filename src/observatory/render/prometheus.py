@@ -52,6 +52,22 @@ def config(spec: Spec) -> dict[str, Any]:
     }
 
 
+def scrape_every_replica(cfg: dict[str, Any], jobs: dict[str, tuple[list[str], int]]) -> dict[str, Any]:
+    """`cfg` with the targets of `jobs` (job: DNS names, port) found by DNS A records, one per replica.
+
+    For Kubernetes: scraping through a Service reaches one pod per scrape, so replicas' counters
+    would interleave in one series; a headless Service's name resolves to every ready pod instead.
+    """
+    out = {**cfg, "scrape_configs": []}
+    for job in cfg["scrape_configs"]:
+        if job["job_name"] in jobs:
+            dns_names, port = jobs[job["job_name"]]
+            job = {k: v for k, v in job.items() if k != "static_configs"}
+            job["dns_sd_configs"] = [{"names": dns_names, "type": "A", "port": port}]
+        out["scrape_configs"].append(job)
+    return out
+
+
 def retention_flag_value(spec: Spec) -> str:
     """`--storage.tsdb.retention.time`: Prometheus keeps raw samples for the metrics warm tier."""
     return f"{spec.retention.metrics.warm_days}d"

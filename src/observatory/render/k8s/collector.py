@@ -22,7 +22,7 @@ from observatory.spec.types import Spec
 
 LB = names.SVC_COLLECTOR  # applications keep sending to the compose name
 SAMPLING = configs.COLLECTOR_SAMPLING
-SAMPLING_HEADLESS = f"{SAMPLING}-headless"
+SAMPLING_HEADLESS = configs.SAMPLING_HEADLESS
 LB_CONFIGMAP = "otel-collector-lb-config"
 OTLP_PORTS = [("otlp-grpc", names.PORT_OTLP_GRPC), ("otlp-http", names.PORT_OTLP_HTTP)]
 PORTS = [*OTLP_PORTS, ("metrics", names.PORT_COLLECTOR_METRICS), ("health", names.PORT_COLLECTOR_HEALTH)]
@@ -142,7 +142,11 @@ def lb_tier(spec: Spec) -> list[o.Manifest]:
         "readOnly": True,
     }
     pod = _tier(spec, LB, [o.configmap_volume("config", LB_CONFIGMAP)], [mount], [])
-    return _workloads(spec, LB, pod, digest, configmap)
+    metrics = [("metrics", names.PORT_COLLECTOR_METRICS)]
+    return [
+        *_workloads(spec, LB, pod, digest, configmap),
+        o.service(configs.LB_HEADLESS, spec, LB, metrics, headless=True),  # Prometheus: every pod
+    ]
 
 
 def sampling_tier(spec: Spec) -> list[o.Manifest]:
@@ -160,7 +164,9 @@ def sampling_tier(spec: Spec) -> list[o.Manifest]:
     pod = _tier(spec, SAMPLING, volumes, mounts, env)
     pod["terminationGracePeriodSeconds"] = 60
     out = _workloads(spec, SAMPLING, pod, digest, None)
-    return [*out, o.service(SAMPLING_HEADLESS, spec, SAMPLING, OTLP_PORTS, headless=True)]
+    # The load-balancing exporter resolves it to reach every sampling pod, and Prometheus to scrape each.
+    ports = [*OTLP_PORTS, ("metrics", names.PORT_COLLECTOR_METRICS)]
+    return [*out, o.service(SAMPLING_HEADLESS, spec, SAMPLING, ports, headless=True)]
 
 
 def _workloads(

@@ -311,6 +311,7 @@ def ingester(spec: Spec) -> list[o.Manifest]:
     return [
         o.deployment(name, spec, None, pod),  # the autoscaler keeps at least `replicas`
         o.service(name, spec, name, ports),
+        o.service(configs.INGESTER_HEADLESS, spec, name, ports, headless=True),  # Prometheus: every pod
         o.pdb(name, spec, replicas),
         o.hpa(name, spec, replicas, maximum),
     ]

@@ -28,6 +28,11 @@ KEY_S3_SECRET_ACCESS_KEY = "s3-secret-access-key"
 # The collector tier that runs the rendered config (tail sampling and everything after it); the
 # load-balancing tier in front of it takes the compose service name that applications send to.
 COLLECTOR_SAMPLING = "otel-collector-sampling"
+# Headless Services (one DNS A record per ready pod) of the replicated workloads: the load-balancing
+# exporter finds sampling pods through one, and Prometheus scrapes every replica through them.
+SAMPLING_HEADLESS = f"{COLLECTOR_SAMPLING}-headless"
+LB_HEADLESS = f"{names.SVC_COLLECTOR}-headless"
+INGESTER_HEADLESS = f"{names.SVC_INGESTER}-headless"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,18 @@ def _one(artifact: Artifact, spec: Spec) -> dict[str, bytes]:
     return {PurePosixPath(artifact.path).name: serialize(artifact, source_name(spec))}
 
 
+def _prometheus_config(spec: Spec) -> Artifact:
+    """Compose's Prometheus config, except that every collector and ingester replica is scraped."""
+    cfg = prometheus.scrape_every_replica(
+        prometheus.config(spec),
+        {
+            names.JOB_COLLECTOR: ([LB_HEADLESS, SAMPLING_HEADLESS], names.PORT_COLLECTOR_METRICS),
+            names.JOB_INGESTER: ([INGESTER_HEADLESS], names.PORT_INGESTER),
+        },
+    )
+    return Artifact(prometheus.PROMETHEUS_CONFIG, cfg, "yaml")
+
+
 # Rendering is pure, and every workload asks for its ConfigMaps: render them once per spec.
 @lru_cache(maxsize=8)
 def mounts(spec: Spec) -> tuple[Mount, ...]:
@@ -160,7 +177,7 @@ def mounts(spec: Spec) -> tuple[Mount, ...]:
             "prometheus-config",
             names.SVC_PROMETHEUS,
             "/etc/prometheus/prometheus.yml",
-            _one(prometheus.render(spec)[0], spec),
+            _one(_prometheus_config(spec), spec),
         ),
         # Only the rule files Prometheus loads (`rules/*.yml`); promtool's tests stay in the repository.
         Mount(
