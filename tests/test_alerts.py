@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from observatory.render import alertmanager, alerts
-from observatory.render.alerts import pipeline
 from observatory.render.alerts import recording as recording_rules
 from observatory.render.artifact import serialize
 from observatory.spec import defaults as d
@@ -231,9 +230,3 @@ def test_the_runbook_base_url_defaults_to_the_repository_runbooks_folder() -> No
     assert d.ALERT_RUNBOOK_BASE_URL.endswith("/docs/runbooks")
     custom = parse("version: v1\nalerting: {runbook_base_url: 'https://wiki.example/runbooks/'}\n", "s.yaml")
     assert custom.alerting.runbook_base_url == "https://wiki.example/runbooks"
-
-
-def test_the_ingester_queue_alert_uses_the_ingester_default_queue_size() -> None:
-    from observatory.ingest.server import Options
-
-    assert Options.max_queue_rows == pipeline.INGESTER_MAX_QUEUE_ROWS

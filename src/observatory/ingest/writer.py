@@ -67,7 +67,10 @@ class Writer:
         self._conn: psycopg.Connection | None = None
         self.healthy = False
         self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
-        metrics.gauge("ingester_queue_rows", "Rows waiting to be written", lambda: self._queued_rows)
+        metrics.gauge(names.INGESTER_QUEUE_ROWS, "Rows waiting to be written", lambda: self._queued_rows)
+        metrics.gauge(
+            names.INGESTER_QUEUE_CAPACITY, "Rows the queue holds before refusing", lambda: self.max_queue_rows
+        )
         metrics.gauge(
             "ingester_database_up", "1 when the last write or connect succeeded", lambda: int(self.healthy)
         )

@@ -14,8 +14,6 @@ from observatory.spec.types import Spec
 
 # An exporter queue or the ingester's queue this full is not keeping up: act before it refuses data.
 QUEUE_FULL_RATIO = 0.8
-# The ingester's default `--max-queue-rows` (observatory.ingest.server.Options; a test keeps them equal).
-INGESTER_MAX_QUEUE_ROWS = 50_000
 # Tail sampling holds at most `sampling.max_traces_in_memory` traces; at 90% it is about to push back.
 TAIL_SAMPLING_FULL_RATIO = 0.9
 WHERE = "{{ $labels.job }} on {{ $labels.instance }}"
@@ -41,7 +39,6 @@ def checks(spec: Spec) -> list[Check]:
     n = names
     limit = spec.sampling.max_traces_in_memory
     failed = "|".join(n.OTELCOL_EXPORTER_SEND_FAILED)
-    queue_rows = num(QUEUE_FULL_RATIO * INGESTER_MAX_QUEUE_ROWS)
     full = f"{num(QUEUE_FULL_RATIO * 100)}%"
     return [
         Check(
@@ -125,12 +122,14 @@ def checks(spec: Spec) -> list[Check]:
         ),
         Check(
             "IngesterQueueFilling",
-            f"max by (job, instance) ({n.INGESTER_QUEUE_ROWS}) > {queue_rows}",
+            # Against the capacity the ingester reports, whatever its --max-queue-rows.
+            f"max by (job, instance) ({n.INGESTER_QUEUE_ROWS} / {n.INGESTER_QUEUE_CAPACITY})"
+            f" > {num(QUEUE_FULL_RATIO)}",
             "10m",
             "warning",
             f"Ingester {WHERE}: write queue over {full} full",
-            f"More than {queue_rows} rows wait to be written: the database is slow or down, and a "
-            "full queue refuses new rows.",
+            f"More than {full} of the rows the ingester queues wait to be written: the database is "
+            "slow or down, and a full queue refuses new rows.",
             n.INGESTER_QUEUE_ROWS,
             (),
             gauge(45_000, 30),
@@ -208,6 +207,8 @@ def cases(spec: Spec) -> list[Case]:
         inputs = [(series(c.test_metric, labels), c.bad)]
         if c.test_metric == names.OTELCOL_EXPORTER_QUEUE_SIZE:
             inputs.append((series(names.OTELCOL_EXPORTER_QUEUE_CAPACITY, labels), gauge(1000, 30)))
+        if c.test_metric == names.INGESTER_QUEUE_ROWS:
+            inputs.append((series(names.INGESTER_QUEUE_CAPACITY, labels), gauge(50_000, 30)))
         good = [(series(c.test_metric, labels), c.good), *inputs[1:]]
         out.append(Case(f"{c.name} fires", c.name, "25m", tuple(inputs), (expected(_rule(spec, c), labels),)))
         out.append(Case(f"{c.name} stays quiet when healthy", c.name, "25m", tuple(good)))
