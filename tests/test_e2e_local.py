@@ -277,3 +277,25 @@ def test_the_stack_runs_detached_and_its_state_names_every_service(run: Run) -> 
         assert os.getsid(pid) == pid, f"{name} is not in a session of its own"
         assert Path(services[name]["log"]).exists()
     assert run.report.spans > TRACES
+
+
+def test_without_the_native_decoder_the_local_ingester_runs_the_python_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A machine without Rust (install.sh then skips the extension): `make up` must still work.
+    collector_binary()
+    require_tool("prometheus")
+    require_tool("prometheus-alertmanager")
+    if not local_pg.available():
+        require_tool("initdb")
+    monkeypatch.setattr(stack, "native_missing", lambda: "the native decoder is not installed")
+    out = io.StringIO()
+    state = stack.up(REPO, load(REPO / "observatory.yaml"), tmp_path / "state", out=out)
+    try:
+        ingester = state["services"]["ingester"]
+        argv = Path(f"/proc/{ingester['pid']}/cmdline").read_bytes().split(b"\0")
+        assert b"--decoder=python" in argv
+        assert "the ingester uses --decoder=python" in out.getvalue()
+        assert requests.get(f"{ingester['url']}/readyz", timeout=5).ok
+    finally:
+        stack.down(tmp_path / "state")

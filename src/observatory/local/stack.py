@@ -29,6 +29,7 @@ import requests
 import yaml
 
 from observatory import names
+from observatory.ingest.convert import native_missing
 from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port, poll_until
 from observatory.render import alertmanager, prometheus
@@ -172,6 +173,10 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
         _prometheus(start, spec, bins["prometheus"], ports)
         (state_dir / "spec.yaml").write_text(local_spec_text(spec_path))
         ingester_url = f"http://127.0.0.1:{ports['ingester']}"
+        decoder = []
+        if why := native_missing():  # a machine without Rust: the slower reference decoder still works
+            print(f"local stack: {why}; the ingester uses --decoder=python", file=out)
+            decoder = ["--decoder=python", "--decode-workers=2"]
         start.process(
             "ingester",
             [
@@ -182,6 +187,7 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
                 str(state_dir / "spec.yaml"),
                 "ingest",
                 f"--listen=127.0.0.1:{ports['ingester']}",
+                *decoder,
             ],
             ingester_url,
             f"{ingester_url}/readyz",
