@@ -13,6 +13,7 @@ import yaml
 
 from observatory.render import alertmanager, alerts
 from observatory.render.alerts import recording as recording_rules
+from observatory.render.alerts.rules import num
 from observatory.render.artifact import serialize
 from observatory.spec import defaults as d
 from observatory.spec import load, parse
@@ -122,6 +123,15 @@ def test_thresholds_follow_the_spec() -> None:
     assert _expr(full, "LLMTimeToFirstTokenHigh", slo_scope="default").endswith("> 1.5")
     assert _expr(repo, "LLMTimeToFirstTokenHigh", slo_scope="default").endswith("> 2")
     assert _expr(full, "LLMDailyBudgetOverspend").endswith("* 86400 > 200")
+    # alerting.thresholds: defaults in the repository spec, others in the full one.
+    assert "> 2 * sum by" in _expr(repo, "LLMSpendSpike") and "> 3 * sum by" in _expr(full, "LLMSpendSpike")
+    assert _expr(full, "LLMSpendSpike").endswith(f"> {num(5 / 3600)}")  # 5 USD an hour, per second
+    assert "> 3 * (" in _expr(repo, "LLMProviderErrorSpike") and "> 4 * (" in _expr(
+        full, "LLMProviderErrorSpike"
+    )
+    assert _expr(full, "LLMProviderErrorSpike").endswith(f"> {num(2 / 60)}")
+    burn = _expr(full, "LLMErrorBudgetBurn", long_window="1h", slo_scope="default")
+    assert burn.endswith(f"> {num(10 / 60)}")
     monthly = "LLMMonthlyBudgetOverspend"
     assert _expr(full, monthly, budget="application:checkout-assistant").endswith("* 2592000 > 5000")
     # A team's budget reads the team spend rate, which only cost series with a team label feed.

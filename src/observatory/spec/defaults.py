@@ -79,6 +79,17 @@ ALERT_GROUP_INTERVAL_SECONDS: Final = 300
 ALERT_REPEAT_INTERVAL_HOURS: Final = 4
 # Runbooks are versioned with the rules that link to them, so the default is the repository's own folder.
 ALERT_RUNBOOK_BASE_URL: Final = "https://github.com/llm-observatory/llm-observatory/blob/main/docs/runbooks"
+# Spend spike: the last hour at twice the same hour a week earlier; below 1 USD an hour doubling is
+# noise (and a fresh application without a week of history is for budgets to catch).
+ALERT_SPEND_SPIKE_FACTOR: Final = 2.0
+ALERT_SPEND_SPIKE_MIN_USD_PER_HOUR: Final = 1.0
+# Provider error spike: one error type over 10 minutes at 3 times its rate over the 3 hours before;
+# below one error a minute, 0 -> 2 errors would be "infinitely many times" the baseline.
+ALERT_ERROR_SPIKE_FACTOR: Final = 3.0
+ALERT_ERROR_SPIKE_MIN_PER_MINUTE: Final = 1.0
+# SLO burn-rate alerts stay quiet below one request a minute over the long window: a ratio of a
+# handful of requests would page on one failure. Such budgets are better watched on the dashboards.
+ALERT_SLO_MIN_REQUESTS_PER_MINUTE: Final = 1.0
 
 # PII: message content is the riskiest attribute and the least needed for operations; drop it.
 PII_KEEP_MESSAGE_CONTENT: Final = False

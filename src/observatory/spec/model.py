@@ -253,6 +253,20 @@ class RouteFile(FileModel):
     continue_matching: bool = False
 
 
+SpikeFactor = Annotated[float, Field(gt=1)]  # at or below 1 any steady traffic would be a "spike"
+
+
+class AlertThresholdsFile(FileModel):
+    # Spend over the last hour against the same hour a week earlier (LLMSpendSpike).
+    spend_spike_factor: SpikeFactor | None = None
+    spend_spike_min_usd_per_hour: NonNegativeFloat | None = None
+    # Errors of one type over 10 minutes against the 3 hours before (LLMProviderErrorSpike).
+    error_spike_factor: SpikeFactor | None = None
+    error_spike_min_per_minute: NonNegativeFloat | None = None
+    # SLO burn-rate alerts stay quiet below this request rate over their long window.
+    slo_min_requests_per_minute: NonNegativeFloat | None = None
+
+
 class AlertingFile(FileModel):
     default_receiver: Name | None = None
     receivers: list[ReceiverFile] = Field(default_factory=list)
@@ -265,6 +279,7 @@ class AlertingFile(FileModel):
     runbook_base_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
     # A receiver for the always-firing Watchdog alert (a dead man's switch service); None: default route.
     heartbeat_receiver: Name | None = None
+    thresholds: AlertThresholdsFile | None = None
 
     def problems(self) -> Iterator[Problem]:
         names: set[str] = set()

@@ -157,6 +157,19 @@ def _alerting(f: m.AlertingFile | None) -> t.Alerting:
         repeat_interval_hours=_pick(f.repeat_interval_hours, d.ALERT_REPEAT_INTERVAL_HOURS),
         runbook_base_url=_pick(f.runbook_base_url, d.ALERT_RUNBOOK_BASE_URL).rstrip("/"),
         heartbeat_receiver=f.heartbeat_receiver,
+        thresholds=_thresholds(f.thresholds or m.AlertThresholdsFile()),
+    )
+
+
+def _thresholds(f: m.AlertThresholdsFile) -> t.AlertThresholds:
+    return t.AlertThresholds(
+        spend_spike_factor=_pick(f.spend_spike_factor, d.ALERT_SPEND_SPIKE_FACTOR),
+        spend_spike_min_usd_per_hour=_pick(
+            f.spend_spike_min_usd_per_hour, d.ALERT_SPEND_SPIKE_MIN_USD_PER_HOUR
+        ),
+        error_spike_factor=_pick(f.error_spike_factor, d.ALERT_ERROR_SPIKE_FACTOR),
+        error_spike_min_per_minute=_pick(f.error_spike_min_per_minute, d.ALERT_ERROR_SPIKE_MIN_PER_MINUTE),
+        slo_min_requests_per_minute=_pick(f.slo_min_requests_per_minute, d.ALERT_SLO_MIN_REQUESTS_PER_MINUTE),
     )
 
 

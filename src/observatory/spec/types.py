@@ -134,6 +134,15 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertThresholds:
+    spend_spike_factor: float
+    spend_spike_min_usd_per_hour: float
+    error_spike_factor: float
+    error_spike_min_per_minute: float
+    slo_min_requests_per_minute: float
+
+
+@dataclass(frozen=True, slots=True)
 class Alerting:
     default_receiver: str
     receivers: tuple[Receiver, ...]
@@ -144,6 +153,7 @@ class Alerting:
     repeat_interval_hours: int
     runbook_base_url: str  # no trailing slash; an alert's runbook is <runbook_base_url>/<AlertName>.md
     heartbeat_receiver: str | None  # where the Watchdog alert goes; None: the default route
+    thresholds: AlertThresholds
 
 
 @dataclass(frozen=True, slots=True)

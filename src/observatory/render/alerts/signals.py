@@ -32,10 +32,9 @@ OLD_DIALECT = "LLMOldDialectSpans"
 # The provider errors worth a spike alert, as `error.type` values: the traffic generator's kinds and
 # bare HTTP 5xx status codes, which is how some SDKs report a provider's server error.
 SPIKE_ERROR_TYPES = "rate_limit|timeout|content_filter|server_error|5[0-9][0-9]"
-# A spike: errors of one type over the last 10 minutes at 3x their rate over the 3 hours before.
-SPIKE_WINDOW, SPIKE_BASELINE_WINDOW, SPIKE_FACTOR = "10m", "3h", 3.0
-# Ignore spikes smaller than one error a minute: 0 -> 2 errors is infinitely many times the baseline.
-SPIKE_MIN_ERRORS_PER_SECOND = 1 / 60
+# A spike: errors of one type over the last 10 minutes at `alerting.thresholds.error_spike_factor`
+# times their rate over the 3 hours before, and above `error_spike_min_per_minute`.
+SPIKE_WINDOW, SPIKE_BASELINE_WINDOW = "10m", "3h"
 
 
 def ttft_rule(spec: Spec, scope: Scope) -> Rule:
@@ -60,17 +59,20 @@ def error_spike_rule(spec: Spec) -> Rule:
     by = f"sum by ({APP}, {names.LABEL_ERROR_TYPE})"
     now = f"{by} (rate({errors}[{SPIKE_WINDOW}]))"
     before = f"{by} (rate({errors}[{SPIKE_BASELINE_WINDOW}] offset {SPIKE_WINDOW}))"
+    factor, minimum = (
+        spec.alerting.thresholds.error_spike_factor,
+        spec.alerting.thresholds.error_spike_min_per_minute,
+    )
     # `or now * 0`: an error type with no history has a baseline of 0, not an absent one.
     return alert(
         ERROR_SPIKE,
-        f"{now} > {num(SPIKE_FACTOR)} * ({before} or {now} * 0)\n"
-        f"and {now} > {num(SPIKE_MIN_ERRORS_PER_SECOND)}",
+        f"{now} > {num(factor)} * ({before} or {now} * 0)\nand {now} > {num(minimum / 60)}",
         "10m",
         "warning",
         f"{label(APP)}: spike of {label(names.LABEL_ERROR_TYPE)} errors",
         (
-            f"{label(APP)} receives {label(names.LABEL_ERROR_TYPE)} errors at more than {num(SPIKE_FACTOR)}x "
-            f"their rate of the previous {SPIKE_BASELINE_WINDOW}, and more than one a minute."
+            f"{label(APP)} receives {label(names.LABEL_ERROR_TYPE)} errors at more than {num(factor)}x "
+            f"their rate of the previous {SPIKE_BASELINE_WINDOW}, and more than {num(minimum)} a minute."
         ),
         spec,
     )
@@ -166,12 +168,16 @@ def cases(spec: Spec) -> list[Case]:
     app, kind = "any-app", {APP: "any-app", names.LABEL_ERROR_TYPE: "rate_limit"}
     spike = series(names.METRIC_REQUESTS, kind)
     ok = series(names.METRIC_REQUESTS, {APP: app})
+    # Errors a minute: a baseline above the minimum, then a jump well past the factor.
+    thresholds = spec.alerting.thresholds
+    base = 2 * max(thresholds.error_spike_min_per_minute, 0.5)
+    jump = 3 * thresholds.error_spike_factor * base
     out.append(
         Case(
-            f"{ERROR_SPIKE} fires when rate_limit errors jump tenfold",
+            f"{ERROR_SPIKE} fires when rate_limit errors jump {num(jump / base)}-fold",
             ERROR_SPIKE,
             "3h25m",
-            ((spike, counter((1.0, 180), (10.0, 30))), (ok, counter((60.0, 210)))),
+            ((spike, counter((base, 180), (jump, 30))), (ok, counter((60.0, 210)))),
             (expected(error_spike_rule(spec), kind),),
         )
     )
@@ -180,7 +186,7 @@ def cases(spec: Spec) -> list[Case]:
             f"{ERROR_SPIKE} stays quiet when errors are steady",
             ERROR_SPIKE,
             "3h25m",
-            ((spike, counter((10.0, 210))), (ok, counter((60.0, 210)))),
+            ((spike, counter((jump, 210))), (ok, counter((60.0, 210)))),
         )
     )
     priced = {APP: app, names.LABEL_PROVIDER: "acme", names.LABEL_MODEL: "mystery-1"}

@@ -21,10 +21,6 @@ SPIKE = "LLMSpendSpike"
 SECONDS_PER_DAY = 86_400
 # A budget month is 30 days: the projection is a rate times a fixed length, not a calendar month.
 DAYS_PER_MONTH = 30
-# Spend over the last hour at twice the same hour last week, and at least 1 USD an hour (below
-# that, doubling is noise, and a fresh application without a week of history is for budgets to catch).
-SPIKE_FACTOR = 2.0
-SPIKE_MIN_USD_PER_HOUR = 1.0
 SPEND = {"category": "spend"}
 
 
@@ -96,19 +92,22 @@ def monthly_rule(spec: Spec, budget: Budget) -> Rule:
 
 
 def spike_rule(spec: Spec) -> Rule:
+    """Spend over the last hour against the same hour a week earlier (`alerting.thresholds`)."""
+    factor = spec.alerting.thresholds.spend_spike_factor
+    minimum = spec.alerting.thresholds.spend_spike_min_usd_per_hour
     now = names.REC_COST_RATE.format(window="1h")
     # Last week's rate from the raw counter, not the recording rule: it works from the first day the
     # rules are deployed, as long as Prometheus kept a week of samples.
     before = f"sum by ({APP}) (rate({names.METRIC_COST}[1h] offset 1w))"
     return alert(
         SPIKE,
-        f"{now} > {num(SPIKE_FACTOR)} * {before}\nand {now} > {num(SPIKE_MIN_USD_PER_HOUR / 3600)}",
+        f"{now} > {num(factor)} * {before}\nand {now} > {num(minimum / 3600)}",
         "30m",
         "warning",
-        f"{label(APP)} spends more than {num(SPIKE_FACTOR)}x the same hour last week",
+        f"{label(APP)} spends more than {num(factor)}x the same hour last week",
         (
-            f"{label(APP)} has spent more than {num(SPIKE_FACTOR)} times as much per hour as during the same "
-            f"hour a week ago, and more than {num(SPIKE_MIN_USD_PER_HOUR)} USD an hour, for 30 minutes."
+            f"{label(APP)} has spent more than {num(factor)} times as much per hour as during the same "
+            f"hour a week ago, and more than {num(minimum)} USD an hour, for 30 minutes."
         ),
         spec,
         SPEND,
@@ -177,14 +176,17 @@ def cases(spec: Spec) -> list[Case]:
                 )
             )
     week = 7 * 24 * 4  # 15-minute steps in a week
-    base = 2 * SPIKE_MIN_USD_PER_HOUR / 4  # USD per 15 minutes: twice the minimum hourly spend
+    thresholds = spec.alerting.thresholds
+    # USD per 15 minutes: twice the minimum hourly spend (or 1 USD an hour when there is none).
+    base = 2 * max(thresholds.spend_spike_min_usd_per_hour, 0.5) / 4
+    jump = 2.5 * thresholds.spend_spike_factor
     spiky = series(names.METRIC_COST, {APP: "any-app"})
     out.append(
         Case(
-            f"{SPIKE} fires at 5x the same hour last week",
+            f"{SPIKE} fires at {num(jump)}x the same hour last week",
             SPIKE,
             "170h",
-            ((spiky, counter((base, week), (5 * base, 12))),),
+            ((spiky, counter((base, week), (jump * base, 12))),),
             (expected(spike_rule(spec), {APP: "any-app"}),),
             "15m",
         )
