@@ -192,7 +192,11 @@ def config(spec: Spec) -> dict[str, Any]:
             "file_storage": {
                 "directory": env(ENV_STORAGE_DIR, f"{STORAGE_DIR}/file_storage"),
                 "create_directory": True,
-                "compaction": {"on_start": True, "directory": "/tmp"},
+                # Compaction's temporary files beside the queues: the contrib image has no /tmp.
+                "compaction": {
+                    "on_start": True,
+                    "directory": env(ENV_STORAGE_DIR, f"{STORAGE_DIR}/file_storage"),
+                },
             },
         },
         "receivers": {
