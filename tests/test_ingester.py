@@ -12,6 +12,7 @@ import gzip
 import json
 import math
 import signal
+import socket
 import sys
 import threading
 import time
@@ -270,6 +271,30 @@ def test_rows_the_database_refuses_fail_only_their_own_request_with_400(ingester
     _assert_exact(ingester.dsn, traffic)
     assert ingester.metric("ingester_rows_refused_total") == 1
     assert requests.get(f"{ingester.url}/readyz", timeout=5).ok
+
+
+def test_request_bytes_in_flight_are_bounded(database: str, tmp_path: Path) -> None:
+    body = _traffic(traces=40).traces[0].SerializeToString()
+    held = 80_000
+    service = Ingester(database, tmp_path, max_inflight_bytes=str(held + len(body) - 1))
+    service.start()
+    slow = socket.create_connection(("127.0.0.1", service.port))
+    try:
+        # A sender that has sent its headers and part of its body, and stalls: its bytes are held.
+        head = f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PROTOBUF['Content-Type']}\r\n"
+        slow.sendall(f"{head}Content-Length: {held}\r\n\r\n".encode() + bytes(1000))
+        poll_until(lambda: service.metric("ingester_inflight_body_bytes") == held, "the slow body held", 10)
+        refused = requests.post(f"{service.url}/v1/traces", data=body, headers=PROTOBUF, timeout=10)
+        assert (refused.status_code, refused.headers.get("Retry-After")) == (503, "5"), refused.text
+        assert "bytes in flight" in refused.text
+        slow.sendall(bytes(held - 1000))  # the rest: zeros, which is not OTLP
+        assert slow.recv(100).startswith(b"HTTP/1.1 400")
+        poll_until(lambda: service.metric("ingester_inflight_body_bytes") == 0, "the budget given back", 10)
+        accepted = requests.post(f"{service.url}/v1/traces", data=body, headers=PROTOBUF, timeout=10)
+        assert accepted.status_code == 200, accepted.text
+    finally:
+        slow.close()
+        service.stop()
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,7 @@ def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_queue_rows=args.max_queue_rows,
         max_inflight_requests=args.max_inflight_requests,
+        max_inflight_bytes=args.max_inflight_bytes,
         decode_workers=args.decode_workers,
         decoder=args.decoder,
         batch_rows=args.batch_rows,

@@ -49,6 +49,9 @@ class Options:
     # waiting for their commit (each holds its body and rows). Past them the answer is 503.
     max_queue_rows: int = 50_000
     max_inflight_requests: int = 32
+    # Bytes of request bodies held at once (as received). With the count above alone, 32 bodies of
+    # the largest size would hold 512 MiB; the collector's batches are about 150 KiB gzipped.
+    max_inflight_bytes: int = 64 * 2**20
     batch_rows: int = 10_000
     # Processes that decode bodies into rows (0: in the request's thread). The native decoder releases
     # the GIL, so request threads decode in parallel and processes only add memory (measured in
@@ -59,6 +62,26 @@ class Options:
     migrate: bool = True
     maintain_interval_seconds: float = 300
     reader_password: str | None = None
+
+
+class ByteBudget:
+    """Bytes held by requests at once; one request is always let in, however large (up to the body
+    limit), so a single large body is slow, never refused for ever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self.used and self.used + size > self.limit:
+                return False
+            self.used += size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.used -= size
 
 
 class Service:
@@ -76,6 +99,10 @@ class Service:
         self.ready = threading.Event()
         self.fatal: str | None = None  # set when the service cannot go on (e.g. a failed migration)
         self.inflight = threading.BoundedSemaphore(options.max_inflight_requests)
+        self.body_bytes = ByteBudget(options.max_inflight_bytes)
+        self.metrics.gauge(
+            "ingester_inflight_body_bytes", "Bytes of request bodies held now", lambda: self.body_bytes.used
+        )
         # Decoding in request threads: as many at a time as there are cores. More would not go faster
         # (it is CPU work), and each holds a decompressed body, its parse and its rows in memory,
         # while a request waiting here holds only its body as received.
@@ -217,14 +244,20 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # the body is not read: the connection cannot be reused
                 self._unavailable("busy", "too many requests in flight")
                 return
+            self._held = 0
             try:
                 self._handle()
             finally:
+                service.body_bytes.give(self._held)
                 service.inflight.release()
 
         def _handle(self) -> None:
             try:
                 media, body, encoding = self._read()
+                if body is None:
+                    self.close_connection = True  # the body is not read: the connection cannot be reused
+                    self._unavailable("busy", "too many request bytes in flight")
+                    return
                 batch = service.convert(body, media, encoding)
             except decode.BadRequest as bad:
                 service.reject(
@@ -241,7 +274,8 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             self._media = media
             self._accept(batch)
 
-        def _read(self) -> tuple[str, bytes, str]:
+        def _read(self) -> tuple[str, bytes | None, str]:
+            """Media type, body (None: not read, the byte budget is spent) and content encoding."""
             media = decode.content_type(self.headers.get("Content-Type"))
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
@@ -251,6 +285,9 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                     413, f"body of {length} bytes exceeds {service.options.max_body_bytes}"
                 )
             encoding = (self.headers.get("Content-Encoding") or "identity").lower()
+            if not service.body_bytes.take(int(length)):
+                return media, None, encoding
+            self._held = int(length)
             return media, self.rfile.read(int(length)), encoding
 
         def _ok(self) -> None:
@@ -343,6 +380,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=Options.max_body_bytes)
     parser.add_argument("--max-queue-rows", type=int, default=Options.max_queue_rows)
     parser.add_argument("--max-inflight-requests", type=int, default=Options.max_inflight_requests)
+    parser.add_argument(
+        "--max-inflight-bytes",
+        type=int,
+        default=Options.max_inflight_bytes,
+        help="bytes of request bodies held at once; past it requests get 503",
+    )
     parser.add_argument(
         "--decode-workers",
         type=int,
