@@ -11,6 +11,7 @@ Usage: .venv/bin/python scripts/bench_collector.py [--seconds 20] [--senders 2]
 from __future__ import annotations
 
 import argparse
+import copy
 import http.client
 import itertools
 import json
@@ -225,6 +226,23 @@ def measure(
             server.shutdown()
 
 
+def without(cfg: dict[str, Any], stage: str) -> dict[str, Any]:
+    """The rendered config without one stage, to see what that stage costs (`--ablate`)."""
+    out = copy.deepcopy(cfg)
+    pipelines = out["service"]["pipelines"]
+    if stage == "signal_to_metrics":
+        pipelines["traces/in"]["exporters"].remove(stage)
+        del pipelines["metrics/derived"], out["connectors"][stage]
+    elif stage == "tail_sampling":
+        pipelines["traces/sample"]["processors"].remove(stage)
+    else:
+        pipelines["traces/in"]["processors"].remove(stage)
+    return out
+
+
+ABLATED = ("transform/normalise", "transform/price", "transform/redact", "signal_to_metrics", "tail_sampling")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
@@ -241,6 +259,11 @@ def main() -> None:
         "--evict-when-full",
         action="store_true",
         help="sampling.block_when_full: false, to see what eviction loses",
+    )
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also measure the rendered config without each stage in turn (what each stage costs)",
     )
     args = parser.parse_args()
     if not BINARY.exists():
@@ -281,17 +304,24 @@ def main() -> None:
             ),
             measure("rendered", collector_config(spec), bodies, args.seconds, args.senders, prometheus, work),
         ]
+        if args.ablate:
+            for stage in ABLATED:
+                cfg = without(collector_config(spec), stage)
+                label = f"rendered-without-{stage.replace('/', '-')}"
+                results.append(measure(label, cfg, bodies, args.seconds, args.senders, prometheus, work))
     finally:
         prom.stop()
     print(
         "| config | spans/s accepted | spans refused | traces lost without a sampling decision "
-        "| collector CPU (cores) | peak RSS (MiB) |"
+        "| collector CPU (cores) | CPU µs per span | peak RSS (MiB) |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
+        per_span = r.collector_cpu_cores / max(r.spans_per_second, 1) * 1e6
         print(
             f"| {r.config} | {r.spans_per_second:,} | {r.spans_refused + r.requests_rejected} | "
-            f"{r.traces_lost_undecided} | {r.collector_cpu_cores} | {r.collector_peak_rss_mb} |"
+            f"{r.traces_lost_undecided} | {r.collector_cpu_cores} | {per_span:.1f} "
+            f"| {r.collector_peak_rss_mb} |"
         )
     ratio = results[1].spans_per_second / max(results[0].spans_per_second, 1)
     print(f"rendered / passthrough throughput: {ratio:.2f}")
