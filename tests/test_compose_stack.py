@@ -153,19 +153,14 @@ def test_prometheus_scrapes_every_component_with_the_spec_retention(stack: Stack
 
 def test_timescaledb_runs_with_the_extension_installed(stack: Stack) -> None:
     spec = load(REPO / "observatory.yaml")
-    stdout, stderr, code = stack.compose.exec_in_container(  # type: ignore[attr-defined]
-        [
-            "psql",
-            "-U",
-            names.DB_WRITER_USER,
-            "-d",
-            spec.storage.database,
-            "-tAc",
-            "SELECT extname FROM pg_extension WHERE extname = 'timescaledb'",
-        ],
-        names.SVC_TIMESCALEDB,
-    )
-    assert code == 0, stderr
+    query = "SELECT extname FROM pg_extension WHERE extname = 'timescaledb'"
+    try:  # testcontainers raises on a non-zero exit rather than returning the code
+        stdout, _stderr, _code = stack.compose.exec_in_container(  # type: ignore[attr-defined]
+            ["psql", "-U", names.DB_WRITER_USER, "-d", spec.storage.database, "-tAc", query],
+            names.SVC_TIMESCALEDB,
+        )
+    except subprocess.CalledProcessError as err:
+        pytest.fail(f"psql in the timescaledb container failed: {err.stderr.decode(errors='replace')}")
     assert stdout.strip() == "timescaledb"
 
 
