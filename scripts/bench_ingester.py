@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from psycopg import sql
 
 from observatory import names
+from observatory.ingest import server
 from observatory.ingest.rows import is_llm_request, rows
 from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port
@@ -105,19 +105,9 @@ def _ingester(
     dsn: str, work: Path, decoder: str = "native", decode_workers: int = 0
 ) -> tuple[ManagedProcess, int]:
     port = free_port()
+    flags = ("--maintain-interval-seconds=0", f"--decode-workers={decode_workers}", f"--decoder={decoder}")
     proc = ManagedProcess(
-        [
-            sys.executable,
-            "-m",
-            "observatory",
-            "--spec",
-            str(SPEC_PATH),
-            "ingest",
-            f"--listen=127.0.0.1:{port}",
-            "--maintain-interval-seconds=0",
-            f"--decode-workers={decode_workers}",
-            f"--decoder={decoder}",
-        ],
+        server.command(SPEC_PATH, f"127.0.0.1:{port}", *flags),
         work / f"ingester-{port}.log",
         {"OBSERVATORY_DATABASE_URL": dsn},
     )

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -25,14 +25,18 @@ GOLDEN = REPO / "tests" / "golden"
 SCHEMAS = REPO / "tests" / "schemas"
 
 
+def missing_tool(message: str) -> NoReturn:
+    """Skip the test for want of something CI installs, or fail under REQUIRE_TOOLS=1 (CI)."""
+    if os.environ.get("REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
     """The path of a command-line tool; skip without it, or fail under REQUIRE_TOOLS=1 (CI)."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (make tools installs it from Debian packages)"
-        if os.environ.get("REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
-        pytest.skip(message)
+        missing_tool(f"{name} is not installed (make tools installs it from Debian packages)")
     return path
 
 
@@ -86,10 +90,7 @@ def collector_binary() -> Path:
     stamp = REPO / ".cache/otelcol/manifest.sha256"
     current = hashlib.sha256((REPO / "stack/otel-collector/manifest.yaml").read_bytes()).hexdigest()
     if not binary.exists() or not stamp.exists() or stamp.read_text().strip() != current:
-        message = "the collector is not built from the current manifest (make collector builds it)"
-        if os.environ.get("REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
-        pytest.skip(message)
+        missing_tool("the collector is not built from the current manifest (make collector builds it)")
     return binary
 
 

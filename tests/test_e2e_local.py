@@ -156,13 +156,18 @@ class Run:
         return str(self.state["database_url"])
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def _require_local_stack() -> None:
+    """What `observatory local up` starts: the built collector, Prometheus, Alertmanager, PostgreSQL."""
     collector_binary()
     require_tool("prometheus")
     require_tool("prometheus-alertmanager")
     if not local_pg.available():
         require_tool("initdb")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    _require_local_stack()
     state_dir = tmp_path_factory.mktemp("local-stack")
     spec = load(REPO / "observatory.yaml")
     state = stack.up(REPO, spec, state_dir, out=io.StringIO())
@@ -283,11 +288,7 @@ def test_without_the_native_decoder_the_local_ingester_runs_the_python_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A machine without Rust (install.sh then skips the extension): `make up` must still work.
-    collector_binary()
-    require_tool("prometheus")
-    require_tool("prometheus-alertmanager")
-    if not local_pg.available():
-        require_tool("initdb")
+    _require_local_stack()
     monkeypatch.setattr(stack, "native_missing", lambda: "the native decoder is not installed")
     out = io.StringIO()
     state = stack.up(REPO, load(REPO / "observatory.yaml"), tmp_path / "state", out=out)

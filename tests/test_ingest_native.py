@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import struct
 import subprocess
@@ -36,6 +35,7 @@ from observatory.ingest.convert import Converted, convert
 from observatory.otlp import key_values
 from observatory.spec import load
 from observatory.traffic import Workload, generate
+from tests.conftest import missing_tool
 
 REPO = Path(__file__).resolve().parent.parent
 LIMIT = 64 * 2**20
@@ -45,11 +45,8 @@ LLM = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
 
 @pytest.fixture(autouse=True, scope="module")
 def _native_installed() -> None:
-    if convert_module.native is None:
-        message = convert_module.native_missing() or ""
-        if os.environ.get("REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
-        pytest.skip(message)
+    if why := convert_module.native_missing():
+        missing_tool(why)
 
 
 def both(body: bytes, media: str = decode.PROTOBUF) -> Converted:

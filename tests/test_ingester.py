@@ -13,7 +13,6 @@ import json
 import math
 import signal
 import socket
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from observatory import names
+from observatory.ingest import server
 from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port, poll_until
 from observatory.spec import load
@@ -49,16 +49,7 @@ class Ingester:
     def start(self) -> None:
         extra = [f"--{k.replace('_', '-')}={v}" for k, v in self.flags.items()]
         self.proc = ManagedProcess(
-            [
-                sys.executable,
-                "-m",
-                "observatory",
-                "--spec",
-                str(SPEC_PATH),
-                "ingest",
-                f"--listen=127.0.0.1:{self.port}",
-                *extra,
-            ],
+            server.command(SPEC_PATH, f"127.0.0.1:{self.port}", *extra),
             self.tmp / f"ingester-{time.monotonic_ns()}.log",
             {"OBSERVATORY_DATABASE_URL": self.dsn},
         )

@@ -131,7 +131,6 @@ fn utf8(bytes: &[u8]) -> Result<&str> {
 
 fn any_value(buf: &[u8]) -> Result<Any<'_>> {
     let mut value = Any::Other; // a message with no field set: HasField is false for every kind
-    let mut set = false;
     let mut reader = Reader::new(buf);
     while let Some((number, wire)) = reader.field()? {
         value = match (number, wire) {
@@ -143,9 +142,8 @@ fn any_value(buf: &[u8]) -> Result<Any<'_>> {
             (6 | 7, Wire::Bytes(_)) => Any::Other,
             _ => continue,
         };
-        set = true;
     }
-    Ok(if set { value } else { Any::Other })
+    Ok(value)
 }
 
 /// The first of an ArrayValue's values, when it is a string (`rows._first`).
@@ -382,7 +380,13 @@ fn push_float(out: &mut Vec<u8>, value: f64) {
 /// to that many digits gives (correctly rounded, ties to even).
 fn python_digits(value: f64) -> String {
     let shortest = format!("{value:e}");
-    let digits = shortest.split_once('e').unwrap().0.bytes().filter(u8::is_ascii_digit).count();
+    let digits = shortest
+        .split_once('e')
+        .unwrap()
+        .0
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
     let nearest = format!("{value:.*e}", digits - 1);
     if nearest.parse::<f64>() == Ok(value) {
         nearest

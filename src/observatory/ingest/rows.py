@@ -68,12 +68,16 @@ def _first(value: Any) -> str | None:
     return _str(value)
 
 
+def _llm_request(a: dict[str, Any]) -> tuple[str, str] | None:
+    """(operation, model) of a span that becomes a row, the rule of the collector's filter/llm_only:
+    an LLM operation on a named model; None for any other span."""
+    operation, model = _str(a.get("gen_ai.operation.name")), _str(a.get("gen_ai.request.model"))
+    return (operation, model) if operation in _LLM_OPERATIONS and model else None
+
+
 def is_llm_request(span: Any) -> bool:
-    """Whether `span` becomes a row: the rule of the collector's filter/llm_only, and of `_row`."""
-    a = {kv.key: kv.value for kv in span.attributes}
-    return _str(a.get("gen_ai.operation.name")) in _LLM_OPERATIONS and bool(
-        _str(a.get("gen_ai.request.model"))
-    )
+    """Whether `span` becomes a row."""
+    return _llm_request({kv.key: kv.value for kv in span.attributes}) is not None
 
 
 def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
@@ -81,9 +85,10 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
     # is the ingester's hottest loop (measured: docs/BENCHMARKS.md). The tuple is in the order of
     # observatory.storage.columns.NAMES; tests/test_ingest_rows.py checks it field by field.
     a = {kv.key: kv.value for kv in span.attributes}
-    operation, model = _str(a.get("gen_ai.operation.name")), _str(a.get("gen_ai.request.model"))
-    if operation not in _LLM_OPERATIONS or not model:
+    llm = _llm_request(a)
+    if llm is None:
         return None
+    operation, model = llm
     cost = _float(a.get("llm.cost.usd"))
     unpriced = _bool(a.get("llm.cost.unpriced"))
     ttft = _float(a.get("gen_ai.response.time_to_first_chunk"))

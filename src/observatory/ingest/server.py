@@ -15,6 +15,7 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -328,6 +329,20 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             self._ok()
 
     return Handler
+
+
+def command(spec_path: str | os.PathLike[str], listen: str, *flags: str) -> list[str]:
+    """The command line that runs `observatory ingest` as a process of its own, on this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "observatory",
+        "--spec",
+        str(spec_path),
+        "ingest",
+        f"--listen={listen}",
+        *flags,
+    ]
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

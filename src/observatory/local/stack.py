@@ -29,6 +29,7 @@ import requests
 import yaml
 
 from observatory import names
+from observatory.ingest import server as ingest_server
 from observatory.ingest.convert import native_missing
 from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port, poll_until
@@ -179,16 +180,7 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
             decoder = ["--decoder=python", "--decode-workers=2"]
         start.process(
             "ingester",
-            [
-                sys.executable,
-                "-m",
-                "observatory",
-                "--spec",
-                str(state_dir / "spec.yaml"),
-                "ingest",
-                f"--listen=127.0.0.1:{ports['ingester']}",
-                *decoder,
-            ],
+            ingest_server.command(state_dir / "spec.yaml", f"127.0.0.1:{ports['ingester']}", *decoder),
             ingester_url,
             f"{ingester_url}/readyz",
             {"OBSERVATORY_DATABASE_URL": pg.dsn},
