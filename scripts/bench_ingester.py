@@ -35,7 +35,7 @@ from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port
 from observatory.render.collector import BATCH_SPANS
 from observatory.spec import load
-from observatory.storage.columns import COLUMNS, NAMES
+from observatory.sql.columns import COLUMNS, NAMES
 from observatory.storage.migrate import migrate
 from observatory.traffic import Traffic, Workload, generate
 

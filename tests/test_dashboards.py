@@ -29,7 +29,7 @@ from observatory.render.dashboards import MODULES, panel_specs, render
 from observatory.render.dashboards.panels import Prom, Sql
 from observatory.spec import SpecInvalid, load, parse
 from observatory.spec.types import Spec
-from observatory.storage.columns import NAMES
+from observatory.sql.columns import NAMES
 from observatory.storage.maintain import maintain
 from observatory.storage.migrate import migrate
 from observatory.traffic import Workload, generate

@@ -10,7 +10,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from observatory.ingest.rows import rows
 from observatory.otlp import key_values
-from observatory.storage.columns import NAMES
+from observatory.sql.columns import NAMES
 
 START = 1_764_000_000_123_000_000
 

@@ -24,7 +24,7 @@ import pytest
 
 from observatory import names
 from observatory.spec import parse
-from observatory.storage.columns import NAMES
+from observatory.sql.columns import NAMES
 from observatory.storage.maintain import MaintainReport, maintain
 from observatory.storage.migrate import migrate
 

@@ -15,10 +15,10 @@ from psycopg import sql
 from observatory import names
 from observatory.ingest.rows import rows
 from observatory.spec import load
-from observatory.storage.columns import NAMES
+from observatory.sql.columns import NAMES
+from observatory.sql.queries import QUERIES
 from observatory.storage.maintain import maintain
 from observatory.storage.migrate import migrate
-from observatory.storage.queries import QUERIES
 from observatory.traffic import Workload, generate
 from tests.conftest import SPECS
 

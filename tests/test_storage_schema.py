@@ -13,9 +13,9 @@ import pytest
 
 from observatory import names
 from observatory.render import render_files
-from observatory.render.storage import migrations
 from observatory.spec import load, parse
-from observatory.storage.columns import COLUMNS
+from observatory.sql.columns import COLUMNS
+from observatory.sql.schema import migrations
 from observatory.storage.migrate import MigrationError, migrate
 from tests.conftest import REPO, SPECS
 

@@ -1,4 +1,4 @@
-"""LLM spans to table rows, in `observatory.storage.columns` order: the reference implementation.
+"""LLM spans to table rows, in `observatory.sql.columns` order: the reference implementation.
 
 Only LLM requests become rows (an inference operation on a named model); other spans are counted
 and skipped. A value of the wrong type becomes NULL rather than failing the request: one odd span
@@ -83,7 +83,7 @@ def is_llm_request(span: Any) -> bool:
 def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
     # Only the attributes a row needs are converted; the AnyValue objects are read in place. This
     # is the ingester's hottest loop (measured: docs/BENCHMARKS.md). The tuple is in the order of
-    # observatory.storage.columns.NAMES; tests/test_ingest_rows.py checks it field by field.
+    # observatory.sql.columns.NAMES; tests/test_ingest_rows.py checks it field by field.
     a = {kv.key: kv.value for kv in span.attributes}
     llm = _llm_request(a)
     if llm is None:

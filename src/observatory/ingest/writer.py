@@ -27,7 +27,7 @@ from psycopg import sql
 from observatory import names
 from observatory.ingest.convert import Converted
 from observatory.ingest.metrics import Metrics
-from observatory.storage.columns import NAMES
+from observatory.sql.columns import NAMES
 
 log = logging.getLogger("observatory.ingest")
 STAGING = f"{names.TABLE_REQUESTS}_staging"

@@ -24,8 +24,8 @@ import psycopg
 from psycopg import sql
 
 from observatory import names
-from observatory.render.storage import DAILY_KEYS, KEYS, MEASURES, rollup_select
 from observatory.spec.types import Spec
+from observatory.sql.rollups import DAILY_KEYS, KEYS, Keys, refresh_insert
 
 T = names.TABLE_REQUESTS
 WATERMARKS = names.TABLE_ROLLUP_WATERMARKS
@@ -62,7 +62,7 @@ class Rollup:
     field: str  # the date_trunc field: one bucket is one of these, in UTC
     unit: timedelta
     margin: timedelta  # how late a row may be written and still be counted by the next run
-    keys: tuple[tuple[str, str], ...]
+    keys: Keys
 
 
 HOURLY = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", timedelta(hours=1), timedelta(hours=2), KEYS)
@@ -145,7 +145,7 @@ def _refresh(conn: psycopg.Connection, rollup: Rollup, now: datetime, keep_from:
         if start < end:
             bounds = {"start": start, "end": end}
             conn.execute(f"DELETE FROM {rollup.table} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
-            conn.execute(_insert(rollup), bounds)
+            conn.execute(refresh_insert(rollup.table, rollup.field, rollup.keys), bounds)
         conn.execute(
             f"INSERT INTO {WATERMARKS} (rollup, computed_until) VALUES (%s, %s)"
             " ON CONFLICT (rollup) DO UPDATE"
@@ -174,14 +174,6 @@ def _window(
     limits = (min(lowers, default=end), keep_from)
     start = max([_floor(base - rollup.margin, rollup.unit), *(_ceil(t, rollup.unit) for t in limits)])
     return start, end
-
-
-def _insert(rollup: Rollup) -> str:
-    columns = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in MEASURES)])
-    # The three-argument date_trunc buckets in UTC whatever the session's time zone.
-    bucket = f"date_trunc('{rollup.field}', time, 'UTC')"
-    where = "\nWHERE time >= %(start)s AND time < %(end)s"
-    return f"INSERT INTO {rollup.table} ({columns})\n{rollup_select(bucket, rollup.keys, where)}"
 
 
 def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:

@@ -15,8 +15,8 @@ import psycopg
 from psycopg import sql
 
 from observatory import names
-from observatory.render.storage import Migration, migrations
 from observatory.spec.types import Spec
+from observatory.sql.schema import Migration, migrations
 
 # Any constant works if every process that migrates this database uses it; above 2**31 it cannot
 # meet the int4 hashtext() keys the partition function locks.

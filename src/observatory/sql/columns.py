@@ -1,7 +1,7 @@
 """The columns of the per-request table, in order: one row per LLM request.
 
-The DDL, the ingester's COPY column list and its span-to-row mapping all read this list, so a
-column added here appears in all three.
+The DDL (`observatory.sql.schema`), the ingester's COPY column list and its span-to-row mapping all
+read this list, so a column added here appears in all three.
 """
 
 from __future__ import annotations

@@ -1,0 +1,165 @@
+"""The per-request database's migrations: schema and policies for TimescaleDB, or for plain PostgreSQL.
+
+Both flavours give dashboards the same relations with the same columns: `llm_requests` (one row per
+LLM request), `llm_requests_hourly` and `llm_requests_daily` (rollups; the daily one per user too).
+- timescaledb: a hypertable with daily chunks, compressed after the hot tier, continuous aggregates
+  refreshed by policy, raw rows dropped after the warm tier and daily rollups after the cold tier.
+- postgres: native range partitions by day and rollup tables; `observatory maintain` creates
+  partitions, refreshes rollups incrementally and drops what retention says.
+
+A `Migration` with a version is applied once and never edited (a change is a new migration); one
+without holds what the spec decides (policies, grants) and is applied every time.
+`observatory.render.storage` writes exactly these texts out; `observatory.storage.migrate` runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from observatory import names
+from observatory.spec.types import Spec
+from observatory.sql.columns import COLUMNS, UNIQUE_KEY
+from observatory.sql.rollups import DAILY_KEYS, KEYS, Keys, rollup_select, rollup_table
+
+T = names.TABLE_REQUESTS
+HOURLY, DAILY = names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
+READER = names.DB_READER_USER
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int | None  # None: repeatable, applied on every migrate
+    name: str
+    sql: str
+
+    @property
+    def filename(self) -> str:
+        return f"V{self.version:03d}__{self.name}.sql" if self.version is not None else f"R__{self.name}.sql"
+
+
+def _table(partitioned: bool) -> str:
+    cols = ",\n".join(f"    {c.name} {c.sql_type}{' NOT NULL' if c.not_null else ''}" for c in COLUMNS)
+    tail = " PARTITION BY RANGE (time)" if partitioned else ""
+    key = ", ".join(UNIQUE_KEY)
+    return f"CREATE TABLE IF NOT EXISTS {T} (\n{cols},\n    CONSTRAINT {T}_key UNIQUE ({key})\n){tail};\n"
+
+
+# The indexes the dashboards' queries need: by application, model and user over time, and a trace.
+INDEXES = (
+    ("application_time", "application, time DESC"),
+    ("model_time", "request_model, time DESC"),
+    ("user_time", "user_id, time DESC"),
+    ("trace", "trace_id"),
+)
+
+
+def _indexes() -> str:
+    return "".join(f"CREATE INDEX IF NOT EXISTS {T}_{name} ON {T} ({cols});\n" for name, cols in INDEXES)
+
+
+def postgres_schema() -> str:
+    return (
+        "-- Per-request table, partitioned by day; the partitions are created by\n"
+        f"-- {T}_ensure_partition(day), which the ingester calls for each day it writes.\n"
+        + _table(partitioned=True)
+        + _indexes()
+        + f"""
+CREATE OR REPLACE FUNCTION {T}_ensure_partition(day date) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    part text := '{T}_' || to_char(day, 'YYYYMMDD');
+BEGIN
+    IF to_regclass(part) IS NULL THEN
+        -- Two writers may meet here: the lock makes the second wait, then find the table.
+        PERFORM pg_advisory_xact_lock(hashtext(part));
+        -- Days are UTC days whatever the session's time zone, so every writer agrees on the bounds.
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF {T} FOR VALUES FROM (%L) TO (%L)',
+                       part, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_inherits
+                      WHERE inhrelid = to_regclass(part) AND inhparent = '{T}'::regclass) THEN
+        RAISE EXCEPTION 'table % exists but is not a partition of {T}', part;
+    END IF;
+END
+$$;
+
+-- Rollups, kept up to date by `observatory maintain`: per hour, and per day and user.
+"""
+        + rollup_table(HOURLY, KEYS)
+        + rollup_table(DAILY, DAILY_KEYS)
+        + f"""
+-- How far the rollups have been computed; maintenance recomputes from a little before it.
+CREATE TABLE IF NOT EXISTS {names.TABLE_ROLLUP_WATERMARKS} (
+    rollup text PRIMARY KEY,
+    computed_until timestamptz NOT NULL
+);
+"""
+    )
+
+
+def _continuous_aggregate(name: str, interval: str, keys: Keys) -> str:
+    select = rollup_select(f"time_bucket(INTERVAL '{interval}', time)", keys)
+    return (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}\n"
+        "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
+        f"{select}\nWITH NO DATA;\n"
+    )
+
+
+def timescaledb_schema() -> str:
+    return (
+        "CREATE EXTENSION IF NOT EXISTS timescaledb;\n\n"
+        + _table(partitioned=False)
+        + f"SELECT create_hypertable('{T}', by_range('time', INTERVAL '1 day'), if_not_exists => TRUE);\n"
+        + _indexes()
+        # The spelling every 2.x release accepts (2.18 renamed these to columnstore options).
+        + f"ALTER TABLE {T} SET (timescaledb.compress, timescaledb.compress_segmentby = 'application',\n"
+        "    timescaledb.compress_orderby = 'time DESC');\n\n"
+        + "-- Continuous aggregates with real-time rows on top (materialized_only = false).\n"
+        + _continuous_aggregate(HOURLY, "1 hour", KEYS)
+        + "\n"
+        + _continuous_aggregate(DAILY, "1 day", DAILY_KEYS)
+    )
+
+
+def timescaledb_policies(spec: Spec) -> str:
+    tiers = spec.retention.requests
+    # A refresh must never reach back past raw retention: it would replace rollups of dropped days
+    # with nothing. So the refresh window starts at most warm_days - 1 back (and at least 2 hours).
+    back_hours = max(2, min(3 * 24, (tiers.warm_days - 1) * 24))
+    days = f"hot {tiers.hot_days}, warm {tiers.warm_days}, cold {tiers.cold_days}"
+    return f"""-- From the spec's retention.requests tiers (days): {days}.
+SELECT remove_compression_policy('{T}', if_exists => TRUE);
+SELECT add_compression_policy('{T}', compress_after => INTERVAL '{tiers.hot_days} days');
+SELECT remove_retention_policy('{T}', if_exists => TRUE);
+SELECT add_retention_policy('{T}', drop_after => INTERVAL '{tiers.warm_days} days');
+
+SELECT remove_continuous_aggregate_policy('{HOURLY}', if_exists => TRUE);
+SELECT add_continuous_aggregate_policy('{HOURLY}', start_offset => INTERVAL '{back_hours} hours',
+    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes');
+SELECT remove_retention_policy('{HOURLY}', if_exists => TRUE);
+SELECT add_retention_policy('{HOURLY}', drop_after => INTERVAL '{tiers.warm_days} days');
+
+SELECT remove_continuous_aggregate_policy('{DAILY}', if_exists => TRUE);
+SELECT add_continuous_aggregate_policy('{DAILY}', start_offset => INTERVAL '{back_hours} hours',
+    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
+SELECT remove_retention_policy('{DAILY}', if_exists => TRUE);
+SELECT add_retention_policy('{DAILY}', drop_after => INTERVAL '{tiers.cold_days} days');
+"""
+
+
+def grants() -> str:
+    return (
+        f"-- Grafana reads through {READER}, which can read these and nothing else.\n"
+        f"GRANT USAGE ON SCHEMA public TO {READER};\n"
+        f"GRANT SELECT ON {T}, {HOURLY}, {DAILY} TO {READER};\n"
+    )
+
+
+def migrations(spec: Spec) -> list[Migration]:
+    """The migrations of the spec's storage engine, in the order they are applied."""
+    if spec.storage.engine == "timescaledb":
+        return [
+            Migration(1, "schema", timescaledb_schema()),
+            Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants()),
+        ]
+    return [Migration(1, "schema", postgres_schema()), Migration(None, "grants", grants())]
