@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, SPECS
+import pytest
+
+from tests.conftest import GOLDEN, REPO, SPECS
 
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -70,6 +72,93 @@ def test_render_uses_the_embedded_default_when_there_is_no_spec_file(tmp_path: P
     assert (
         header == "# Generated from observatory.yaml (built-in default) by observatory render. Do not edit."
     )
+
+
+MINIMAL = SPECS / "valid" / "minimal.yaml"
+INVALID = SPECS / "invalid" / "many_sections.yaml"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--spec", str(MINIMAL), "validate"),
+        ("validate", "--spec", str(MINIMAL)),
+        ("validate", str(MINIMAL)),
+        ("--spec", str(MINIMAL), "validate", str(MINIMAL)),
+    ],
+    ids=["before", "after", "positional", "positional-and-the-same-spec"],
+)
+def test_validate_reads_the_spec_named_before_or_after_the_command_or_as_its_argument(
+    args: tuple[str, ...],
+) -> None:
+    result = run(*args)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{MINIMAL}: valid\n", "")
+
+
+def test_validate_with_the_spec_as_argument_reports_that_files_problems() -> None:
+    result = run("validate", str(INVALID.relative_to(REPO)))
+    assert result.returncode == 1
+    assert result.stderr == INVALID.with_suffix(".errors").read_text() + "5 problems in the spec\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("render", str(MINIMAL)), ("render", "--spec", str(MINIMAL)), ("render", "--check", str(MINIMAL))],
+    ids=["positional", "after", "positional-after-an-option"],
+)
+def test_render_with_the_spec_as_argument_or_after_the_command_writes_its_golden_tree(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    if "--check" in args:  # render first, so that --check has something up to date to compare
+        assert run("render", "--root", str(tmp_path), str(MINIMAL)).returncode == 0
+    result = run(*args, "--root", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert _tree(tmp_path) == _tree(GOLDEN / "minimal")
+
+
+@pytest.mark.parametrize(
+    ("command", "extra"),
+    [
+        ("validate", ()),
+        ("render", ("--check",)),
+        ("show", ("stack/images.env",)),
+        ("migrate", ("--dsn", "postgresql://127.0.0.1:1/none")),
+        ("maintain", ("--dsn", "postgresql://127.0.0.1:1/none")),
+        ("ingest", ("--dsn", "postgresql://127.0.0.1:1/none")),
+        ("demo", ("--endpoint", "http://127.0.0.1:1")),
+        ("local", ("status",)),
+        ("push", ("--url", "http://127.0.0.1:1")),
+    ],
+)
+def test_every_command_that_reads_the_spec_takes_spec_after_it(
+    tmp_path: Path, command: str, extra: tuple[str, ...]
+) -> None:
+    # The invalid spec stops each command before it does anything else: its errors prove it was read.
+    result = run(command, *extra, "--spec", str(INVALID), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.endswith("5 problems in the spec\n")
+    assert result.stderr.startswith(f"{INVALID}:")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", str(MINIMAL), "--spec", str(INVALID)),
+        ("render", "--spec", str(MINIMAL), str(INVALID)),
+        ("--spec", str(MINIMAL), "validate", "--spec", str(INVALID)),
+    ],
+    ids=["argument-and-spec", "spec-and-argument", "spec-before-and-after"],
+)
+def test_two_different_specs_are_a_usage_error_that_names_both(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = run(*args, "--root", str(tmp_path)) if "render" in args else run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"observatory {'render' if 'render' in args else 'validate'}: ")
+    assert str(MINIMAL) in result.stderr and str(INVALID) in result.stderr
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
 def test_show_prints_one_generated_file() -> None:

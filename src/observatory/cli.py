@@ -1,6 +1,8 @@
 """The `observatory` command: parses arguments and calls the package; no logic of its own.
 
 Exit status: 0 ok, 1 the spec is invalid or the generated files are stale, 2 a usage error.
+The spec is `--spec PATH` before or after the command (`validate` and `render` also take it as their
+argument); a command line that names two different specs is a usage error.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from observatory.spec.model import SpecFile
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 ENV_DSN = "OBSERVATORY_DATABASE_URL"
+SPEC_HELP = "the spec file (default: ./observatory.yaml, or the built-in default if absent)"
 
 
 class UsageError(Exception):
@@ -214,15 +217,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="observatory", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"observatory {__version__}")
-    parser.add_argument(
-        "--spec",
-        type=Path,
-        default=None,
-        help="the spec file (default: ./observatory.yaml, or the built-in default if absent)",
-    )
+    parser.add_argument("--spec", type=Path, default=None, help=SPEC_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("validate", help="check the spec and report every problem")
+    validate = sub.add_parser("validate", help="check the spec and report every problem")
+    _spec_argument(validate)
     render = sub.add_parser("render", help="write the generated folders from the spec")
+    _spec_argument(render)
     render.add_argument(
         "--check",
         action="store_true",
@@ -249,7 +249,33 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=("up", "down", "status"))
     local.add_argument("--state-dir", default=".cache/local-stack", help="where state.json and logs go")
     local.add_argument("--root", default=".", help="repository root with the rendered files (default: .)")
+    for name, command in sub.choices.items():
+        if name != "schema":  # every command but `schema` reads the spec
+            command.add_argument(
+                "--spec", dest="spec_after", type=Path, default=None, metavar="SPEC", help=SPEC_HELP
+            )
     return parser
+
+
+def _spec_argument(command: argparse.ArgumentParser) -> None:
+    """The spec as an optional positional argument, for the commands a new user runs first."""
+    command.add_argument("spec_file", nargs="?", type=Path, default=None, metavar="SPEC", help=SPEC_HELP)
+
+
+def _spec_path(args: argparse.Namespace) -> Path | None:
+    """The one spec the command line names, or None for the default; a usage error if it names two."""
+    given = [
+        (f"--spec {value}", value)
+        for value in (args.spec, getattr(args, "spec_after", None))
+        if value is not None
+    ]
+    if (positional := getattr(args, "spec_file", None)) is not None:
+        given.append((str(positional), positional))
+    if len({value.resolve() for _, value in given}) > 1:
+        raise UsageError(
+            f"the command line names different specs: {' and '.join(what for what, _ in given)}; give one"
+        )
+    return given[0][1] if given else None
 
 
 def _push_parser(push: argparse.ArgumentParser) -> None:
@@ -304,7 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         return _cmd_schema(args)
     try:
-        spec = load(args.spec)
+        path = _spec_path(args)
+    except UsageError as err:
+        print(f"observatory {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        spec = load(path)
     except SpecInvalid as invalid:
         for error in invalid.errors:
             print(error, file=sys.stderr)
