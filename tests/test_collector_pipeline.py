@@ -16,12 +16,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 import requests
 
 from observatory import names
 from observatory.otlp import log_records, spans
+from observatory.render import target as targets
 from observatory.render.artifact import to_yaml
 from observatory.render.collector import COLLECTOR_CONFIG, config, loopback_env
 from observatory.spec import load
@@ -61,6 +63,28 @@ def test_validate_accepts_the_committed_collector_config() -> None:
     binary = collector_binary()
     result = subprocess.run(
         [str(binary), "validate", f"--config={REPO / COLLECTOR_CONFIG}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_validate_accepts_the_local_stacks_variant_which_has_no_trace_or_log_store(tmp_path: Path) -> None:
+    binary = collector_binary()
+    addresses = targets.LocalAddresses(9090, 9093, 8888, 8088, "alerts/*.yml")
+    cfg = config(load(REPO / "observatory.yaml"), targets.local(addresses))
+    assert not {"otlp_http/tempo", "otlp_http/loki"} & set(cfg["exporters"])
+    assert set(cfg["service"]["pipelines"]) == {
+        "traces/in",
+        "traces/store",
+        "metrics/derived",
+        "metrics/apps",
+    }
+    (tmp_path / "config.yaml").write_text(to_yaml(cfg))
+    result = subprocess.run(
+        [str(binary), "validate", f"--config={tmp_path / 'config.yaml'}"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kv
 
-from observatory.render import k8s, render_files
-from observatory.render.artifact import serialize
+from observatory import names
+from observatory.render import k8s, render_artifacts, render_compose, render_files
+from observatory.render.artifact import Artifact, serialize
 from observatory.render.k8s import collector, configs
 from observatory.spec import Spec, load
 from tests.conftest import REPO, SPECS, free_port, require_tool
@@ -48,9 +49,13 @@ def spec(request: pytest.FixtureRequest) -> Spec:
     return load(SPEC_FILES[request.param])
 
 
+def k8s_artifacts(spec: Spec) -> list[Artifact]:
+    return [a for a in render_artifacts(spec) if a.path.startswith(f"{k8s.K8S_DIR}/")]
+
+
 def write_tree(spec: Spec, root: Path) -> Path:
     source = PurePosixPath(spec.source).name
-    for artifact in k8s.render(spec):
+    for artifact in k8s_artifacts(spec):
         path = root / artifact.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(serialize(artifact, source))
@@ -61,7 +66,7 @@ def rendered_objects(spec: Spec) -> dict[str, dict[str, Any]]:
     """File name to the object as `kubectl` reads it back (serialised, then parsed)."""
     source = PurePosixPath(spec.source).name
     out = {}
-    for artifact in k8s.render(spec):
+    for artifact in k8s_artifacts(spec):
         if artifact.path != k8s.KUSTOMIZATION:
             out[PurePosixPath(artifact.path).name] = yaml.safe_load(serialize(artifact, source))
     return out
@@ -142,6 +147,24 @@ def test_every_config_compose_mounts_has_a_configmap() -> None:
     assert mounted <= covered
 
 
+def test_compose_mounts_each_config_where_the_manifests_do() -> None:
+    # names.py is the one home of the paths inside the containers; compose is written by hand.
+    spec = load(SPEC_FILES["repository"])
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    mounted = {
+        volume.split(":")[0].removeprefix("./"): volume.split(":")[1]
+        for service in compose["services"].values()
+        for volume in service.get("volumes", [])
+        if volume.startswith("./")
+    }
+    for mount in configs.mounts(spec, render_compose(spec)):
+        source = COMPOSE_SOURCES[mount.configmap]
+        if source.startswith("provisioning/"):  # compose mounts the whole folder
+            assert mount.mount_path == f"{mounted['provisioning']}/{PurePosixPath(source).name}"
+        else:
+            assert mounted[source] == mount.mount_path, mount.configmap
+
+
 def test_object_storage_puts_tempo_and_loki_on_s3_with_credentials_from_the_secret() -> None:
     spec = load(SPEC_FILES["full"])
     store = spec.deploy.object_storage
@@ -155,14 +178,14 @@ def test_object_storage_puts_tempo_and_loki_on_s3_with_credentials_from_the_secr
     assert loki["schema_config"]["configs"][0]["object_store"] == "s3"
     # The spec names the access key's variable; the secret key is a file there, so a fixed variable here.
     assert tempo["s3"]["access_key"] == "${S3_ACCESS_KEY_ID}"
-    assert tempo["s3"]["secret_key"] == f"${{{configs.ENV_S3_SECRET_ACCESS_KEY}}}"
+    assert tempo["s3"]["secret_key"] == f"${{{names.ENV_S3_SECRET_ACCESS_KEY}}}"
     for name in ("tempo", "loki"):
         container = by_kind(spec, "StatefulSet")[name]["spec"]["template"]["spec"]["containers"][0]
         assert "-config.expand-env=true" in container["args"]
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
         assert refs == {
             "S3_ACCESS_KEY_ID": configs.KEY_S3_ACCESS_KEY_ID,
-            configs.ENV_S3_SECRET_ACCESS_KEY: configs.KEY_S3_SECRET_ACCESS_KEY,
+            names.ENV_S3_SECRET_ACCESS_KEY: configs.KEY_S3_SECRET_ACCESS_KEY,
         }
 
 

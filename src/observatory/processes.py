@@ -25,6 +25,16 @@ def free_port() -> int:
         return port
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether `host:port` can be listened on now (another process may still take it before we do)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def poll_until(
     check: Callable[[], T], description: str, timeout_seconds: float = 30.0, interval_seconds: float = 0.2
 ) -> T:

@@ -1,12 +1,14 @@
 """The local stack without Docker: PostgreSQL, Prometheus, Alertmanager, the ingester and the collector
-as real processes on free loopback ports, detached from the command that started them.
+as real processes on loopback, detached from the command that started them. Each takes the spec's port
+(OTLP on 4317 and 4318, where OpenTelemetry SDKs send by default) when it is free, else a free one,
+said when it starts.
 
 What runs here differs from the container stack in three ways, each said when it starts:
 - the database is plain PostgreSQL, so the ingester runs with `storage.engine: postgres` whatever the
   spec says (TimescaleDB needs Docker);
-- Tempo and Loki do not run, so the collector's local config drops the sampled-traces and logs
-  pipelines and their exporters: metrics and the per-request rows are complete, traces and logs are not
-  kept;
+- Tempo and Loki do not run, so the collector runs its local variant (`render/target.py`), without
+  the sampled-traces and logs pipelines: metrics and the per-request rows are complete, traces and logs
+  are not kept;
 - Grafana does not run.
 `up` writes the ports, pids, URLs and log paths to `state.json` in the state directory; `down` reads it
 and stops every process it names (SIGTERM, then SIGKILL), checking each pid is still the process it
@@ -32,9 +34,10 @@ from observatory import names
 from observatory.ingest import server as ingest_server
 from observatory.ingest.convert import native_missing
 from observatory.local.postgres import LocalPostgres
-from observatory.processes import ManagedProcess, free_port, poll_until
+from observatory.processes import ManagedProcess, free_port, poll_until, port_is_free
 from observatory.render import alertmanager, prometheus
 from observatory.render import collector as collector_render
+from observatory.render import target as targets
 from observatory.render.artifact import to_yaml
 from observatory.spec import parse
 from observatory.spec.load import default_spec_text
@@ -59,36 +62,35 @@ def local_spec_text(spec_path: Path | None) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def prometheus_config(spec: Spec, root: Path, ports: dict[str, int]) -> dict[str, Any]:
-    """The rendered Prometheus config with its targets on local ports; jobs of absent parts dropped."""
-    cfg = prometheus.config(spec)
-    local = {
-        names.JOB_PROMETHEUS: ports["prometheus"],
-        names.JOB_ALERTMANAGER: ports["alertmanager"],
-        names.JOB_COLLECTOR: ports["collector_metrics"],
-        names.JOB_INGESTER: ports["ingester"],
-    }
-    cfg["rule_files"] = [str(root / "alerts" / "*.yml")]
-    cfg["alerting"] = {
-        "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]
-    }
-    jobs = [job for job in cfg["scrape_configs"] if job["job_name"] in local]
-    for job in jobs:
-        job["static_configs"] = [{"targets": [f"127.0.0.1:{local[job['job_name']]}"]}]
-    cfg["scrape_configs"] = jobs
-    return cfg
+def local_target(root: Path, ports: dict[str, int]) -> targets.Target:
+    """The local stack as a render target: its processes' loopback ports, the checkout's rule files."""
+    return targets.local(
+        targets.LocalAddresses(
+            prometheus=ports["prometheus"],
+            alertmanager=ports["alertmanager"],
+            collector_metrics=ports["collector_metrics"],
+            ingester=ports["ingester"],
+            rule_files=str(root / "alerts" / "*.yml"),
+        )
+    )
 
 
-def collector_config(spec: Spec) -> dict[str, Any]:
-    """The rendered collector config without what needs Tempo and Loki: traces/sample and logs."""
-    cfg = collector_render.config(spec)
-    pipelines = cfg["service"]["pipelines"]
-    del pipelines["traces/sample"], pipelines["logs"]
-    pipelines["traces/in"]["exporters"].remove("forward/sample")
-    del cfg["connectors"]["forward/sample"]
-    del cfg["exporters"]["otlp_http/tempo"], cfg["exporters"]["otlp_http/loki"]
-    del cfg["processors"]["tail_sampling"], cfg["processors"]["transform/redact_logs"]
-    return cfg
+def choose_ports(spec: Spec, out: TextIO) -> dict[str, int]:
+    """The spec's host port of each service where it is free, else a free one (said on `out`)."""
+    wanted = {
+        "prometheus": spec.ports.prometheus,
+        "alertmanager": spec.ports.alertmanager,
+        "ingester": spec.ports.ingester,
+        "otlp_grpc": spec.ports.otlp_grpc,
+        "otlp_http": spec.ports.otlp_http,
+    }
+    ports = {}
+    for name, port in wanted.items():
+        ports[name] = port if port_is_free(port) else free_port()
+        if ports[name] != port:
+            print(f"  port {port} ({name}) is taken; using {ports[name]} instead", file=out)
+    # The collector's own metrics and health check have no spec port: nothing outside the stack uses them.
+    return {**ports, "collector_metrics": free_port(), "collector_health": free_port()}
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -156,9 +158,9 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
     for leftover in ("prometheus-data", "alertmanager-data", "collector-queue"):  # the database is new too
         shutil.rmtree(state_dir / leftover, ignore_errors=True)
     start = _Starter(root, state_dir, out)
-    ports = {k: free_port() for k in ("prometheus", "alertmanager", "ingester", "collector_metrics")}
     try:
         print("Starting the local stack (no Docker):", file=out)
+        ports = choose_ports(spec, out)
         pg = LocalPostgres(database=names.DB_NAME)
         start.state["postgres_root"] = str(pg.root)
         start.save()
@@ -171,7 +173,7 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
         start.state["database_url"] = pg.dsn
         start.record("postgres", pid, f"postgresql://127.0.0.1:{pg.port}/{names.DB_NAME}", pg.log)
         _alertmanager(start, spec, bins["alertmanager"], ports["alertmanager"])
-        _prometheus(start, spec, bins["prometheus"], ports)
+        _prometheus(start, spec, bins["prometheus"], ports, local_target(root, ports))
         (state_dir / "spec.yaml").write_text(local_spec_text(spec_path))
         ingester_url = f"http://127.0.0.1:{ports['ingester']}"
         decoder = []
@@ -185,7 +187,7 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
             f"{ingester_url}/readyz",
             {"OBSERVATORY_DATABASE_URL": pg.dsn},
         )
-        _collector(start, spec, collector_bin, ports)
+        _collector(start, spec, collector_bin, ports, local_target(root, ports))
     except BaseException:
         down(state_dir)
         raise
@@ -209,9 +211,11 @@ def _alertmanager(start: _Starter, spec: Spec, binary: str, port: int) -> None:
     start.process("alertmanager", argv, url, f"{url}/-/ready")
 
 
-def _prometheus(start: _Starter, spec: Spec, binary: str, ports: dict[str, int]) -> None:
+def _prometheus(
+    start: _Starter, spec: Spec, binary: str, ports: dict[str, int], target: targets.Target
+) -> None:
     config = start.dir / "prometheus.yml"
-    config.write_text(to_yaml(prometheus_config(spec, start.root, ports)))
+    config.write_text(to_yaml(prometheus.config(spec, target)))
     url = f"http://127.0.0.1:{ports['prometheus']}"
     argv = [
         binary,
@@ -226,10 +230,12 @@ def _prometheus(start: _Starter, spec: Spec, binary: str, ports: dict[str, int])
     start.process("prometheus", argv, url, f"{url}/-/ready")
 
 
-def _collector(start: _Starter, spec: Spec, binary: Path, ports: dict[str, int]) -> None:
+def _collector(
+    start: _Starter, spec: Spec, binary: Path, ports: dict[str, int], target: targets.Target
+) -> None:
     config = start.dir / "collector.yaml"
-    config.write_text(to_yaml(collector_config(spec)))
-    health, otlp_http, otlp_grpc = free_port(), free_port(), free_port()
+    config.write_text(to_yaml(collector_render.config(spec, target)))
+    health, otlp_http, otlp_grpc = ports["collector_health"], ports["otlp_http"], ports["otlp_grpc"]
     env = collector_render.loopback_env(
         prometheus_write_url=f"http://127.0.0.1:{ports['prometheus']}/api/v1/write",
         storage_dir=str(start.dir / "collector-queue"),
@@ -312,6 +318,8 @@ def describe(state: dict[str, Any]) -> str:
             "in state.json)",
             f"Needs Docker and does not run here: {', '.join(NEEDS_DOCKER)}. The collector keeps metrics "
             "and per-request rows; traces (Tempo) and logs (Loki) need Docker.",
+            "Point an application's OpenTelemetry SDK at it with:",
+            f"  export OTEL_EXPORTER_OTLP_ENDPOINT={urls['otlp_http']}",
             "Stop it with 'make down' (or: observatory local down).",
         ]
     )

@@ -28,7 +28,8 @@ from observatory.spec.types import Spec
 
 Renderer = Callable[[Spec], list[Artifact]]
 
-# One entry per output family; later families (collector, schema, dashboards, alerts, k8s) add theirs.
+# One entry per output family, each rendering the compose variant (the files on disk). The Kubernetes
+# renderer runs after them, on their output: its ConfigMaps hold those bytes.
 RENDERERS: tuple[Renderer, ...] = (
     grafana.render,
     prometheus.render,
@@ -40,7 +41,6 @@ RENDERERS: tuple[Renderer, ...] = (
     storage.render,
     alerts.render,
     dashboards.render,
-    k8s.render,
 )
 
 
@@ -108,8 +108,14 @@ POLICIES: tuple[Callable[[list[Artifact]], list[Artifact]], ...] = (
 )
 
 
+def render_compose(spec: Spec) -> list[Artifact]:
+    """What every renderer but Kubernetes produces: the files compose mounts, before the policies."""
+    return [artifact for renderer in RENDERERS for artifact in renderer(spec)]
+
+
 def render_artifacts(spec: Spec) -> list[Artifact]:
-    artifacts = [artifact for renderer in RENDERERS for artifact in renderer(spec)]
+    artifacts = render_compose(spec)
+    artifacts += k8s.render(spec, artifacts)
     for policy in POLICIES:
         artifacts = policy(artifacts)
     return artifacts

@@ -2,6 +2,8 @@
 
 Logs arrive over OTLP (`/otlp/v1/logs`); `service.name` and the deployment environment become index
 labels by Loki's defaults, and `trace_id` becomes structured metadata, which Grafana links to Tempo.
+With object storage (Kubernetes, `deploy.object_storage`) chunks and index live in the bucket and are
+kept for the cold tier.
 """
 
 from __future__ import annotations
@@ -10,18 +12,36 @@ from typing import Any
 
 from observatory import names
 from observatory.render.artifact import Artifact
-from observatory.spec.types import Spec
+from observatory.render.target import COMPOSE, Target, s3_credential_envs
+from observatory.spec.types import ObjectStorage, Spec
 
 LOKI_CONFIG = "stack/loki/loki.yaml"
-DATA_DIR = "/loki"  # owned by the image's user 10001; a named volume inherits that
+DATA_DIR = names.LOKI_DATA_DIR
 
 
-def retention_hours(spec: Spec) -> int:
+def retention_hours(spec: Spec, target: Target = COMPOSE) -> int:
     # Loki's minimum retention period is 24h; the spec's days are at least 1.
-    return spec.retention.logs.warm_days * 24
+    tier = spec.retention.logs
+    return (tier.cold_days if target.object_storage else tier.warm_days) * 24
 
 
-def config(spec: Spec) -> dict[str, Any]:
+def _s3(store: ObjectStorage) -> dict[str, Any]:
+    access, secret = s3_credential_envs(store)
+    s3: dict[str, Any] = {
+        "bucketnames": store.bucket,
+        "endpoint": store.endpoint,
+        "insecure": store.insecure,
+        "s3forcepathstyle": True,
+        "access_key_id": f"${{{access}}}",
+        "secret_access_key": f"${{{secret}}}",
+    }
+    if store.region is not None:
+        s3["region"] = store.region
+    return s3
+
+
+def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
+    store = "s3" if target.object_storage else "filesystem"
     return {
         "auth_enabled": False,  # single tenant ("fake"); Grafana is the only reader
         "server": {
@@ -32,12 +52,16 @@ def config(spec: Spec) -> dict[str, Any]:
         "common": {
             "instance_addr": "127.0.0.1",
             "path_prefix": DATA_DIR,
-            "storage": {
-                "filesystem": {
-                    "chunks_directory": f"{DATA_DIR}/chunks",
-                    "rules_directory": f"{DATA_DIR}/rules",
+            "storage": (
+                {"s3": _s3(target.object_storage)}
+                if target.object_storage
+                else {
+                    "filesystem": {
+                        "chunks_directory": f"{DATA_DIR}/chunks",
+                        "rules_directory": f"{DATA_DIR}/rules",
+                    }
                 }
-            },
+            ),
             "replication_factor": 1,
             "ring": {"kvstore": {"store": "inmemory"}},
         },
@@ -47,14 +71,14 @@ def config(spec: Spec) -> dict[str, Any]:
                 {
                     "from": "2024-01-01",
                     "store": "tsdb",
-                    "object_store": "filesystem",
+                    "object_store": store,
                     "schema": "v13",
                     "index": {"prefix": "index_", "period": "24h"},
                 }
             ]
         },
         "limits_config": {
-            "retention_period": f"{retention_hours(spec)}h",
+            "retention_period": f"{retention_hours(spec, target)}h",
             "allow_structured_metadata": True,
             "volume_enabled": True,
         },
@@ -64,7 +88,7 @@ def config(spec: Spec) -> dict[str, Any]:
             "compaction_interval": "10m",
             "retention_enabled": True,
             "retention_delete_delay": "2h",
-            "delete_request_store": "filesystem",
+            "delete_request_store": store,
         },
         "query_range": {
             "results_cache": {"cache": {"embedded_cache": {"enabled": True, "max_size_mb": 100}}}
@@ -73,5 +97,5 @@ def config(spec: Spec) -> dict[str, Any]:
     }
 
 
-def render(spec: Spec) -> list[Artifact]:
-    return [Artifact(LOKI_CONFIG, config(spec), "yaml")]
+def render(spec: Spec, target: Target = COMPOSE) -> list[Artifact]:
+    return [Artifact(LOKI_CONFIG, config(spec, target), "yaml")]

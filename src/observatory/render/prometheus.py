@@ -2,7 +2,8 @@
 
 It must load on the Debian Prometheus 2.42 the tests run and on the 3.x the compose file pins, so it
 uses only keys both accept (no `storage.tsdb.retention` block, no group `labels`); retention and the
-remote-write receiver are command-line flags, set from `settings.env`.
+remote-write receiver are command-line flags, set from `settings.env`. On Kubernetes every collector
+and ingester replica is scraped; on the local stack only the processes that run there, on loopback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from observatory import names
 from observatory.render.artifact import Artifact
+from observatory.render.target import COMPOSE, LocalAddresses, Target
 from observatory.spec.types import Spec
 
 PROMETHEUS_CONFIG = "stack/prometheus/prometheus.yml"
@@ -33,7 +35,24 @@ def scrape_targets(spec: Spec) -> list[tuple[str, str, str]]:
     ]
 
 
-def config(spec: Spec) -> dict[str, Any]:
+def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
+    if target.local is not None:
+        return _local(compose_config(spec), target.local)
+    if target.kind == "kubernetes":
+        return scrape_every_replica(
+            compose_config(spec),
+            {
+                names.JOB_COLLECTOR: (
+                    [names.SVC_COLLECTOR_HEADLESS, names.SVC_COLLECTOR_SAMPLING_HEADLESS],
+                    names.PORT_COLLECTOR_METRICS,
+                ),
+                names.JOB_INGESTER: ([names.SVC_INGESTER_HEADLESS], names.PORT_INGESTER),
+            },
+        )
+    return compose_config(spec)
+
+
+def compose_config(spec: Spec) -> dict[str, Any]:
     return {
         "global": {
             "scrape_interval": SCRAPE_INTERVAL,
@@ -68,10 +87,31 @@ def scrape_every_replica(cfg: dict[str, Any], jobs: dict[str, tuple[list[str], i
     return out
 
 
+def _local(cfg: dict[str, Any], at: LocalAddresses) -> dict[str, Any]:
+    """`cfg` for the local stack: its processes on loopback ports, jobs of absent components dropped."""
+    ports = {
+        names.JOB_PROMETHEUS: at.prometheus,
+        names.JOB_ALERTMANAGER: at.alertmanager,
+        names.JOB_COLLECTOR: at.collector_metrics,
+        names.JOB_INGESTER: at.ingester,
+    }
+    jobs = [
+        {**job, "static_configs": [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]}
+        for job in cfg["scrape_configs"]
+        if job["job_name"] in ports
+    ]
+    return {
+        **cfg,
+        "rule_files": [at.rule_files],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{at.alertmanager}"]}]}]},
+        "scrape_configs": jobs,
+    }
+
+
 def retention_flag_value(spec: Spec) -> str:
     """`--storage.tsdb.retention.time`: Prometheus keeps raw samples for the metrics warm tier."""
     return f"{spec.retention.metrics.warm_days}d"
 
 
-def render(spec: Spec) -> list[Artifact]:
-    return [Artifact(PROMETHEUS_CONFIG, config(spec), "yaml")]
+def render(spec: Spec, target: Target = COMPOSE) -> list[Artifact]:
+    return [Artifact(PROMETHEUS_CONFIG, config(spec, target), "yaml")]

@@ -2,7 +2,8 @@
 
 Traces arrive over OTLP from the collector after tail sampling. Tempo's metrics generator stays
 off: it would see only sampled traces, and the project's metrics come from 100% of spans in the
-collector. Retention is enforced by the compactor's `block_retention`.
+collector. Retention is enforced by the compactor's `block_retention`: the warm tier on local disk, or
+with object storage (Kubernetes, `deploy.object_storage`) the cold tier in the bucket.
 """
 
 from __future__ import annotations
@@ -11,18 +12,43 @@ from typing import Any
 
 from observatory import names
 from observatory.render.artifact import Artifact
-from observatory.spec.types import Spec
+from observatory.render.target import COMPOSE, Target, s3_credential_envs
+from observatory.spec.types import ObjectStorage, Spec
 
 TEMPO_CONFIG = "stack/tempo/tempo.yaml"
-DATA_DIR = "/var/tempo"  # owned by the image's user 10001; a named volume inherits that
+DATA_DIR = names.TEMPO_DATA_DIR
 
 
-def retention_hours(spec: Spec) -> int:
-    """Traces are kept for their warm tier on local disk (the cold tier is object storage on deploy)."""
-    return spec.retention.traces.warm_days * 24
+def retention_hours(spec: Spec, target: Target = COMPOSE) -> int:
+    """Traces are kept for their warm tier on local disk, for the cold tier in a bucket."""
+    tier = spec.retention.traces
+    return (tier.cold_days if target.object_storage else tier.warm_days) * 24
 
 
-def config(spec: Spec) -> dict[str, Any]:
+def _s3(store: ObjectStorage) -> dict[str, Any]:
+    access, secret = s3_credential_envs(store)
+    s3: dict[str, Any] = {
+        "bucket": store.bucket,
+        "prefix": "tempo",  # one bucket serves Tempo and Loki without their keys colliding
+        "endpoint": store.endpoint,
+        "insecure": store.insecure,
+        "forcepathstyle": True,  # MinIO and most S3-compatible stores do not do virtual hosts
+        "access_key": f"${{{access}}}",
+        "secret_key": f"${{{secret}}}",
+    }
+    if store.region is not None:
+        s3["region"] = store.region
+    return s3
+
+
+def _storage(target: Target) -> dict[str, Any]:
+    wal = {"path": f"{DATA_DIR}/wal"}
+    if target.object_storage is not None:
+        return {"trace": {"backend": "s3", "wal": wal, "s3": _s3(target.object_storage)}}
+    return {"trace": {"backend": "local", "wal": wal, "local": {"path": f"{DATA_DIR}/blocks"}}}
+
+
+def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
     return {
         "stream_over_http_enabled": True,
         "server": {
@@ -43,17 +69,11 @@ def config(spec: Spec) -> dict[str, Any]:
         },
         # Cut blocks every 5 minutes so a trace is searchable in the backend soon after it ends.
         "ingester": {"max_block_duration": "5m"},
-        "compactor": {"compaction": {"block_retention": f"{retention_hours(spec)}h"}},
-        "storage": {
-            "trace": {
-                "backend": "local",
-                "wal": {"path": f"{DATA_DIR}/wal"},
-                "local": {"path": f"{DATA_DIR}/blocks"},
-            }
-        },
+        "compactor": {"compaction": {"block_retention": f"{retention_hours(spec, target)}h"}},
+        "storage": _storage(target),
         "usage_report": {"reporting_enabled": False},
     }
 
 
-def render(spec: Spec) -> list[Artifact]:
-    return [Artifact(TEMPO_CONFIG, config(spec), "yaml")]
+def render(spec: Spec, target: Target = COMPOSE) -> list[Artifact]:
+    return [Artifact(TEMPO_CONFIG, config(spec, target), "yaml")]

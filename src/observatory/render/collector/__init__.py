@@ -6,7 +6,8 @@ only, unsampled) goes to the ingester. So request, token and cost metrics come f
 and stay exact whatever the sampling ratio.
 
 Backend addresses are `${env:NAME:-default}` references, defaulting to the compose service names,
-so the same file runs in compose, on Kubernetes and in the local test stack.
+so the same file runs in compose, on Kubernetes and in the local test stack. The local stack's variant
+(`target.local`) has no sampled-traces or logs pipeline: Tempo and Loki do not run there.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from observatory.render.artifact import Artifact
 from observatory.render.collector import manifest, ottl
 from observatory.render.collector.metrics import signal_to_metrics
 from observatory.render.collector.sampling import tail_sampling
+from observatory.render.target import COMPOSE, Target
 from observatory.spec.types import Spec
 
 COLLECTOR_CONFIG = "stack/otel-collector/config.yaml"
 MANIFEST = "stack/otel-collector/manifest.yaml"
-STORAGE_DIR = "/var/lib/otelcol"
+STORAGE_DIR = names.COLLECTOR_DATA_DIR
 # Spans per export request after the batch processor: what the ingester and Tempo receive at a time
 # (the ingester's benchmark sends requests of this size).
 BATCH_SPANS = 2048
@@ -95,10 +97,13 @@ def _reliable(endpoint: str) -> dict[str, Any]:
     }
 
 
-def exporters(spec: Spec) -> dict[str, Any]:
-    return {
+def exporters(spec: Spec, target: Target) -> dict[str, Any]:
+    stores = {
         "otlp_http/tempo": _reliable(env(ENV_TEMPO, f"http://{names.SVC_TEMPO}:{names.PORT_OTLP_HTTP}")),
         "otlp_http/loki": _reliable(env(ENV_LOKI, f"http://{names.SVC_LOKI}:{names.PORT_LOKI_HTTP}/otlp")),
+    }
+    return {
+        **(stores if target.runs_trace_and_log_stores else {}),
         "otlp_http/ingester": _reliable(
             env(ENV_INGESTER, f"http://{names.SVC_INGESTER}:{names.PORT_INGESTER}")
         ),
@@ -123,9 +128,9 @@ def exporters(spec: Spec) -> dict[str, Any]:
     }
 
 
-def processors(spec: Spec) -> dict[str, Any]:
+def processors(spec: Spec, target: Target) -> dict[str, Any]:
     table = dialect_table.load()
-    return {
+    out = {
         # First in every pipeline: refuse data (the sender retries) before the process runs out of memory.
         "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
         "transform/normalise": {"error_mode": "ignore", "trace_statements": ottl.normalise_groups(table)},
@@ -148,10 +153,13 @@ def processors(spec: Spec) -> dict[str, Any]:
         "delta_to_cumulative": {"max_stale": "10m"},
         "batch": {"send_batch_size": BATCH_SPANS, "timeout": "1s"},
     }
+    if not target.runs_trace_and_log_stores:
+        del out["tail_sampling"], out["transform/redact_logs"]
+    return out
 
 
-def pipelines() -> dict[str, Any]:
-    return {
+def pipelines(target: Target) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "traces/in": {
             "receivers": ["otlp"],
             "processors": ["memory_limiter", "transform/normalise", "transform/price", "transform/redact"],
@@ -183,9 +191,14 @@ def pipelines() -> dict[str, Any]:
             "exporters": ["otlp_http/loki"],
         },
     }
+    if not target.runs_trace_and_log_stores:
+        del out["traces/sample"], out["logs"]
+        out["traces/in"]["exporters"].remove("forward/sample")
+    return out
 
 
-def config(spec: Spec) -> dict[str, Any]:
+def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
+    forward = ["forward/sample", "forward/store"] if target.runs_trace_and_log_stores else ["forward/store"]
     return {
         "extensions": {
             "health_check": {"endpoint": env(ENV_HEALTH, f"0.0.0.0:{names.PORT_COLLECTOR_HEALTH}")},
@@ -207,13 +220,12 @@ def config(spec: Spec) -> dict[str, Any]:
                 }
             }
         },
-        "processors": processors(spec),
+        "processors": processors(spec, target),
         "connectors": {
             "signal_to_metrics": signal_to_metrics(dialect_table.load()),
-            "forward/sample": {},
-            "forward/store": {},
+            **{name: {} for name in forward},
         },
-        "exporters": exporters(spec),
+        "exporters": exporters(spec, target),
         "service": {
             "extensions": ["health_check", "file_storage"],
             "telemetry": {
@@ -234,13 +246,13 @@ def config(spec: Spec) -> dict[str, Any]:
                     ],
                 },
             },
-            "pipelines": pipelines(),
+            "pipelines": pipelines(target),
         },
     }
 
 
-def render(spec: Spec) -> list[Artifact]:
-    cfg = config(spec)
+def render(spec: Spec, target: Target = COMPOSE) -> list[Artifact]:
+    cfg = config(spec, target)
     return [
         Artifact(COLLECTOR_CONFIG, cfg, "yaml"),
         Artifact(MANIFEST, manifest.manifest(spec, cfg), "yaml"),

@@ -7,6 +7,8 @@ rendered: the user creates them (README, "Kubernetes"), and no value ever lands 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from observatory.render.artifact import Artifact
 from observatory.render.k8s import collector, components, configs, network
 from observatory.render.k8s import objects as o
@@ -30,10 +32,12 @@ def namespace(spec: Spec) -> o.Manifest:
     }
 
 
-def manifests(spec: Spec) -> list[o.Manifest]:
+def manifests(spec: Spec, rendered: Sequence[Artifact]) -> list[o.Manifest]:
     """Every object, in the order `kubectl apply` should meet them (namespace and configs first)."""
-    maps = [configs.configmap(m, spec) for m in configs.mounts(spec)]
-    return [namespace(spec), *maps, *components.render(spec), *collector.render(spec), *network.render(spec)]
+    mounts = configs.mounts(spec, rendered)
+    maps = [configs.configmap(m, spec) for m in mounts]
+    workloads = [*components.render(spec, mounts), *collector.render(spec, mounts)]
+    return [namespace(spec), *maps, *workloads, *network.render(spec)]
 
 
 def file_name(manifest: o.Manifest) -> str:
@@ -49,7 +53,8 @@ def kustomization(files: list[str]) -> Artifact:
     return Artifact(KUSTOMIZATION, content, "yaml")
 
 
-def render(spec: Spec) -> list[Artifact]:
-    artifacts = [Artifact(f"{K8S_DIR}/{file_name(m)}", m, "yaml") for m in manifests(spec)]
+def render(spec: Spec, rendered: Sequence[Artifact]) -> list[Artifact]:
+    """The manifests, given `rendered`: what every other renderer produced for compose."""
+    artifacts = [Artifact(f"{K8S_DIR}/{file_name(m)}", m, "yaml") for m in manifests(spec, rendered)]
     files = [a.path.rpartition("/")[2] for a in artifacts]
     return [*artifacts, kustomization(files)]

@@ -18,11 +18,12 @@ from observatory.render.collector import ENV_INSTANCE
 from observatory.render.k8s import components as c
 from observatory.render.k8s import configs
 from observatory.render.k8s import objects as o
+from observatory.render.k8s.configs import Mounts
 from observatory.spec.types import Spec
 
 LB = names.SVC_COLLECTOR  # applications keep sending to the compose name
-SAMPLING = configs.COLLECTOR_SAMPLING
-SAMPLING_HEADLESS = configs.SAMPLING_HEADLESS
+SAMPLING = names.SVC_COLLECTOR_SAMPLING
+SAMPLING_HEADLESS = names.SVC_COLLECTOR_SAMPLING_HEADLESS
 LB_CONFIGMAP = "otel-collector-lb-config"
 OTLP_PORTS = [("otlp-grpc", names.PORT_OTLP_GRPC), ("otlp-http", names.PORT_OTLP_HTTP)]
 PORTS = [*OTLP_PORTS, ("metrics", names.PORT_COLLECTOR_METRICS), ("health", names.PORT_COLLECTOR_HEALTH)]
@@ -112,7 +113,7 @@ def _tier(spec: Spec, name: str, volumes: list[Any], mounts: list[Any], env: lis
         "otel-collector",
         spec.images.otel_collector,
         PORTS,
-        args=["--config=/etc/otelcol/config.yaml"],
+        args=[f"--config={names.COLLECTOR_CONFIG_PATH}"],
         env=env,
         volumeMounts=mounts,
         **o.probes("/", "/", names.PORT_COLLECTOR_HEALTH),
@@ -137,7 +138,7 @@ def lb_tier(spec: Spec) -> list[o.Manifest]:
     configmap, digest = lb_configmap(spec)
     mount = {
         "name": "config",
-        "mountPath": "/etc/otelcol/config.yaml",
+        "mountPath": names.COLLECTOR_CONFIG_PATH,
         "subPath": "config.yaml",
         "readOnly": True,
     }
@@ -145,13 +146,13 @@ def lb_tier(spec: Spec) -> list[o.Manifest]:
     metrics = [("metrics", names.PORT_COLLECTOR_METRICS)]
     return [
         *_workloads(spec, LB, pod, digest, configmap),
-        o.service(configs.LB_HEADLESS, spec, LB, metrics, headless=True),  # Prometheus: every pod
+        o.service(names.SVC_COLLECTOR_HEADLESS, spec, LB, metrics, headless=True),  # Prometheus: every pod
     ]
 
 
-def sampling_tier(spec: Spec) -> list[o.Manifest]:
+def sampling_tier(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     """The tier that runs the rendered collector config: sampling, pricing, derived metrics."""
-    volumes, mounts, digest = c.config_mounts(spec, SAMPLING)
+    volumes, mounts, digest = c.config_mounts(all_mounts, SAMPLING)
     env, secret_mounts = o.secret_ref(spec.pii.user_id_hash_key, c.KEY_USER_ID_HASH_KEY, "secrets")
     # Each replica writes its own copy of the derived series; the pod name tells them apart.
     env = [*env, {"name": ENV_INSTANCE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
@@ -160,7 +161,7 @@ def sampling_tier(spec: Spec) -> list[o.Manifest]:
     # The exporters' disk queue. An emptyDir survives container restarts, not the pod: a Deployment
     # that autoscales cannot hold claims, and a drained pod flushes its queue before it stops.
     volumes = [*volumes, {"name": "queue", "emptyDir": {}}]
-    mounts = [*mounts, *secret_mounts, {"name": "queue", "mountPath": "/var/lib/otelcol"}]
+    mounts = [*mounts, *secret_mounts, {"name": "queue", "mountPath": names.COLLECTOR_DATA_DIR}]
     pod = _tier(spec, SAMPLING, volumes, mounts, env)
     pod["terminationGracePeriodSeconds"] = 60
     out = _workloads(spec, SAMPLING, pod, digest, None)
@@ -185,5 +186,5 @@ def _workloads(
     ]
 
 
-def render(spec: Spec) -> list[o.Manifest]:
-    return [*lb_tier(spec), *sampling_tier(spec)]
+def render(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
+    return [*lb_tier(spec), *sampling_tier(spec, all_mounts)]

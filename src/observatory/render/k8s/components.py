@@ -14,6 +14,8 @@ from typing import Any
 from observatory import names
 from observatory.render.k8s import configs
 from observatory.render.k8s import objects as o
+from observatory.render.k8s.configs import Mounts
+from observatory.render.target import s3_credential_envs
 from observatory.spec.types import Spec
 
 # Keys of the Secret `o.SECRET_NAME` the user creates (README, "Kubernetes").
@@ -43,12 +45,14 @@ def security(uid: int) -> dict[str, Any]:
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def config_mounts(spec: Spec, component: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+def config_mounts(
+    all_mounts: Mounts, component: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     """Volumes and mounts of the component's ConfigMaps, and a digest of their bytes: a pod template
     annotation that changes with any config, so `kubectl apply` rolls the pods (subPath mounts never
     see ConfigMap updates)."""
     volumes, mounts, digest = [], [], hashlib.sha256()
-    for mount in configs.mounts(spec):
+    for mount in all_mounts:
         if mount.component != component:
             continue
         volume, volume_mount = configs.volume_and_mount(mount)
@@ -75,9 +79,9 @@ def with_digest(workload: o.Manifest, digest: str) -> o.Manifest:
     return workload
 
 
-def grafana(spec: Spec) -> list[o.Manifest]:
+def grafana(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     name, ports = names.SVC_GRAFANA, [("http", names.PORT_GRAFANA)]
-    volumes, mounts, digest = config_mounts(spec, name)
+    volumes, mounts, digest = config_mounts(all_mounts, name)
     env = [
         o.secret_env(names.ENV_GRAFANA_ADMIN_USER, KEY_GRAFANA_ADMIN_USER),
         o.secret_env(names.ENV_GRAFANA_ADMIN_PASSWORD, KEY_GRAFANA_ADMIN_PASSWORD),
@@ -88,7 +92,7 @@ def grafana(spec: Spec) -> list[o.Manifest]:
         spec.images.grafana,
         ports,
         env=env,
-        volumeMounts=[*mounts, {"name": "data", "mountPath": "/var/lib/grafana"}],
+        volumeMounts=[*mounts, {"name": "data", "mountPath": names.GRAFANA_DATA_DIR}],
         **o.probes("/api/health", "/api/health", names.PORT_GRAFANA),
         resources=o.resources("100m", "256Mi", "1", "512Mi"),
     )
@@ -103,6 +107,7 @@ def grafana(spec: Spec) -> list[o.Manifest]:
 
 def store(
     spec: Spec,
+    all_mounts: Mounts,
     name: str,
     image: str,
     args: list[str],
@@ -113,7 +118,7 @@ def store(
     env: list[dict[str, Any]] | None = None,
 ) -> list[o.Manifest]:
     """A single-replica StatefulSet with its claimed volume, Service and disruption budget."""
-    volumes, mounts, digest = config_mounts(spec, name)
+    volumes, mounts, digest = config_mounts(all_mounts, name)
     path, size = data
     main = container(
         name,
@@ -135,10 +140,10 @@ def _half(memory: str) -> str:
     return f"{number // 2}{unit}"
 
 
-def prometheus(spec: Spec) -> list[o.Manifest]:
+def prometheus(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     args = [
-        "--config.file=/etc/prometheus/prometheus.yml",
-        "--storage.tsdb.path=/prometheus",
+        f"--config.file={names.PROMETHEUS_CONFIG_PATH}",
+        f"--storage.tsdb.path={names.PROMETHEUS_DATA_DIR}",
         f"--storage.tsdb.retention.time={spec.retention.metrics.warm_days}d",
         "--web.enable-remote-write-receiver",
         "--web.enable-lifecycle",
@@ -147,27 +152,32 @@ def prometheus(spec: Spec) -> list[o.Manifest]:
     ports, health = [("http", names.PORT_PROMETHEUS)], ("/-/ready", "/-/healthy")
     return store(
         spec,
+        all_mounts,
         names.SVC_PROMETHEUS,
         spec.images.prometheus,
         args,
         ports,
         health,
-        ("/prometheus", "20Gi"),
+        (names.PROMETHEUS_DATA_DIR, "20Gi"),
         "2Gi",
     )
 
 
-def alertmanager(spec: Spec) -> list[o.Manifest]:
-    args = ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]
+def alertmanager(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
+    args = [
+        f"--config.file={names.ALERTMANAGER_CONFIG_PATH}",
+        f"--storage.path={names.ALERTMANAGER_DATA_DIR}",
+    ]
     ports, health = [("http", names.PORT_ALERTMANAGER)], ("/-/ready", "/-/healthy")
     out = store(
         spec,
+        all_mounts,
         names.SVC_ALERTMANAGER,
         spec.images.alertmanager,
         args,
         ports,
         health,
-        ("/alertmanager", "1Gi"),
+        (names.ALERTMANAGER_DATA_DIR, "1Gi"),
         "256Mi",
     )
     # Receiver credentials are `*_file` paths in the config: mount each from the optional Secret.
@@ -187,19 +197,15 @@ def _s3_env(spec: Spec) -> list[dict[str, Any]]:
     store_ = spec.deploy.object_storage
     if store_ is None:
         return []
+    access, secret = s3_credential_envs(store_)
     return [
-        o.secret_env(
-            configs.env_name(store_.access_key_id, configs.ENV_S3_ACCESS_KEY_ID), configs.KEY_S3_ACCESS_KEY_ID
-        ),
-        o.secret_env(
-            configs.env_name(store_.secret_access_key, configs.ENV_S3_SECRET_ACCESS_KEY),
-            configs.KEY_S3_SECRET_ACCESS_KEY,
-        ),
+        o.secret_env(access, configs.KEY_S3_ACCESS_KEY_ID),
+        o.secret_env(secret, configs.KEY_S3_SECRET_ACCESS_KEY),
     ]
 
 
-def tempo(spec: Spec) -> list[o.Manifest]:
-    args = ["-config.file=/etc/tempo/tempo.yaml", "-target=all", "-config.expand-env=true"]
+def tempo(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
+    args = [f"-config.file={names.TEMPO_CONFIG_PATH}", "-target=all", "-config.expand-env=true"]
     ports = [
         ("http", names.PORT_TEMPO_HTTP),
         ("grpc", names.PORT_TEMPO_GRPC),
@@ -207,9 +213,10 @@ def tempo(spec: Spec) -> list[o.Manifest]:
     ]
     ports.append(("otlp-http", names.PORT_OTLP_HTTP))
     size = "10Gi" if spec.deploy.object_storage else "20Gi"  # with a bucket the disk holds the WAL only
-    data = ("/var/tempo", size)
+    data = (names.TEMPO_DATA_DIR, size)
     return store(
         spec,
+        all_mounts,
         names.SVC_TEMPO,
         spec.images.tempo,
         args,
@@ -221,15 +228,27 @@ def tempo(spec: Spec) -> list[o.Manifest]:
     )
 
 
-def loki(spec: Spec) -> list[o.Manifest]:
-    args = ["-config.file=/etc/loki/loki.yaml", "-config.expand-env=true"]
-    ports, data = [("http", names.PORT_LOKI_HTTP), ("grpc", names.PORT_LOKI_GRPC)], ("/loki", "20Gi")
+def loki(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
+    args = [f"-config.file={names.LOKI_CONFIG_PATH}", "-config.expand-env=true"]
+    ports, data = (
+        [("http", names.PORT_LOKI_HTTP), ("grpc", names.PORT_LOKI_GRPC)],
+        (names.LOKI_DATA_DIR, "20Gi"),
+    )
     return store(
-        spec, names.SVC_LOKI, spec.images.loki, args, ports, ("/ready", "/ready"), data, "1Gi", _s3_env(spec)
+        spec,
+        all_mounts,
+        names.SVC_LOKI,
+        spec.images.loki,
+        args,
+        ports,
+        ("/ready", "/ready"),
+        data,
+        "1Gi",
+        _s3_env(spec),
     )
 
 
-def timescaledb(spec: Spec) -> list[o.Manifest]:
+def timescaledb(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     """The database, unless the spec points at a managed one (`storage.host`)."""
     if spec.storage.host is not None:
         return []
@@ -238,18 +257,19 @@ def timescaledb(spec: Spec) -> list[o.Manifest]:
         {"name": "POSTGRES_USER", "value": names.DB_WRITER_USER},
         {"name": "POSTGRES_DB", "value": spec.storage.database},
         # A subdirectory: the volume's root holds lost+found, which initdb refuses.
-        {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+        {"name": "PGDATA", "value": f"{names.POSTGRES_DATA_DIR}/pgdata"},
         o.secret_env("POSTGRES_PASSWORD", KEY_DB_PASSWORD),
         o.secret_env(names.ENV_DB_READER_PASSWORD, KEY_DB_READER_PASSWORD),
     ]
     out = store(
         spec,
+        all_mounts,
         name,
         spec.images.timescaledb,
         [],
         ports,
         ("", ""),
-        ("/var/lib/postgresql/data", "20Gi"),
+        (names.POSTGRES_DATA_DIR, "20Gi"),
         "2Gi",
         env,
     )
@@ -284,7 +304,7 @@ def ingester(spec: Spec) -> list[o.Manifest]:
     ]
     spec_mount = {
         "name": "spec",
-        "mountPath": "/etc/observatory/observatory.yaml",
+        "mountPath": names.SPEC_PATH,
         "subPath": "observatory.yaml",
     }
     main = container(
@@ -294,7 +314,7 @@ def ingester(spec: Spec) -> list[o.Manifest]:
         imagePullPolicy="IfNotPresent",
         env=env,
         args=[
-            "--spec=/etc/observatory/observatory.yaml",
+            f"--spec={names.SPEC_PATH}",
             "ingest",
             f"--listen=0.0.0.0:{names.PORT_INGESTER}",
         ],
@@ -311,12 +331,12 @@ def ingester(spec: Spec) -> list[o.Manifest]:
     return [
         o.deployment(name, spec, None, pod),  # the autoscaler keeps at least `replicas`
         o.service(name, spec, name, ports),
-        o.service(configs.INGESTER_HEADLESS, spec, name, ports, headless=True),  # Prometheus: every pod
+        o.service(names.SVC_INGESTER_HEADLESS, spec, name, ports, headless=True),  # Prometheus: every pod
         o.pdb(name, spec, replicas),
         o.hpa(name, spec, replicas, maximum),
     ]
 
 
-def render(spec: Spec) -> list[o.Manifest]:
-    out = [*grafana(spec), *prometheus(spec), *alertmanager(spec), *tempo(spec), *loki(spec)]
-    return [*out, *timescaledb(spec), *ingester(spec)]
+def render(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
+    stores = (prometheus, alertmanager, tempo, loki, timescaledb)
+    return [*grafana(spec, all_mounts), *(m for f in stores for m in f(spec, all_mounts)), *ingester(spec)]
