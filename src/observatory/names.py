@@ -37,6 +37,14 @@ SVC_LOKI: Final = "loki"
 SVC_TIMESCALEDB: Final = "timescaledb"
 SVC_COLLECTOR: Final = "otel-collector"
 SVC_INGESTER: Final = "ingester"
+# On Kubernetes the collector runs in two tiers: applications send to the load-balancing tier, which
+# takes the compose name above; this tier runs the rendered config (tail sampling and all before it).
+SVC_COLLECTOR_SAMPLING: Final = "otel-collector-sampling"
+# Headless Services (one DNS A record per ready pod) of the replicated workloads: the load-balancing
+# exporter finds sampling pods through one, and Prometheus scrapes every replica through them.
+SVC_COLLECTOR_HEADLESS: Final = f"{SVC_COLLECTOR}-headless"
+SVC_COLLECTOR_SAMPLING_HEADLESS: Final = f"{SVC_COLLECTOR_SAMPLING}-headless"
+SVC_INGESTER_HEADLESS: Final = f"{SVC_INGESTER}-headless"
 
 # --- Ports inside the containers (the host side comes from the spec's `ports`).
 PORT_GRAFANA: Final = 3000
@@ -53,9 +61,26 @@ PORT_COLLECTOR_METRICS: Final = 8888
 PORT_COLLECTOR_HEALTH: Final = 13133
 PORT_INGESTER: Final = 8088
 
-# --- Paths inside the containers where generated configs are mounted.
+# --- Paths inside the containers: where each component reads its config and keeps its data. The
+# compose file mounts the generated files here (tests/ compares it with these) and so do the
+# Kubernetes manifests.
+GRAFANA_INI_PATH: Final = "/etc/grafana/grafana.ini"
+GRAFANA_PROVISIONING_DIR: Final = "/etc/grafana/provisioning"
 GRAFANA_DASHBOARDS_DIR: Final = "/var/lib/grafana/dashboards"
+GRAFANA_DATA_DIR: Final = "/var/lib/grafana"
+PROMETHEUS_CONFIG_PATH: Final = "/etc/prometheus/prometheus.yml"
 PROMETHEUS_RULES_DIR: Final = "/etc/prometheus/rules"
+PROMETHEUS_DATA_DIR: Final = "/prometheus"
+ALERTMANAGER_CONFIG_PATH: Final = "/etc/alertmanager/alertmanager.yml"
+ALERTMANAGER_DATA_DIR: Final = "/alertmanager"
+TEMPO_CONFIG_PATH: Final = "/etc/tempo/tempo.yaml"
+TEMPO_DATA_DIR: Final = "/var/tempo"  # owned by the image's user 10001; a named volume inherits that
+LOKI_CONFIG_PATH: Final = "/etc/loki/loki.yaml"
+LOKI_DATA_DIR: Final = "/loki"  # likewise user 10001
+COLLECTOR_CONFIG_PATH: Final = "/etc/otelcol/config.yaml"
+COLLECTOR_DATA_DIR: Final = "/var/lib/otelcol"  # the exporters' disk queues
+SPEC_PATH: Final = "/etc/observatory/observatory.yaml"  # the ingester reads the spec here
+POSTGRES_DATA_DIR: Final = "/var/lib/postgresql/data"
 
 # --- Environment variables that carry secrets at run time. Generated files name these, never values.
 ENV_GRAFANA_ADMIN_USER: Final = "GRAFANA_ADMIN_USER"
@@ -63,6 +88,10 @@ ENV_GRAFANA_ADMIN_PASSWORD: Final = "GRAFANA_ADMIN_PASSWORD"
 ENV_DB_PASSWORD: Final = "OBSERVATORY_DB_PASSWORD"
 ENV_DB_READER_PASSWORD: Final = "OBSERVATORY_DB_READER_PASSWORD"
 ENV_USER_ID_HASH_KEY: Final = "OBSERVATORY_USER_ID_HASH_KEY"
+# Tempo and Loki expand these (`-config.expand-env=true`) into their S3 credentials, unless the spec's
+# reference names its own variable.
+ENV_S3_ACCESS_KEY_ID: Final = "OBSERVATORY_S3_ACCESS_KEY_ID"
+ENV_S3_SECRET_ACCESS_KEY: Final = "OBSERVATORY_S3_SECRET_ACCESS_KEY"
 
 # --- Database: the per-request table and its rollups.
 DB_NAME: Final = "observatory"
@@ -85,6 +114,16 @@ METRIC_CACHE_WRITE_TOKENS: Final = "llm_cache_write_tokens_total"
 METRIC_COST: Final = "llm_cost_usd_total"
 METRIC_UNPRICED_REQUESTS: Final = "llm_unpriced_requests_total"
 METRIC_NORMALISED_SPANS: Final = "llm_normalised_spans_total"
+
+# Histogram bucket edges of the derived metrics; alerts pick the edge at or above an objective, so they
+# import these too. LLM calls take from a fraction of a second to minutes; the edges put the usual
+# SLO thresholds (1, 2, 5, 10, 30 s) on bucket boundaries so a percentile near them is exact.
+DURATION_BUCKETS_SECONDS: Final = (0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
+# Time to first token is short: tenths of a second to a few seconds.
+TTFT_BUCKETS_SECONDS: Final = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20)
+
+# The value of a label or column a span does not say (application, environment, provider, model...).
+UNKNOWN: Final = "unknown"
 
 # --- Metric labels. Only bounded dimensions: never user, conversation or trace ids.
 LABEL_APPLICATION: Final = "application"

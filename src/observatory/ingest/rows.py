@@ -17,7 +17,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from observatory import dialects
+from observatory import dialects, names
 
 Row = tuple[Any, ...]
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
@@ -125,8 +125,8 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
 def _resource(rs: Any) -> tuple[str, str, str | None]:
     r = {kv.key: kv.value for kv in rs.resource.attributes}
     return (
-        _str(r.get("service.name")) or "unknown",
-        _str(r.get("deployment.environment.name")) or "unknown",
+        _str(r.get("service.name")) or names.UNKNOWN,
+        _str(r.get("deployment.environment.name")) or names.UNKNOWN,
         _str(r.get("team")),
     )
 

@@ -136,10 +136,6 @@ DEPLOY_NAMESPACE: Final = "llm-observatory"
 DEPLOY_COLLECTOR_REPLICAS: Final = 2
 DEPLOY_INGESTER_REPLICAS: Final = 2
 
-# Application and environment labels for spans that carry neither.
-UNKNOWN_APPLICATION: Final = "unknown"
-UNKNOWN_ENVIRONMENT: Final = "unknown"
-
 # The price table a spec gets when it lists no `models`: public list prices in USD per million
 # tokens (input, output, cache read, cache write). A spec that lists `models` replaces it whole,
 # so a team's negotiated prices never mix with list prices by accident.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from observatory import names
 from observatory.render.alerts.rules import Rule, Scope, num, record, scopes
-from observatory.render.collector.metrics import DURATION_BUCKETS_SECONDS
 from observatory.spec.types import Spec
 
 # Every window a burn-rate alert reads (long and short windows of the SRE workbook's four pairs).
@@ -25,7 +24,7 @@ APP = names.LABEL_APPLICATION
 def slow_bucket_edge(objective_seconds: float) -> float | None:
     """The duration bucket edge used for "slower than the objective": the objective itself when it is
     an edge, else the nearest edge above it; None when the objective is above every finite edge."""
-    return next((edge for edge in DURATION_BUCKETS_SECONDS if edge >= objective_seconds), None)
+    return next((edge for edge in names.DURATION_BUCKETS_SECONDS if edge >= objective_seconds), None)
 
 
 def le_matcher(edge: float) -> str:

@@ -20,7 +20,6 @@ from observatory.render.alerts.rules import (
     scopes,
     series,
 )
-from observatory.render.collector.metrics import TTFT_BUCKETS_SECONDS
 from observatory.spec.types import Spec
 
 APP = names.LABEL_APPLICATION
@@ -120,8 +119,8 @@ def group(spec: Spec) -> dict[str, object]:
 
 def _ttft_input(app: str, slowest_edge: float) -> tuple[tuple[str, str], ...]:
     """60 streamed responses a minute for 40 minutes, all in the bucket ending at `slowest_edge`."""
-    edges = [num(e) for e in TTFT_BUCKETS_SECONDS] + ["+Inf"]
-    bounds = [*TTFT_BUCKETS_SECONDS, float("inf")]
+    edges = [num(e) for e in names.TTFT_BUCKETS_SECONDS] + ["+Inf"]
+    bounds = [*names.TTFT_BUCKETS_SECONDS, float("inf")]
     out = [
         (
             series(f"{names.METRIC_TTFT}_bucket", {APP: app, "le": text}),
@@ -137,7 +136,7 @@ def _ttft_cases(spec: Spec, scope: Scope) -> list[Case]:
     who = scope.application or "applications without objectives of their own"
     cases = []
     # All responses in a bucket whose lower edge is at or above the objective: p95 is above it.
-    above = [(lo, hi) for lo, hi in itertools.pairwise(TTFT_BUCKETS_SECONDS) if lo >= objective]
+    above = [(lo, hi) for lo, hi in itertools.pairwise(names.TTFT_BUCKETS_SECONDS) if lo >= objective]
     if above:
         rule = ttft_rule(spec, scope)
         cases.append(
@@ -150,7 +149,7 @@ def _ttft_cases(spec: Spec, scope: Scope) -> list[Case]:
             )
         )
     # All responses in a bucket ending at or below the objective: p95 cannot exceed it.
-    below = [e for e in TTFT_BUCKETS_SECONDS if e <= objective]
+    below = [e for e in names.TTFT_BUCKETS_SECONDS if e <= objective]
     if below:
         cases.append(
             Case(

@@ -15,22 +15,16 @@ from observatory import names
 from observatory.dialects import Dialects
 from observatory.render.collector import ottl
 
-# LLM calls take from a fraction of a second to minutes; these edges put the usual SLO thresholds
-# (1, 2, 5, 10, 30 s) on bucket boundaries so a percentile near them is exact, not interpolated.
-DURATION_BUCKETS_SECONDS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300]
-# Time to first token is short: tenths of a second to a few seconds.
-TTFT_BUCKETS_SECONDS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20]
-
 _RESOURCE: list[dict[str, Any]] = [
-    {"key": "service.name", "default_value": "unknown"},
-    {"key": "deployment.environment.name", "default_value": "unknown"},
+    {"key": "service.name", "default_value": names.UNKNOWN},
+    {"key": "deployment.environment.name", "default_value": names.UNKNOWN},
 ]
 # Optional: spans of an application without a team still count, with no team label.
 _RESOURCE_WITH_TEAM: list[dict[str, Any]] = [*_RESOURCE, {"key": ottl.RESOURCE_TEAM, "optional": True}]
 _LABELS = [
-    {"key": ottl.PROVIDER, "default_value": "unknown"},
-    {"key": ottl.REQUEST_MODEL, "default_value": "unknown"},
-    {"key": ottl.OPERATION, "default_value": "unknown"},
+    {"key": ottl.PROVIDER, "default_value": names.UNKNOWN},
+    {"key": ottl.REQUEST_MODEL, "default_value": names.UNKNOWN},
+    {"key": ottl.OPERATION, "default_value": names.UNKNOWN},
     {"key": "error.type", "optional": True},
 ]
 
@@ -80,14 +74,14 @@ def signal_to_metrics(table: Dialects) -> dict[str, Any]:
             "LLM request duration",
             "Seconds(span.end_time - span.start_time)",
             llm,
-            DURATION_BUCKETS_SECONDS,
+            list(names.DURATION_BUCKETS_SECONDS),
         ),
         _histogram(
             names.METRIC_TTFT,
             "Time to first token of streamed LLM responses",
             f"Double({ottl.attr('gen_ai.response.time_to_first_chunk')})",
             present("gen_ai.response.time_to_first_chunk"),
-            TTFT_BUCKETS_SECONDS,
+            list(names.TTFT_BUCKETS_SECONDS),
         ),
         _counter(
             names.METRIC_INPUT_TOKENS,
