@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from observatory import names
+from observatory.sql.rollups import DAILY_KEYS
 
 Format = Literal["time_series", "table", "heatmap"]
 
@@ -77,26 +78,13 @@ PROM_LABELS = {
     "model": names.LABEL_MODEL,
     "operation": names.LABEL_OPERATION,
 }
-# Raw table columns; nullable keys compare as '' so "All" (the regex .*) keeps their rows.
-RAW_COLUMNS = {
-    "application": "application",
-    "environment": "environment",
-    "provider": "coalesce(provider, '')",
-    "model": "coalesce(request_model, '')",
-    "operation": "coalesce(operation, '')",
-    "team": "coalesce(team, '')",
-    "user": "coalesce(user_id, '')",
-}
+# The SQL variables are the daily rollup's keys; only `user` is named apart from its key, user_id.
+_KEY_VARIABLE = {"user_id": "user"}
+# Raw table columns: each key's expression in the rollups, so a filter on the raw table selects the
+# rows the rollups group under that key; nullable keys compare as '' so "All" (the regex .*) keeps them.
+RAW_COLUMNS = {_KEY_VARIABLE.get(key, key): raw for key, raw in DAILY_KEYS}
 # Rollup key columns (never null there). Only the daily rollup is per user.
-ROLLUP_COLUMNS = {
-    "application": "application",
-    "environment": "environment",
-    "provider": "provider",
-    "model": "model",
-    "operation": "operation",
-    "team": "team",
-    "user": "user_id",
-}
+ROLLUP_COLUMNS = {_KEY_VARIABLE.get(key, key): key for key, _ in DAILY_KEYS}
 STANDARD_VARIABLES = ("application", "environment", "provider", "model")
 
 
