@@ -67,7 +67,7 @@ def test_defaults_fill_every_section_left_out() -> None:
     assert (spec.retention.traces.hot_days, spec.retention.traces.warm_days) == (7, 30)
     assert 365 <= spec.retention.requests.cold_days <= 5 * 365
     assert spec.storage.engine == "timescaledb"
-    assert spec.images.prometheus == d.IMAGES["prometheus"]
+    assert spec.images.prometheus == d.IMAGES.prometheus
     assert len(spec.models) == len(d.MODEL_PRICES)
     assert spec.alerting.default_receiver == "blackhole"
     assert [p.name for p in spec.pii.patterns] == list(d.PII_BUILTIN_PATTERNS)
@@ -109,7 +109,7 @@ def test_a_price_row_without_a_date_has_always_applied_and_a_listed_table_replac
         "s.yaml",
     )
     assert len(spec.models) == 1
-    assert spec.models[0].effective_from == date.fromisoformat(d.PRICE_EFFECTIVE_FROM)
+    assert spec.models[0].effective_from == d.PRICE_EFFECTIVE_FROM
     assert spec.models[0].cache_read_usd_per_million_tokens is None
 
 

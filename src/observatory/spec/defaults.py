@@ -6,24 +6,26 @@ its value from here, so this file is the whole answer to "what happens if I don'
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Final
 
 from observatory import names
+from observatory.spec.types import Images, ModelPrice
 
 # Images: one coherent set, pinned. Grafana Labs ships Grafana 13.2, Prometheus 3.14, Loki 3.7.6
 # together (grafana/docker-otel-lgtm); the collector matches the release the builder manifest uses.
-IMAGES: Final = {
-    "grafana": "grafana/grafana:13.2.0",
-    "prometheus": "prom/prometheus:v3.14.0",
-    "alertmanager": "prom/alertmanager:v0.34.0",
+IMAGES: Final = Images(
+    grafana="grafana/grafana:13.2.0",
+    prometheus="prom/prometheus:v3.14.0",
+    alertmanager="prom/alertmanager:v0.34.0",
     # 2.10 is the maintained 2.x line; its single-binary config (ingester and compactor blocks) is
     # documented key by key, while 3.0 monolithic mode changed where retention lives.
-    "tempo": "grafana/tempo:2.10.8",
-    "loki": "grafana/loki:3.7.6",
+    tempo="grafana/tempo:2.10.8",
+    loki="grafana/loki:3.7.6",
     # Alpine image with PostgreSQL 17: TimescaleDB 2.29 dropped PostgreSQL 15.
-    "timescaledb": "timescale/timescaledb:2.29.2-pg17",
-    "otel_collector": "otel/opentelemetry-collector-contrib:0.161.0",
-}
+    timescaledb="timescale/timescaledb:2.29.2-pg17",
+    otel_collector="otel/opentelemetry-collector-contrib:0.161.0",
+)
 
 # Host ports: the usual port of each component, so documentation and muscle memory apply.
 PORTS: Final = {
@@ -136,23 +138,47 @@ DEPLOY_NAMESPACE: Final = "llm-observatory"
 DEPLOY_COLLECTOR_REPLICAS: Final = 2
 DEPLOY_INGESTER_REPLICAS: Final = 2
 
+# A price row with no effective_from has always applied.
+PRICE_EFFECTIVE_FROM: Final = date(2024, 1, 1)
+
+
+def _price(
+    provider: str,
+    model: str,
+    usd_in: float,
+    usd_out: float,
+    read: float | None = None,
+    write: float | None = None,
+) -> ModelPrice:
+    """A list-price row: `model` is an exact name, or a regular expression when it starts with `^`."""
+    pattern = model.startswith("^")
+    return ModelPrice(
+        provider=provider,
+        model=None if pattern else model,
+        model_pattern=model if pattern else None,
+        input_usd_per_million_tokens=usd_in,
+        output_usd_per_million_tokens=usd_out,
+        cache_read_usd_per_million_tokens=read,
+        cache_write_usd_per_million_tokens=write,
+        effective_from=PRICE_EFFECTIVE_FROM,
+    )
+
+
 # The price table a spec gets when it lists no `models`: public list prices in USD per million
 # tokens (input, output, cache read, cache write). A spec that lists `models` replaces it whole,
 # so a team's negotiated prices never mix with list prices by accident.
 MODEL_PRICES: Final = (
-    ("openai", "gpt-4o", None, 2.50, 10.00, 1.25, None),
-    ("openai", "gpt-4o-mini", None, 0.15, 0.60, 0.075, None),
-    ("openai", "gpt-4.1", None, 2.00, 8.00, 0.50, None),
-    ("openai", "gpt-4.1-mini", None, 0.40, 1.60, 0.10, None),
-    ("openai", "text-embedding-3-small", None, 0.02, 0.0, None, None),
-    ("anthropic", None, r"^claude-sonnet-4", 3.00, 15.00, 0.30, 3.75),
-    ("anthropic", None, r"^claude-opus-4", 15.00, 75.00, 1.50, 18.75),
-    ("anthropic", None, r"^claude-3-5-haiku", 0.80, 4.00, 0.08, 1.00),
-    ("gcp.gemini", "gemini-2.5-pro", None, 1.25, 10.00, 0.31, None),
-    ("gcp.gemini", "gemini-2.5-flash", None, 0.30, 2.50, 0.075, None),
+    _price("openai", "gpt-4o", 2.50, 10.00, read=1.25),
+    _price("openai", "gpt-4o-mini", 0.15, 0.60, read=0.075),
+    _price("openai", "gpt-4.1", 2.00, 8.00, read=0.50),
+    _price("openai", "gpt-4.1-mini", 0.40, 1.60, read=0.10),
+    _price("openai", "text-embedding-3-small", 0.02, 0.0),
+    _price("anthropic", "^claude-sonnet-4", 3.00, 15.00, read=0.30, write=3.75),
+    _price("anthropic", "^claude-opus-4", 15.00, 75.00, read=1.50, write=18.75),
+    _price("anthropic", "^claude-3-5-haiku", 0.80, 4.00, read=0.08, write=1.00),
+    _price("gcp.gemini", "gemini-2.5-pro", 1.25, 10.00, read=0.31),
+    _price("gcp.gemini", "gemini-2.5-flash", 0.30, 2.50, read=0.075),
 )
-# A price row with no effective_from has always applied.
-PRICE_EFFECTIVE_FROM: Final = "2024-01-01"
 
 STORAGE_PORT: Final = 5432
 STORAGE_SSLMODE: Final = "disable"  # the stack's own database is reached over its private network

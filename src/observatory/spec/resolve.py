@@ -8,7 +8,7 @@ with the path of the field that would have to change.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from observatory.spec import defaults as d
@@ -28,7 +28,7 @@ def _secret(ref: m.SecretRefFile) -> t.SecretRef:
 
 def _images(f: m.ImagesFile | None) -> t.Images:
     given = f.model_dump(exclude_none=True) if f else {}
-    return t.Images(**{**d.IMAGES, **given})
+    return replace(d.IMAGES, **given)
 
 
 def _ports(f: m.PortsFile | None) -> t.Ports:
@@ -37,12 +37,8 @@ def _ports(f: m.PortsFile | None) -> t.Ports:
 
 
 def _models(rows: list[m.ModelPriceFile] | None) -> tuple[t.ModelPrice, ...]:
-    always = date.fromisoformat(d.PRICE_EFFECTIVE_FROM)
     if rows is None:
-        return tuple(
-            t.ModelPrice(provider, model, pattern, p_in, p_out, p_read, p_write, always)
-            for provider, model, pattern, p_in, p_out, p_read, p_write in d.MODEL_PRICES
-        )
+        return d.MODEL_PRICES
     return tuple(
         t.ModelPrice(
             provider=r.provider,
@@ -52,7 +48,7 @@ def _models(rows: list[m.ModelPriceFile] | None) -> tuple[t.ModelPrice, ...]:
             output_usd_per_million_tokens=r.output_usd_per_million_tokens,
             cache_read_usd_per_million_tokens=r.cache_read_usd_per_million_tokens,
             cache_write_usd_per_million_tokens=r.cache_write_usd_per_million_tokens,
-            effective_from=_pick(r.effective_from, always),
+            effective_from=_pick(r.effective_from, d.PRICE_EFFECTIVE_FROM),
         )
         for r in rows
     )
