@@ -26,13 +26,18 @@ if [ ${#packages[@]} -gt 0 ]; then
   fi
 fi
 
-# kustomize proves the Kubernetes manifests build. v5.7.1 builds with the Go this machine has;
-# Go's own module and build caches make a rebuild fast.
-if [ ! -x "$root/.cache/tools/kustomize" ] && ! command -v kustomize >/dev/null 2>&1; then
-  if command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ]; then
-    echo "building kustomize v5.7.1 into .cache/tools"
-    PATH="$PATH:/usr/local/go/bin" GOBIN="$root/.cache/tools" go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
-  else
-    echo "missing kustomize (building it needs Go)" >&2
+# Go tools, built into the git-ignored .cache/tools with Go's own module and build caches, which
+# make a rebuild fast: kustomize proves the Kubernetes manifests build, actionlint the GitHub workflow.
+go_tool() {  # name, module@version
+  if [ ! -x "$root/.cache/tools/$1" ] && ! command -v "$1" >/dev/null 2>&1; then
+    if command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ]; then
+      echo "building $2 into .cache/tools"
+      PATH="$PATH:/usr/local/go/bin" GOBIN="$root/.cache/tools" go install "$2"
+    else
+      echo "missing $1 (building it needs Go)" >&2
+    fi
   fi
-fi
+}
+# kustomize v5.7.1 builds with the Go this machine has.
+go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12

@@ -40,6 +40,17 @@ def require_tool(name: str) -> str:
     return path
 
 
+def go_tool(name: str) -> str:
+    """A tool scripts/ensure-tools.sh builds with Go into .cache/tools (or one on PATH)."""
+    built = REPO / ".cache/tools" / name
+    if built.exists():
+        return str(built)
+    path = shutil.which(name)
+    if path is None:
+        missing_tool(f"{name} is not built (make tools builds it into .cache/tools with Go)")
+    return path
+
+
 def docker_unavailable_reason() -> str | None:
     """Why no Docker engine can be used here, or None when one answers."""
     if shutil.which("docker") is None:

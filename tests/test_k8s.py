@@ -18,7 +18,7 @@ from observatory.render import k8s, render_artifacts, render_compose, render_fil
 from observatory.render.artifact import Artifact, serialize
 from observatory.render.k8s import collector, configs
 from observatory.spec import Spec, load
-from tests.conftest import REPO, SPECS, free_port, require_tool
+from tests.conftest import REPO, SPECS, free_port, go_tool, require_tool
 
 # The Kubernetes release whose OpenAPI schemas every manifest must satisfy (strict: unknown fields fail).
 KUBERNETES_VERSION = "1.37.0"
@@ -27,7 +27,6 @@ SPEC_FILES = {
     "full": SPECS / "valid/full.yaml",  # object storage, a storage class, more replicas
     "postgres": SPECS / "valid/postgres.yaml",  # a managed database: no database in the cluster
 }
-KUSTOMIZE = REPO / ".cache/tools/kustomize"
 
 # Where compose mounts each folder or file from (docker-compose.yml), by the ConfigMap that carries it.
 COMPOSE_SOURCES = {
@@ -105,7 +104,7 @@ def test_the_kustomization_builds_every_listed_file(spec: Spec, tmp_path: Path) 
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     listed = kustomization["resources"]
     assert sorted(listed) == sorted(p.name for p in folder.iterdir() if p.name != "kustomization.yaml")
-    binary = str(KUSTOMIZE) if KUSTOMIZE.exists() else shutil.which("kustomize") or require_tool("kustomize")
+    binary = go_tool("kustomize")
     result = subprocess.run([binary, "build", str(folder)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert len(list(yaml.safe_load_all(result.stdout))) == len(listed)
