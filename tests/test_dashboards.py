@@ -5,6 +5,7 @@ by the real collector, and no panel asks for a metric or label that nothing prod
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import time
@@ -136,6 +137,20 @@ def test_rendering_is_deterministic_and_grafanalib_stays_behind_the_adapter() ->
         if "grafanalib" in p.read_text() and re.search(r"^\s*(from|import) grafanalib", p.read_text(), re.M)
     )
     assert importers == ["render/dashboards/adapter.py"]
+
+
+def test_the_adapter_uses_only_public_grafanalib_modules() -> None:
+    # A private module (grafanalib._gen) can change in any release, and so can `from grafanalib import _x`.
+    tree = ast.parse((REPO / "src/observatory/render/dashboards/adapter.py").read_text())
+    imported = [
+        f"{node.module}.{alias.name}" if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    grafanalib = [name for name in imported if name.split(".")[0] == "grafanalib"]
+    assert grafanalib
+    assert [name for name in grafanalib if any(part.startswith("_") for part in name.split("."))] == []
 
 
 def test_dashboards_link_to_each_other_and_thresholds_come_from_the_spec() -> None:

@@ -117,7 +117,7 @@ DATASOURCE = {Prom: adapter.PROMETHEUS, Sql: adapter.SQL, TraceQL: adapter.TEMPO
 _REF_IDS = "ABCDEFGHIJ"
 
 
-def _target(query: Prom | Sql | TraceQL | LogQL, ref: str) -> Any:
+def _target(query: Prom | Sql | TraceQL | LogQL, ref: str) -> dict[str, Any]:
     if isinstance(query, Prom):
         return adapter.prom_target(ref, query.expr, query.legend, query.instant, query.exemplar, query.format)
     if isinstance(query, Sql):
