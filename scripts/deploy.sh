@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploys the rendered stack (stack/k8s/) to the cluster kubectl points at, then waits for every
 # rollout. `make deploy` renders first. The Secret the manifests reference must exist beforehand
-# (README, "Kubernetes"); this script checks for it rather than inventing values.
+# (docs/kubernetes.md); this script checks for it rather than inventing values.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ selector="app.kubernetes.io/part-of=llm-observatory"
 # The namespace first: the Secret check and the spec ConfigMap below live in it.
 kubectl apply --server-side -f "stack/k8s/${ns}-namespace.yaml"
 kubectl -n "$ns" get secret llm-observatory-secrets >/dev/null 2>&1 \
-  || fail "create the Secret llm-observatory-secrets in namespace ${ns} first (README, \"Kubernetes\")"
+  || fail "create the Secret llm-observatory-secrets in namespace ${ns} first (docs/kubernetes.md)"
 
 # The ingester reads the spec itself; it is not a rendered file, so it is sent from the working tree.
 kubectl -n "$ns" create configmap observatory-spec --from-file=observatory.yaml=observatory.yaml \

@@ -2,7 +2,7 @@
 
 One file per object, named `<name>-<kind>.yaml` (kube-prometheus style), plus `kustomization.yaml`
 listing them, so `kubectl apply -k stack/k8s` deploys everything. Secrets are referenced, never
-rendered: the user creates them (README, "Kubernetes"), and no value ever lands in these files.
+rendered: the user creates them (docs/kubernetes.md), and no value ever lands in these files.
 """
 
 from __future__ import annotations

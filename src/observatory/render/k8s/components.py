@@ -18,7 +18,7 @@ from observatory.render.k8s.configs import Mounts
 from observatory.render.target import s3_credential_envs
 from observatory.spec.types import Spec
 
-# Keys of the Secret `o.SECRET_NAME` the user creates (README, "Kubernetes").
+# Keys of the Secret `o.SECRET_NAME` the user creates (docs/kubernetes.md).
 KEY_GRAFANA_ADMIN_USER = "grafana-admin-user"
 KEY_GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"
 KEY_DB_PASSWORD = "db-password"

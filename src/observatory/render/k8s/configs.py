@@ -20,7 +20,7 @@ from observatory.render.k8s.objects import Manifest, metadata
 from observatory.render.target import kubernetes
 from observatory.spec.types import Spec
 
-# Keys of the object-storage credentials in the Secret the user creates (README, "Kubernetes").
+# Keys of the object-storage credentials in the Secret the user creates (docs/kubernetes.md).
 KEY_S3_ACCESS_KEY_ID = "s3-access-key-id"
 KEY_S3_SECRET_ACCESS_KEY = "s3-secret-access-key"
 

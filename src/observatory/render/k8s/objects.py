@@ -11,7 +11,7 @@ from typing import Any
 from observatory.spec.types import SecretRef, Spec
 
 PART_OF = "llm-observatory"
-# The one Secret the user creates before `make deploy` (see the README); manifests only reference it.
+# The one Secret the user creates before `make deploy` (docs/kubernetes.md); manifests only reference it.
 SECRET_NAME = "llm-observatory-secrets"
 # Receiver credentials for Alertmanager live apart: they are optional and their keys come from the spec.
 ALERTMANAGER_SECRET_NAME = "llm-observatory-alertmanager"
