@@ -6,6 +6,7 @@ import difflib
 import os
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
 
@@ -19,6 +20,7 @@ from observatory.render import (
     render_artifacts,
     render_files,
     tempo,
+    text,
 )
 from observatory.render.artifact import Artifact, serialize
 from observatory.spec import load, parse
@@ -99,6 +101,11 @@ def test_each_generated_folder_gets_an_index_of_its_files() -> None:
     for top in names.GENERATED_DIRS:
         assert f"{top}/README.md" in files
     assert b"- `prometheus/prometheus.yml`" in files["stack/README.md"]
+
+
+def test_a_text_template_refuses_a_value_its_caller_did_not_pass() -> None:
+    with pytest.raises(jinja2.UndefinedError, match="'files' is undefined"):
+        text.render("folder-readme.md.j2", folder="alerts")
 
 
 def test_retention_tiers_reach_tempo_loki_and_prometheus() -> None:

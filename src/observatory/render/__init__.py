@@ -83,21 +83,20 @@ def check_datasource_links(artifacts: list[Artifact]) -> list[Artifact]:
 
 def index_generated_folders(artifacts: list[Artifact]) -> list[Artifact]:
     """A README in each generated folder, listing what is in it and how it is made."""
+    from observatory.render import text
+
     by_folder: dict[str, list[str]] = {folder: [] for folder in names.GENERATED_DIRS}
     for artifact in artifacts:
         top, _, rest = artifact.path.partition("/")
         by_folder[top].append(rest)
-    readmes = []
-    for folder, files in by_folder.items():
-        lines = [
-            f"# {folder}/",
-            "",
-            "Generated from `observatory.yaml` by `observatory render`: do not edit these files, edit the",
-            "spec and render again (`make render`). `make check` fails when they are stale.",
-            "",
-        ]
-        lines += [f"- `{f}`" for f in sorted(files)] or ["Nothing is rendered here yet."]
-        readmes.append(Artifact(str(PurePosixPath(folder, "README.md")), "\n".join(lines) + "\n", "markdown"))
+    readmes = [
+        Artifact(
+            str(PurePosixPath(folder, "README.md")),
+            text.render("folder-readme.md.j2", folder=folder, files=sorted(files)),
+            "markdown",
+        )
+        for folder, files in by_folder.items()
+    ]
     return artifacts + readmes
 
 
