@@ -23,7 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from observatory import dialects as dialect_table
 from observatory.dialects import Alias
 from observatory.otlp import AttrValue, key_values
-from observatory.pricing import Usage, cost_usd, find_price
+from observatory.pricing import Usage, cost_usd, find_price, priced_model
 from observatory.spec.types import Spec
 
 DIALECTS = ("official", "openllmetry", "openlit", "openinference", "legacy")
@@ -300,7 +300,7 @@ class _Builder:
         t.cache_read_tokens[key] += usage.cache_read_tokens
         t.cache_write_tokens[key] += usage.cache_write_tokens
         day = datetime.fromtimestamp(start / 1e9, UTC).date()
-        row = find_price(self.spec.models, provider, response_model or model, day)
+        row = find_price(self.spec.models, provider, priced_model(model, response_model), day)
         cost = None if row is None else cost_usd(row, usage)
         t.span_cost[span_id.hex()] = cost
         if cost is None or row is None:

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from observatory import names
+from observatory import names, pricing
 from observatory.dialects import Alias, Dialects
 from observatory.spec.types import ModelPrice, Spec
 
@@ -104,7 +104,7 @@ def normalise_groups(dialects: Dialects) -> list[Group]:
 
 
 def price_model_match(row: ModelPrice) -> str:
-    """Which spans a price row is for: provider, then the response model (else the request model).
+    """Which spans a price row is for: its provider, and `pricing.model_regex` of the priced model.
 
     An exact `model` also matches its dated snapshots (`gpt-4o-2024-08-06` for `gpt-4o`), which is
     how providers report the model that actually answered.
@@ -112,16 +112,8 @@ def price_model_match(row: ModelPrice) -> str:
     # OTTL has no conditional expression, so `pricing_groups` first copies the response model, or
     # else the request model, to llm.cost.model.
     pricing_model = attr("llm.cost.model")
-    if row.model is not None:
-        pattern = "^" + _re_escape(row.model) + r"(-[0-9]{4}-?[0-9]{2}-?[0-9]{2})?$"
-    else:
-        assert row.model_pattern is not None
-        pattern = row.model_pattern
+    pattern = pricing.model_regex(row)
     return f"{attr(PROVIDER)} == {lit(row.provider)} and IsMatch({pricing_model}, {lit(pattern)})"
-
-
-def _re_escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in r".^$*+?()[]{}|\-" else c for c in text)
 
 
 def _per_token(usd_per_million: float | None) -> Decimal | None:
@@ -155,8 +147,8 @@ def _unix_nanos(day: date) -> int:
 def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
     """Price every LLM span from the spec's table; a span no row matches is marked unpriced, not zero.
 
-    Rows are tried oldest `effective_from` first, each guarded by the span's start time, so the
-    newest row in force when the request started is the one whose number sticks in `llm.cost.row`;
+    Rows are tried in `pricing.precedence` order (oldest `effective_from` first), each guarded by
+    the span's start time, so the row the rule picks is the last to set its number in `llm.cost.row`;
     each row's match is evaluated once, and the cost statements then only compare that number.
     """
     priced = f"{attr(IN)} != nil and {attr(OUT)} != nil"
@@ -171,7 +163,7 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         f"set({row_marker}, -1)",
         f"set({attr(ATTR_UNPRICED)}, true)",
     ]
-    rows = sorted(enumerate(spec.models), key=lambda item: item[1].effective_from)
+    rows = pricing.precedence(spec.models)
     match = [
         f"set({row_marker}, {i}) where {price_model_match(row)} and "
         f"span.start_time_unix_nano >= {_unix_nanos(row.effective_from)}"
