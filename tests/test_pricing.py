@@ -1,13 +1,14 @@
 """One price-matching rule in three forms, each held to one hand-written table of cases: the Python
-reference (`pricing.find_price`), its SQL (`sql/prices.py`, run on a real PostgreSQL) and the
-collector's OTTL (run in the real collector built from the rendered manifest).
+reference (`pricing.find_price`), its SQL (`sql/prices.py`, run on a real PostgreSQL, and the
+cost dashboard's cache-savings panel built from it) and the collector's OTTL (run in the real
+collector built from the rendered manifest).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,14 +16,19 @@ import pytest
 import requests
 from psycopg import sql
 
+from observatory import names
 from observatory.otlp import key_values, spans
 from observatory.pricing import find_price, priced_model
 from observatory.render.artifact import to_yaml
 from observatory.render.collector import config
+from observatory.render.dashboards import cost
+from observatory.render.dashboards.panels import Sql
 from observatory.spec import parse
 from observatory.spec.types import ModelPrice, Spec
 from observatory.sql import prices
+from observatory.storage.migrate import migrate
 from tests.conftest import ManagedProcess, collector_binary, free_port, poll_until
+from tests.grafana_sql import expand
 from tests.otlp_capture import OtlpCapture
 
 
@@ -152,6 +158,58 @@ def test_with_no_price_rows_the_sql_form_prices_nothing(database: str) -> None:
 
 def _spec() -> Spec:
     return replace(parse("version: v1\nstorage: {engine: postgres}\n", "s.yaml"), models=ROWS)
+
+
+def _cache_savings() -> Sql:
+    [panel] = [p for p in cost.panels(_spec()) if p.slug == "cache_savings"]
+    [query] = panel.queries
+    assert isinstance(query, Sql)
+    return query
+
+
+def test_the_cache_savings_panel_prices_each_request_with_the_row_the_rule_picks(database: str) -> None:
+    # One request per case, each in its own application so the panel's variable selects it alone.
+    cache_read_tokens = 2_000_000
+    with psycopg.connect(database, autocommit=True) as conn:
+        migrate(conn, _spec())
+        for i, case in enumerate(CASES):
+            start = datetime.combine(case.day, datetime.min.time(), UTC) + timedelta(hours=12)
+            conn.execute(f"SELECT {names.TABLE_REQUESTS}_ensure_partition(%s)", (case.day,))
+            conn.execute(
+                f"INSERT INTO {names.TABLE_REQUESTS} (time, trace_id, span_id, application, environment,"
+                " provider, request_model, response_model, status, duration_ms, input_tokens,"
+                " output_tokens, cache_read_tokens, unpriced)"
+                " VALUES (%s, %s, %s, %s, 'test', %s, %s, %s, 'ok', 100, %s, 10, %s, %s)",
+                (
+                    start,
+                    f"{i:032x}",
+                    f"{i:016x}",
+                    f"case-{i}",
+                    case.provider,
+                    case.request_model,
+                    case.response_model,
+                    cache_read_tokens,
+                    cache_read_tokens,
+                    case.row is None,
+                ),
+            )
+        wrong = {}
+        for i, case in enumerate(CASES):
+            text = expand(
+                _cache_savings().sql,
+                timescaledb=False,
+                start=datetime(2023, 12, 1, tzinfo=UTC),
+                end=datetime(2024, 12, 1, tzinfo=UTC),
+                variables={"application": f"case-{i}"},
+            )
+            [(got,)] = conn.execute(text.encode()).fetchall()
+            row = _expected(case)
+            saving = 0.0
+            if row is not None and row.cache_read_usd_per_million_tokens is not None:
+                saving = row.input_usd_per_million_tokens - row.cache_read_usd_per_million_tokens
+            if not math.isclose(got, cache_read_tokens * saving / 1e6, abs_tol=1e-9):
+                wrong[case.name] = (got, cache_read_tokens * saving / 1e6)
+    assert not wrong, f"(panel, expected) USD per case: {wrong}"
 
 
 # --- OTTL in the real collector --------------------------------------------------------------------

@@ -75,3 +75,14 @@ def price_row(provider: str, model: str, day: str) -> str:
         f" AND prices.effective_from <= {day}\n"
         "  ORDER BY prices.effective_from DESC, prices.spec_order DESC LIMIT 1"
     )
+
+
+def cache_read_saving(row: str) -> str:
+    """USD per million cache-read tokens that `row` (a `prices` row) bills below its input price.
+
+    As in `pricing.cost_usd`, a row without a cache-read price bills cache reads as input: no saving.
+    """
+    return (
+        f"{row}.input_usd_per_million_tokens"
+        f" - coalesce({row}.cache_read_usd_per_million_tokens, {row}.input_usd_per_million_tokens)"
+    )

@@ -22,7 +22,8 @@ from observatory.render.dashboards.panels import (
     sql_filter,
     sql_series,
 )
-from observatory.spec.types import ModelPrice, Spec
+from observatory.spec.types import Spec
+from observatory.sql.prices import cache_read_saving, price_row, priced_model, prices_cte
 
 TITLE = "LLM cost"
 DESCRIPTION = "Spend in USD from the spec's price table, by model, application, team and user."
@@ -34,32 +35,6 @@ RAW_WHERE = f"$__timeFilter(time) AND {sql_filter(VARIABLES, RAW_COLUMNS)}"
 DAILY_WHERE = f"{rollup_range('day')} AND {sql_filter(VARIABLES, ROLLUP_COLUMNS)}"
 # Table and bar gauge rows are the query's rows, not one reduced value per column.
 ROWS: dict[str, Any] = {"reduceOptions": {"values": True, "calcs": [], "fields": ""}}
-
-
-def _sql_text(value: str | None) -> str:
-    return "NULL::text" if value is None else "'" + value.replace("'", "''") + "'"
-
-
-def cache_prices(models: tuple[ModelPrice, ...]) -> str:
-    """USD saved per million cache-read tokens (input price minus cache-read price), per price row.
-
-    The latest row of each model is used: a dashboard compares the cache with today's prices.
-    """
-    latest: dict[tuple[str, str | None, str | None], ModelPrice] = {}
-    for row in sorted(models, key=lambda r: r.effective_from):
-        latest[(row.provider, row.model, row.model_pattern)] = row
-    rows = [
-        f"({_sql_text(p)}, {_sql_text(m)}, {_sql_text(pat)}, "
-        f"{r.input_usd_per_million_tokens - r.cache_read_usd_per_million_tokens!r}::float8)"
-        for (p, m, pat), r in latest.items()
-        if r.cache_read_usd_per_million_tokens is not None
-    ]
-    if not rows:
-        return (
-            "prices AS (SELECT NULL::text AS provider, NULL::text AS model, NULL::text AS pattern,"
-            " NULL::float8 AS saving WHERE false)"
-        )
-    return f"prices (provider, model, pattern, saving) AS (VALUES {', '.join(rows)})"
 
 
 def _breakdown(slug: str, title: str, key: str, panel_type: str, limit: int = 20) -> Panel:
@@ -101,21 +76,29 @@ def _stat(slug: str, title: str, column: str, value: str, unit: str, description
 
 
 def _cache_savings(spec: Spec) -> Panel:
+    # Each request's cache reads at the price row that priced it (the collector's rule, from
+    # observatory.sql.prices), summed first per provider, priced model and UTC day: the rule needs
+    # the response model and the day, which only the per-request table has.
+    model = priced_model("request_model", "response_model")
     sql = (
-        f"WITH {cache_prices(spec.models)}\n"
-        "SELECT coalesce(sum(d.cache_read_tokens * p.saving / 1e6), 0) AS savings_usd\n"
-        f"FROM {DAILY} d\n"
-        "JOIN LATERAL (SELECT saving FROM prices WHERE prices.provider = d.provider\n"
-        "  AND (prices.model = d.model OR d.model ~ prices.pattern) ORDER BY prices.model IS NULL LIMIT 1)"
-        " p ON true\n"
-        f"WHERE {DAILY_WHERE.replace('bucket', 'd.bucket')}"
+        f"WITH {prices_cte(spec.models)},\n"
+        "reads AS (\n"
+        f"  SELECT provider, {model} AS model, (time AT TIME ZONE 'UTC')::date AS day,\n"
+        "    sum(cache_read_tokens) AS cache_read_tokens\n"
+        f"  FROM {RAW}\n  WHERE {RAW_WHERE} AND cache_read_tokens > 0\n  GROUP BY 1, 2, 3)\n"
+        f"SELECT coalesce(sum(r.cache_read_tokens * ({cache_read_saving('p')}) / 1e6), 0) AS savings_usd\n"
+        "FROM reads r\n"
+        f"JOIN LATERAL ({price_row('r.provider', 'r.model', 'r.day')}) p ON true"
     )
     return Panel(
         "cache_savings",
         "Cache savings",
         "stat",
         (Sql(sql, ("savings_usd",)),),
-        description="Cache-read tokens priced at the input price minus the cache-read price.",
+        description=(
+            "Cache-read tokens priced at the input price minus the cache-read price of the row that"
+            " priced each request. Exact, from the per-request table (kept for the warm tier)."
+        ),
         unit="currencyUSD",
         width=6,
         height=5,
