@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,11 @@ INVALID = sorted((SPECS / "invalid").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("spec_path", INVALID, ids=[p.stem for p in INVALID])
-def test_an_invalid_spec_reports_exactly_its_snapshot_errors(spec_path: Path) -> None:
+def test_an_invalid_spec_reports_exactly_its_snapshot_errors(
+    spec_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     expected = spec_path.with_suffix(".errors").read_text(encoding="utf-8")
-    os.chdir(REPO)
+    monkeypatch.chdir(REPO)  # the snapshots name the spec by its path from the repository root
     with pytest.raises(SpecInvalid) as caught:
         load(spec_path.relative_to(REPO))
     got = "".join(f"{error}\n" for error in caught.value.errors)
@@ -46,8 +47,10 @@ def test_an_unknown_key_without_a_close_match_gets_no_suggestion() -> None:
     assert [str(e) for e in caught.value.errors] == ["s.yaml:2:1: zzz: unknown key 'zzz'"]
 
 
-def test_the_embedded_default_spec_is_valid_and_used_without_a_file(tmp_path: Path) -> None:
-    os.chdir(tmp_path)
+def test_the_embedded_default_spec_is_valid_and_used_without_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a folder without observatory.yaml
     spec = load(None)
     assert spec.source == "observatory.yaml (built-in default)"
     assert spec == parse(default_spec_text(), spec.source)
