@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
@@ -63,9 +66,46 @@ def test_the_committed_generated_folders_equal_a_fresh_render() -> None:
     assert got == committed, _explain(committed, got, "stale: run `make render` and commit")
 
 
-def test_rendering_twice_gives_identical_bytes() -> None:
-    spec = load(SPECS / "valid" / "full.yaml")
-    assert render_files(spec) == render_files(spec)
+# Renders each spec given on the command line into <out>/<spec stem>/, in a process of its own.
+_RENDER_INTO = """
+import sys
+from pathlib import Path
+
+from observatory.render import render_files
+from observatory.spec import load
+
+out = Path(sys.argv[1])
+for spec in map(Path, sys.argv[2:]):
+    for path, data in render_files(load(spec)).items():
+        target = out / spec.stem / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+"""
+
+
+def test_two_processes_with_different_hash_seeds_render_identical_bytes(tmp_path: Path) -> None:
+    """Iterating a set or a dict built from a set follows the string hash seed, which differs per
+    process; one process rendering twice would never see it."""
+    specs = [Path("observatory.yaml"), *(p.relative_to(REPO) for p in VALID)]
+    seeds = ("1", "2")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RENDER_INTO, str(tmp_path / seed), *map(str, specs)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for seed in seeds
+    ]
+    for seed, proc in zip(seeds, procs, strict=True):
+        output = proc.communicate(timeout=300)[0].decode()
+        assert proc.returncode == 0, f"rendering with PYTHONHASHSEED={seed} failed:\n{output}"
+    first, second = (_tree(tmp_path / seed) for seed in seeds)
+    assert {path.split("/", 1)[0] for path in first} == {p.stem for p in specs}
+    assert first == second, _explain(first, second, "rendering depends on PYTHONHASHSEED")
+    repository = {k.split("/", 1)[1]: v for k, v in first.items() if k.startswith("observatory/")}
+    assert repository == render_files(load(REPO / "observatory.yaml"))
 
 
 def test_rendering_reads_no_environment_so_secret_values_never_reach_output(
