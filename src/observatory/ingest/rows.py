@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from observatory import dialects, names
+from observatory import semconv as sc
 
 Row = tuple[Any, ...]
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
@@ -71,7 +72,7 @@ def _first(value: Any) -> str | None:
 def _llm_request(a: dict[str, Any]) -> tuple[str, str] | None:
     """(operation, model) of a span that becomes a row, the rule of the collector's filter/llm_only:
     an LLM operation on a named model; None for any other span."""
-    operation, model = _str(a.get("gen_ai.operation.name")), _str(a.get("gen_ai.request.model"))
+    operation, model = _str(a.get(sc.OPERATION)), _str(a.get(sc.REQUEST_MODEL))
     return (operation, model) if operation in _LLM_OPERATIONS and model else None
 
 
@@ -89,9 +90,9 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
     if llm is None:
         return None
     operation, model = llm
-    cost = _float(a.get("llm.cost.usd"))
-    unpriced = _bool(a.get("llm.cost.unpriced"))
-    ttft = _float(a.get("gen_ai.response.time_to_first_chunk"))
+    cost = _float(a.get(sc.COST_USD))
+    unpriced = _bool(a.get(sc.UNPRICED))
+    ttft = _float(a.get(sc.TIME_TO_FIRST_CHUNK))
     application, environment, team = resource
     return (
         _time(span.start_time_unix_nano),
@@ -99,35 +100,35 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
         span.span_id.hex(),
         application,
         environment,
-        team or _str(a.get("team")),
-        _str(a.get("user.id")),
-        _str(a.get("gen_ai.provider.name")),
+        team or _str(a.get(sc.TEAM)),
+        _str(a.get(sc.USER_ID)),
+        _str(a.get(sc.PROVIDER)),
         model,
-        _str(a.get("gen_ai.response.model")),
+        _str(a.get(sc.RESPONSE_MODEL)),
         operation,
         _STATUS.get(span.status.code, "unset"),
-        _str(a.get("error.type")),
-        _first(a.get("gen_ai.response.finish_reasons")),
+        _str(a.get(sc.ERROR_TYPE)),
+        _first(a.get(sc.FINISH_REASONS)),
         max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
         None if ttft is None else ttft * 1000,
-        _int(a.get("gen_ai.usage.input_tokens")),
-        _int(a.get("gen_ai.usage.output_tokens")),
-        _int(a.get("gen_ai.usage.cache_read.input_tokens")),
-        _int(a.get("gen_ai.usage.cache_creation.input_tokens")),
-        _int(a.get("gen_ai.usage.reasoning.output_tokens")),
+        _int(a.get(sc.INPUT_TOKENS)),
+        _int(a.get(sc.OUTPUT_TOKENS)),
+        _int(a.get(sc.CACHE_READ_TOKENS)),
+        _int(a.get(sc.CACHE_WRITE_TOKENS)),
+        _int(a.get(sc.REASONING_TOKENS)),
         cost,
         # A span the collector did not price counts as unpriced: never a silent zero.
         unpriced if unpriced is not None else cost is None,
-        _day(a.get("llm.cost.price_effective_from")),
+        _day(a.get(sc.PRICE_VERSION)),
     )
 
 
 def _resource(rs: Any) -> tuple[str, str, str | None]:
     r = {kv.key: kv.value for kv in rs.resource.attributes}
     return (
-        _str(r.get("service.name")) or names.UNKNOWN,
-        _str(r.get("deployment.environment.name")) or names.UNKNOWN,
-        _str(r.get("team")),
+        _str(r.get(sc.SERVICE_NAME)) or names.UNKNOWN,
+        _str(r.get(sc.DEPLOYMENT_ENVIRONMENT)) or names.UNKNOWN,
+        _str(r.get(sc.TEAM)),
     )
 
 

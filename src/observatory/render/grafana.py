@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from observatory import names
+from observatory import semconv as sc
 from observatory.render.artifact import Artifact
 from observatory.spec.types import Spec
 
@@ -52,8 +53,8 @@ def prometheus_datasource(spec: Spec) -> dict[str, Any]:
 def tempo_datasource(spec: Spec) -> dict[str, Any]:
     # Span attribute (or resource attribute) to metric label, for the links to logs and metrics.
     to_metric_labels = [
-        {"key": "service.name", "value": names.LABEL_APPLICATION},
-        {"key": "gen_ai.request.model", "value": names.LABEL_MODEL},
+        {"key": sc.SERVICE_NAME, "value": names.LABEL_APPLICATION},
+        {"key": sc.REQUEST_MODEL, "value": names.LABEL_MODEL},
     ]
     return {
         "name": "Tempo",
@@ -70,7 +71,7 @@ def tempo_datasource(spec: Spec) -> dict[str, Any]:
                 "filterByTraceID": True,
                 "customQuery": True,
                 "query": '{$${__tags}} | trace_id = "$${__trace.traceId}"',
-                "tags": [{"key": "service.name", "value": "service_name"}],
+                "tags": [{"key": sc.SERVICE_NAME, "value": "service_name"}],
             },
             "tracesToMetrics": {
                 "datasourceUid": names.DS_PROMETHEUS,

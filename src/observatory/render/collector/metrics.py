@@ -12,20 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from observatory import names
+from observatory import semconv as sc
 from observatory.dialects import Dialects
 from observatory.render.collector import ottl
 
 _RESOURCE: list[dict[str, Any]] = [
-    {"key": "service.name", "default_value": names.UNKNOWN},
-    {"key": "deployment.environment.name", "default_value": names.UNKNOWN},
+    {"key": sc.SERVICE_NAME, "default_value": names.UNKNOWN},
+    {"key": sc.DEPLOYMENT_ENVIRONMENT, "default_value": names.UNKNOWN},
 ]
 # Optional: spans of an application without a team still count, with no team label.
-_RESOURCE_WITH_TEAM: list[dict[str, Any]] = [*_RESOURCE, {"key": ottl.RESOURCE_TEAM, "optional": True}]
+_RESOURCE_WITH_TEAM: list[dict[str, Any]] = [*_RESOURCE, {"key": sc.TEAM, "optional": True}]
 _LABELS = [
-    {"key": ottl.PROVIDER, "default_value": names.UNKNOWN},
-    {"key": ottl.REQUEST_MODEL, "default_value": names.UNKNOWN},
-    {"key": ottl.OPERATION, "default_value": names.UNKNOWN},
-    {"key": "error.type", "optional": True},
+    {"key": sc.PROVIDER, "default_value": names.UNKNOWN},
+    {"key": sc.REQUEST_MODEL, "default_value": names.UNKNOWN},
+    {"key": sc.OPERATION, "default_value": names.UNKNOWN},
+    {"key": sc.ERROR_TYPE, "optional": True},
 ]
 
 
@@ -79,54 +80,54 @@ def signal_to_metrics(table: Dialects) -> dict[str, Any]:
         _histogram(
             names.METRIC_TTFT,
             "Time to first token of streamed LLM responses",
-            f"Double({ottl.attr('gen_ai.response.time_to_first_chunk')})",
-            present("gen_ai.response.time_to_first_chunk"),
+            f"Double({ottl.attr(sc.TIME_TO_FIRST_CHUNK)})",
+            present(sc.TIME_TO_FIRST_CHUNK),
             list(names.TTFT_BUCKETS_SECONDS),
         ),
         _counter(
             names.METRIC_INPUT_TOKENS,
             "Input tokens, cached ones included",
-            ottl.attr(ottl.IN),
-            present(ottl.IN),
+            ottl.attr(sc.INPUT_TOKENS),
+            present(sc.INPUT_TOKENS),
         ),
         _counter(
             names.METRIC_OUTPUT_TOKENS,
             "Output tokens, reasoning included",
-            ottl.attr(ottl.OUT),
-            present(ottl.OUT),
+            ottl.attr(sc.OUTPUT_TOKENS),
+            present(sc.OUTPUT_TOKENS),
         ),
         _counter(
             names.METRIC_CACHE_READ_TOKENS,
             "Input tokens read from the provider's cache",
-            ottl.attr(ottl.CACHE_READ),
-            present(ottl.CACHE_READ),
+            ottl.attr(sc.CACHE_READ_TOKENS),
+            present(sc.CACHE_READ_TOKENS),
         ),
         _counter(
             names.METRIC_CACHE_WRITE_TOKENS,
             "Input tokens written to the provider's cache",
-            ottl.attr(ottl.CACHE_WRITE),
-            present(ottl.CACHE_WRITE),
+            ottl.attr(sc.CACHE_WRITE_TOKENS),
+            present(sc.CACHE_WRITE_TOKENS),
         ),
         _counter(
             names.METRIC_COST,
             "Cost in USD from the spec's price table",
-            ottl.attr(ottl.ATTR_COST),
-            present(ottl.ATTR_COST),
+            ottl.attr(sc.COST_USD),
+            present(sc.COST_USD),
             _RESOURCE_WITH_TEAM,
         ),
         _counter(
             names.METRIC_UNPRICED_REQUESTS,
             "LLM requests whose model has no price in the table",
             "1",
-            f"{llm} and {ottl.attr(ottl.ATTR_UNPRICED)} == true",
+            f"{llm} and {ottl.attr(sc.UNPRICED)} == true",
         ),
     ]
     normalised = {
         "name": _otel_name(names.METRIC_NORMALISED_SPANS, "_total"),
         "description": "Spans that arrived in an older or other dialect and were normalised",
         "include_resource_attributes": _RESOURCE,
-        "attributes": [{"key": ottl.ATTR_NORMALISED_FROM}],
-        "conditions": [f"{ottl.attr(ottl.ATTR_NORMALISED_FROM)} != nil"],
+        "attributes": [{"key": sc.NORMALISED_FROM}],
+        "conditions": [f"{ottl.attr(sc.NORMALISED_FROM)} != nil"],
         "sum": {"value": "1", "monotonic": True},
     }
     return {"spans": [*spans, normalised]}

@@ -13,24 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from observatory import names, pricing
+from observatory import semconv as sc
 from observatory.dialects import Alias, Dialects
 from observatory.spec.types import ModelPrice, Spec
 
 Group = dict[str, Any]
-
-# Attributes the pipeline adds to spans. They go in the names module's family of constants but are
-# span attributes, not metric labels, so they are kept here next to the statements that set them.
-ATTR_COST = "llm.cost.usd"
-ATTR_UNPRICED = "llm.cost.unpriced"
-ATTR_PRICE_VERSION = "llm.cost.price_effective_from"
-ATTR_NORMALISED_FROM = "llm.normalised_from"
-ATTR_USER = "user.id"
-RESOURCE_TEAM = "team"  # the resource attribute naming the team that owns an application
-
-IN, OUT = "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"
-CACHE_READ, CACHE_WRITE = "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens"
-REQUEST_MODEL, RESPONSE_MODEL = "gen_ai.request.model", "gen_ai.response.model"
-PROVIDER, OPERATION = "gen_ai.provider.name", "gen_ai.operation.name"
 
 
 def lit(value: str) -> str:
@@ -56,7 +43,7 @@ def one_of(target: str, values: tuple[str, ...] | list[str]) -> str:
 
 def is_llm_span(dialects: Dialects) -> str:
     """The condition that makes a span an LLM request: an inference operation on a named model."""
-    return f"{attr(REQUEST_MODEL)} != nil and {one_of(attr(OPERATION), dialects.llm_operations)}"
+    return f"{attr(sc.REQUEST_MODEL)} != nil and {one_of(attr(sc.OPERATION), dialects.llm_operations)}"
 
 
 def _rename(alias: Alias, context: str) -> list[str]:
@@ -64,7 +51,7 @@ def _rename(alias: Alias, context: str) -> list[str]:
     value = f"[{src}]" if alias.wrap else src
     return [
         f"set({dst}, {value}) where {dst} == nil and {src} != nil",
-        f"set({attr(ATTR_NORMALISED_FROM, context)}, {lit(alias.dialect)}) where {src} != nil",
+        f"set({attr(sc.NORMALISED_FROM, context)}, {lit(alias.dialect)}) where {src} != nil",
         f"delete_key({context}.attributes, {lit(alias.alias)})",
     ]
 
@@ -78,10 +65,10 @@ def normalise_groups(dialects: Dialects) -> list[Group]:
         "conditions": [f"{attr(a.alias)} != nil" for a in span_aliases] + [f"{kind} != nil"],
         "statements": [s for a in span_aliases for s in _rename(a, "span")]
         + [
-            f"set({attr(OPERATION)}, {lit(op)}) where {attr(OPERATION)} == nil and {kind} == {lit(k)}"
+            f"set({attr(sc.OPERATION)}, {lit(op)}) where {attr(sc.OPERATION)} == nil and {kind} == {lit(k)}"
             for k, op in dialects.span_kind_operations
         ]
-        + [f"set({attr(ATTR_NORMALISED_FROM)}, {lit(dialects.span_kind_dialect)}) where {kind} != nil"],
+        + [f"set({attr(sc.NORMALISED_FROM)}, {lit(dialects.span_kind_dialect)}) where {kind} != nil"],
     }
     value_statements = []
     for name, mapping in dialects.values:
@@ -113,7 +100,7 @@ def price_model_match(row: ModelPrice) -> str:
     # else the request model, to llm.cost.model.
     pricing_model = attr("llm.cost.model")
     pattern = pricing.model_regex(row)
-    return f"{attr(PROVIDER)} == {lit(row.provider)} and IsMatch({pricing_model}, {lit(pattern)})"
+    return f"{attr(sc.PROVIDER)} == {lit(row.provider)} and IsMatch({pricing_model}, {lit(pattern)})"
 
 
 def _per_token(usd_per_million: float | None) -> Decimal | None:
@@ -131,7 +118,7 @@ def cost_expression(row: ModelPrice) -> str:
     assert p_in is not None and p_out is not None
     p_read = _per_token(row.cache_read_usd_per_million_tokens) or p_in
     p_write = _per_token(row.cache_write_usd_per_million_tokens) or p_in
-    t_in, t_out = f"Double({attr(IN)})", f"Double({attr(OUT)})"
+    t_in, t_out = f"Double({attr(sc.INPUT_TOKENS)})", f"Double({attr(sc.OUTPUT_TOKENS)})"
     t_read, t_write = f"Double({attr('llm.cost.cache_read')})", f"Double({attr('llm.cost.cache_write')})"
     return (
         f"({t_in} - {t_read} - {t_write}) * {decimal_lit(p_in)}"
@@ -151,17 +138,21 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
     the span's start time, so the row the rule picks is the last to set its number in `llm.cost.row`;
     each row's match is evaluated once, and the cost statements then only compare that number.
     """
-    priced = f"{attr(IN)} != nil and {attr(OUT)} != nil"
+    priced = f"{attr(sc.INPUT_TOKENS)} != nil and {attr(sc.OUTPUT_TOKENS)} != nil"
     row_marker = attr("llm.cost.row")
+
+    def copy_when_set(dst: str, src: str) -> str:
+        return f"set({attr(dst)}, {attr(src)}) where {attr(src)} != nil"
+
     prepare = [
-        f"set({attr('llm.cost.model')}, {attr(REQUEST_MODEL)})",
-        f"set({attr('llm.cost.model')}, {attr(RESPONSE_MODEL)}) where {attr(RESPONSE_MODEL)} != nil",
+        f"set({attr('llm.cost.model')}, {attr(sc.REQUEST_MODEL)})",
+        copy_when_set("llm.cost.model", sc.RESPONSE_MODEL),
         f"set({attr('llm.cost.cache_read')}, 0)",
-        f"set({attr('llm.cost.cache_read')}, {attr(CACHE_READ)}) where {attr(CACHE_READ)} != nil",
+        copy_when_set("llm.cost.cache_read", sc.CACHE_READ_TOKENS),
         f"set({attr('llm.cost.cache_write')}, 0)",
-        f"set({attr('llm.cost.cache_write')}, {attr(CACHE_WRITE)}) where {attr(CACHE_WRITE)} != nil",
+        copy_when_set("llm.cost.cache_write", sc.CACHE_WRITE_TOKENS),
         f"set({row_marker}, -1)",
-        f"set({attr(ATTR_UNPRICED)}, true)",
+        f"set({attr(sc.UNPRICED)}, true)",
     ]
     rows = pricing.precedence(spec.models)
     match = [
@@ -173,9 +164,9 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
     for i, row in rows:
         when = f"{row_marker} == {i} and {priced}"
         apply += [
-            f"set({attr(ATTR_COST)}, {cost_expression(row)}) where {when}",
-            f"set({attr(ATTR_PRICE_VERSION)}, {lit(row.effective_from.isoformat())}) where {when}",
-            f"set({attr(ATTR_UNPRICED)}, false) where {when}",
+            f"set({attr(sc.COST_USD)}, {cost_expression(row)}) where {when}",
+            f"set({attr(sc.PRICE_VERSION)}, {lit(row.effective_from.isoformat())}) where {when}",
+            f"set({attr(sc.UNPRICED)}, false) where {when}",
         ]
     cleanup = [
         f"delete_key(span.attributes, {lit(k)})"
@@ -196,7 +187,7 @@ def error_type_group(dialects: Dialects) -> Group:
         "context": "span",
         "conditions": [is_llm_span(dialects)],
         "statements": [
-            f'set({attr("error.type")}, "_OTHER") where span.status.code == STATUS_CODE_ERROR'
+            f'set({attr(sc.ERROR_TYPE)}, "_OTHER") where span.status.code == STATUS_CODE_ERROR'
             f" and {attr('error.type')} == nil"
         ],
     }
@@ -228,8 +219,8 @@ def redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         # The key is expanded by the collector at start-up from its environment or a mounted file;
         # the rendered file holds only the reference. The hash is SHA-256 over key + ":" + id.
         out[0]["statements"].append(
-            f'set({attr(ATTR_USER)}, SHA256(Concat(["{secret}", {attr(ATTR_USER)}], ":")))'
-            f" where {attr(ATTR_USER)} != nil"
+            f'set({attr(sc.USER_ID)}, SHA256(Concat(["{secret}", {attr(sc.USER_ID)}], ":")))'
+            f" where {attr(sc.USER_ID)} != nil"
         )
     out.append(
         {
@@ -263,18 +254,18 @@ def log_redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
 def metric_label_statements() -> list[str]:
     """Datapoint labels from the names module: resource attributes copied in, GenAI keys shortened."""
     copies = [
-        (names.LABEL_APPLICATION, 'resource.attributes["service.name"]'),
-        (names.LABEL_ENVIRONMENT, 'resource.attributes["deployment.environment.name"]'),
+        (names.LABEL_APPLICATION, attr(sc.SERVICE_NAME, "resource")),
+        (names.LABEL_ENVIRONMENT, attr(sc.DEPLOYMENT_ENVIRONMENT, "resource")),
     ]
     renames = [
-        (names.LABEL_PROVIDER, PROVIDER),
-        (names.LABEL_MODEL, REQUEST_MODEL),
-        (names.LABEL_OPERATION, OPERATION),
-        (names.LABEL_ERROR_TYPE, "error.type"),
-        (names.LABEL_DIALECT, ATTR_NORMALISED_FROM),
+        (names.LABEL_PROVIDER, sc.PROVIDER),
+        (names.LABEL_MODEL, sc.REQUEST_MODEL),
+        (names.LABEL_OPERATION, sc.OPERATION),
+        (names.LABEL_ERROR_TYPE, sc.ERROR_TYPE),
+        (names.LABEL_DIALECT, sc.NORMALISED_FROM),
     ]
     out = [f"set(datapoint.attributes[{lit(label)}], {source})" for label, source in copies]
-    team = f"resource.attributes[{lit(RESOURCE_TEAM)}]"  # only the cost counter's resource has it
+    team = f"resource.attributes[{lit(sc.TEAM)}]"  # only the cost counter's resource has it
     out.append(f"set(datapoint.attributes[{lit(names.LABEL_TEAM)}], {team}) where {team} != nil")
     for label, key in renames:
         src = f"datapoint.attributes[{lit(key)}]"

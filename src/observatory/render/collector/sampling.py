@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from observatory import semconv as sc
 from observatory.spec.types import SamplingPolicy, Spec
 
 
@@ -58,7 +59,7 @@ def _service(names: list[str], invert: bool) -> dict[str, Any]:
     return {
         "name": "not-overridden" if invert else f"app-{names[0]}",
         "type": "string_attribute",
-        "string_attribute": {"key": "service.name", "values": names, "invert_match": invert},
+        "string_attribute": {"key": sc.SERVICE_NAME, "values": names, "invert_match": invert},
     }
 
 
