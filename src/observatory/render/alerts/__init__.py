@@ -35,6 +35,9 @@ def _tests(spec: Spec, cases: list[Case], evaluation_interval: str) -> dict[str,
         # Relative to the test file: promtool resolves rule_files from the test file's folder.
         "rule_files": [f"../{RECORDING_RULES.split('/')[-1]}", f"../{ALERTING_RULES.split('/')[-1]}"],
         "evaluation_interval": evaluation_interval,
+        # Recording groups first, so an alert reads the rates of the same evaluation: without an order
+        # promtool evaluates groups at random, and a firing time can move by one evaluation.
+        "group_eval_order": [g["name"] for g in (*recording.groups(spec), *alerting_groups(spec))],
         "tests": [case.to_test() for case in cases],
     }
 
