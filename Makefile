@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-docker e2e golden bench up down demo logs deploy undeploy
+.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers e2e golden bench up down demo logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,14 +31,23 @@ lint: install ## Lint, format check and type check
 test: install tools collector ## Run the test suite (installs what it needs first)
 	$(BIN)/pytest
 
+test-unit: install ## Run the tests that need Python only (seconds)
+	$(BIN)/pytest -m unit
+
+test-tools: install tools ## Run the tests that check outputs with promtool, amtool, kustomize, actionlint
+	$(BIN)/pytest -m tools
+
+test-processes: install tools collector ## Run the tests that start PostgreSQL, the collector, the ingester
+	$(BIN)/pytest -m processes
+
 check: lint test ## What CI runs: lint, types, generated files up to date, tests
 	$(BIN)/observatory render --check
 
 e2e: install tools collector ## Run the end-to-end tests on the local stack (real processes, no Docker)
-	$(BIN)/pytest tests/test_e2e_local.py
+	$(BIN)/pytest tests/processes/test_e2e_local.py
 
-test-docker: install ## Run the container tests (needs a Docker engine; fails without one)
-	REQUIRE_DOCKER=1 $(BIN)/pytest -m docker
+test-containers: install ## Run the container tests (needs a Docker engine; fails without one)
+	REQUIRE_DOCKER=1 $(BIN)/pytest -m containers
 
 golden: install ## Regenerate the golden trees and error snapshots under tests/
 	$(BIN)/python scripts/update_golden.py

@@ -1,4 +1,12 @@
-"""Shared test helpers: repository paths, real tools, free ports, waiting with a named timeout."""
+"""Shared test helpers: repository paths, real tools, free ports, waiting with a named timeout.
+
+Tests are grouped by what they need, one folder each, and every test carries its folder's marker so a
+group can be selected (`pytest -m unit`, `make test-unit`): unit (Python only), tools (command-line
+tools CI installs: promtool, amtool, kustomize, actionlint, and Prometheus and Alertmanager started
+with the compose flags), processes (real servers: PostgreSQL, the built collector, the ingester, the
+local stack), containers (a Docker engine). A test elsewhere that needs Docker says so with its own
+`containers` marker, which then replaces its folder's.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,17 @@ REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "tests" / "specs"
 GOLDEN = REPO / "tests" / "golden"
 SCHEMAS = REPO / "tests" / "schemas"
+
+
+GROUPS = ("unit", "tools", "processes", "containers")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.get_closest_marker(group) for group in GROUPS):
+            folder = item.path.parent.name
+            assert folder in GROUPS, f"{item.nodeid}: tests live in one of tests/{{{','.join(GROUPS)}}}/"
+            item.add_marker(folder)
 
 
 def missing_tool(message: str) -> NoReturn:

@@ -2,7 +2,7 @@
 //! the per-request table in COPY text format, without a Python object per span or attribute.
 //!
 //! It is an exact port of `observatory.ingest.rows` + `observatory.ingest.convert.copy_line` (the
-//! reference, in Python): the same rows, byte for byte; `tests/test_ingest_native.py` compares the
+//! reference, in Python): the same rows, byte for byte; `tests/processes/test_ingest_native.py` compares the
 //! two on generated traffic and on odd inputs. The caller has already parsed the body with
 //! protobuf (which decides what is malformed), so errors here are a second line of defence only.
 //!

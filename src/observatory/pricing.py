@@ -2,7 +2,7 @@
 
 This is the one home of the rule. The collector's OTTL (`render/collector/ottl.py`) and the
 dashboards' SQL (`sql/prices.py`) are written from `model_regex` and `precedence`, and tests run
-both, case by case, against `find_price` (tests/test_pricing.py). The synthetic traffic uses it for
+both, case by case, against `find_price` (tests/processes/test_pricing.py). The synthetic traffic uses it for
 its ground truth. The rule:
 - the model priced is the response model when the span has one, else the request model;
 - a row is for one provider; an exact `model` also matches its dated snapshots

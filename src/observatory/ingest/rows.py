@@ -5,7 +5,7 @@ and skipped. A value of the wrong type becomes NULL rather than failing the requ
 must not make the collector retry a whole batch forever.
 
 The ingester runs a port of this module in Rust (native/src/lib.rs) that must write the same rows
-byte for byte; tests/test_ingest_native.py compares the two. Change both together.
+byte for byte; tests/processes/test_ingest_native.py compares the two. Change both together.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def is_llm_request(span: Any) -> bool:
 def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
     # Only the attributes a row needs are converted; the AnyValue objects are read in place. This
     # is the ingester's hottest loop (measured: docs/BENCHMARKS.md). The tuple is in the order of
-    # observatory.sql.columns.NAMES; tests/test_ingest_rows.py checks it field by field.
+    # observatory.sql.columns.NAMES; tests/unit/test_ingest_rows.py checks it field by field.
     a = {kv.key: kv.value for kv in span.attributes}
     llm = _llm_request(a)
     if llm is None:

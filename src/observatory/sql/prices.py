@@ -2,7 +2,7 @@
 
 `prices_cte` is the table as a CTE named `prices`, one row per spec row with its place in the spec and the
 `pricing.model_regex` of its model; `price_row` is the subquery that picks, for one request, the row
-`pricing.find_price` picks. tests/test_pricing.py runs both on a real PostgreSQL, case by case,
+`pricing.find_price` picks. tests/processes/test_pricing.py runs both on a real PostgreSQL, case by case,
 against `find_price`.
 """
 

@@ -491,7 +491,7 @@ def test_every_promql_query_names_only_what_prometheus_has_and_returns_data(
         assert match[3] in _labels_of(prometheus, match[1]), variable
 
 
-@pytest.mark.docker
+@pytest.mark.containers
 def test_every_sql_query_runs_on_timescaledb_with_grafanas_timescaledb_expansion() -> None:
     """The same queries, with $__timeGroup as time_bucket(...), on the pinned TimescaleDB image: the
     repository spec's schema, synthetic rows, and continuous aggregates refreshed."""

@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,9 +34,8 @@ from observatory.ingest.convert import Converted, convert
 from observatory.otlp import key_values
 from observatory.spec import load
 from observatory.traffic import Workload, generate
-from tests.conftest import missing_tool
+from tests.conftest import REPO, missing_tool
 
-REPO = Path(__file__).resolve().parent.parent
 LIMIT = 64 * 2**20
 START = 1_764_000_000_123_456_789
 LLM = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}

@@ -20,9 +20,9 @@ from observatory import names
 from observatory.spec import load
 from observatory.storage.migrate import MigrateReport, migrate
 from tests.conftest import REPO, require_docker
-from tests.test_storage_maintain import expected, insert, rollup, synthetic_rows
+from tests.processes.test_storage_maintain import expected, insert, rollup, synthetic_rows
 
-pytestmark = pytest.mark.docker
+pytestmark = pytest.mark.containers
 
 SPEC = load(REPO / "observatory.yaml")
 T, HOURLY, DAILY = names.TABLE_REQUESTS, names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY

@@ -30,7 +30,7 @@ from tests.conftest import REPO, poll_until, require_docker
 
 LOGS = REPO / ".cache/compose-stack.log"  # the stack's logs, kept for CI after the containers go
 
-pytestmark = pytest.mark.docker
+pytestmark = pytest.mark.containers
 
 
 class Stack:
