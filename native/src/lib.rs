@@ -178,7 +178,8 @@ const CACHE_READ_TOKENS: usize = 13;
 const CACHE_WRITE_TOKENS: usize = 14;
 const REASONING_TOKENS: usize = 15;
 const PRICE_VERSION: usize = 16;
-const SLOTS: usize = 17;
+const ERROR_RAW_TYPE: usize = 17;
+const SLOTS: usize = 18;
 
 fn span_slot(key: &[u8]) -> Option<usize> {
     Some(match key {
@@ -199,6 +200,7 @@ fn span_slot(key: &[u8]) -> Option<usize> {
         b"gen_ai.usage.cache_creation.input_tokens" => CACHE_WRITE_TOKENS,
         b"gen_ai.usage.reasoning.output_tokens" => REASONING_TOKENS,
         b"llm.cost.price_effective_from" => PRICE_VERSION,
+        b"llm.error.raw_type" => ERROR_RAW_TYPE,
         _ => return None,
     })
 }
@@ -489,12 +491,16 @@ fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Out
         }
     }
     out.spans += 1;
-    let operation = as_str(slots[OPERATION]);
-    let model = as_str(slots[REQUEST_MODEL]).filter(|m| !m.is_empty());
-    let (Some(operation), Some(model)) = (operation, model) else {
+    // The collector's filter/llm_only: an LLM operation, and a provider or a model.
+    let Some(operation) = as_str(slots[OPERATION]) else {
         return Ok(());
     };
     if !llm_operations.iter().any(|op| op == operation) {
+        return Ok(());
+    }
+    let model = as_str(slots[REQUEST_MODEL]).filter(|m| !m.is_empty());
+    let named = |slot: usize| as_str(slots[slot]).is_some_and(|v| !v.is_empty());
+    if model.is_none() && !named(PROVIDER) && !named(RESPONSE_MODEL) {
         return Ok(());
     }
     let cost = as_float(slots[COST]);
@@ -529,7 +535,7 @@ fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Out
     };
     let texts = [
         as_str(slots[PROVIDER]),
-        Some(model),
+        model,
         as_str(slots[RESPONSE_MODEL]),
         Some(operation),
         Some(status),
@@ -558,6 +564,8 @@ fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Out
     push_opt_float(o, cost);
     o.extend_from_slice(if unpriced { b"\tt\t" } else { b"\tf\t" });
     push_opt_text(o, as_day(slots[PRICE_VERSION]));
+    o.push(b'\t');
+    push_opt_text(o, as_str(slots[ERROR_RAW_TYPE]));
     o.push(b'\n');
     out.rows += 1;
     Ok(())
@@ -609,7 +617,7 @@ fn request(body: &[u8], llm_operations: &[String]) -> Result<Output> {
 }
 
 /// (COPY text, rows, spans, days) of a protobuf ExportTraceServiceRequest: a row per LLM span
-/// (an operation in `llm_operations` on a named model), days as days since 1970-01-01 (UTC).
+/// (an operation in `llm_operations` with a provider or a model), days as days since 1970-01-01 (UTC).
 #[pyfunction]
 fn copy_rows<'py>(
     py: Python<'py>,

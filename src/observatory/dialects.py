@@ -23,6 +23,21 @@ class Alias:
 
 
 @dataclass(frozen=True, slots=True)
+class JsonAttribute:
+    """A span attribute holding a JSON object some of whose keys carry canonical attributes."""
+
+    attribute: str
+    dialect: str
+    keys: tuple[tuple[str, str], ...]  # (JSON key, canonical attribute)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorType:
+    type: str
+    pattern: str  # RE2, matched case-insensitively against the raw error.type or HTTP status code
+
+
+@dataclass(frozen=True, slots=True)
 class Dialects:
     conventions_version: str
     attributes: tuple[Alias, ...]
@@ -34,10 +49,20 @@ class Dialects:
     span_kind_operations: tuple[tuple[str, str], ...]
     content_keys: tuple[str, ...]
     llm_operations: tuple[str, ...]
+    json_attributes: tuple[JsonAttribute, ...]
+    first_token_events: tuple[str, ...]
+    error_types: tuple[ErrorType, ...]
+    error_type_other: str
+    http_status_attributes: tuple[str, ...]
+
+    def error_vocabulary(self) -> tuple[str, ...]:
+        """Every value `error.type` takes on an LLM request after normalisation."""
+        return (*(e.type for e in self.error_types), self.error_type_other)
 
     def names(self) -> tuple[str, ...]:
         """Every dialect the table knows, sorted."""
         found = {a.dialect for a in (*self.attributes, *self.resource_attributes)} | {self.span_kind_dialect}
+        found |= {j.dialect for j in self.json_attributes}
         return tuple(sorted(found))
 
 
@@ -66,4 +91,12 @@ def load() -> Dialects:
         span_kind_operations=tuple(kinds["operations"].items()),
         content_keys=tuple(data["content_keys"]),
         llm_operations=tuple(data["llm_operations"]),
+        json_attributes=tuple(
+            JsonAttribute(row["from"], row["dialect"], tuple(row["keys"].items()))
+            for row in data["json_attributes"]
+        ),
+        first_token_events=tuple(data["first_token_events"]),
+        error_types=tuple(ErrorType(row["type"], row["pattern"]) for row in data["error_types"]),
+        error_type_other=data["error_type_other"],
+        http_status_attributes=tuple(data["http_status_attributes"]),
     )

@@ -27,7 +27,8 @@ CACHE_WRITE_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
 REASONING_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"  # seconds
-ERROR_TYPE: Final = "error.type"
+REQUEST_STREAM: Final = "gen_ai.request.stream"  # true when the response was streamed
+ERROR_TYPE: Final = "error.type"  # after the collector: one of dialects.yaml's error_types
 USER_ID: Final = "user.id"  # hashed by the collector before it leaves it
 
 # --- Added by the collector.
@@ -35,3 +36,4 @@ COST_USD: Final = "llm.cost.usd"
 UNPRICED: Final = "llm.cost.unpriced"  # true when no price row matched: never a silent zero
 PRICE_VERSION: Final = "llm.cost.price_effective_from"  # YYYY-MM-DD of the price row used
 NORMALISED_FROM: Final = "llm.normalised_from"  # the dialect a span's attributes were renamed from
+ERROR_RAW_TYPE: Final = "llm.error.raw_type"  # error.type as the library wrote it (or the HTTP status)

@@ -60,12 +60,12 @@ def timescaledb() -> Iterator[Migrated]:
 
 def test_migrating_twice_applies_the_schema_once_and_the_policies_each_time(timescaledb: Migrated) -> None:
     assert (timescaledb.first.applied, timescaledb.first.repeated) == (
-        ["V001__schema.sql"],
+        ["V001__schema.sql", "V002__error_type_raw.sql"],
         ["R__policies.sql"],
     )
     assert (timescaledb.second.applied, timescaledb.second.unchanged, timescaledb.second.repeated) == (
         [],
-        ["V001__schema.sql"],
+        ["V001__schema.sql", "V002__error_type_raw.sql"],
         ["R__policies.sql"],
     )
 

@@ -122,6 +122,7 @@ ODD_VALUES: list[tuple[str, dict[str, Any]]] = [
     ("finish reasons of ints", {"gen_ai.response.finish_reasons": [1, 2]}),
     ("finish reasons, several", {"gen_ai.response.finish_reasons": ["length", "stop"]}),
     ("escapes and NUL", {"user.id": "a\tb\nc\rd\\e\0f", "error.type": "\\N"}),
+    ("raw error type", {"error.type": "rate_limit", "llm.error.raw_type": "<class 'openai.RateLimitError'>"}),
     ("non-ASCII", {"gen_ai.provider.name": "ōpenai ✓ 🤖", "user.id": ""}),
     ("span team when the resource has none", {"team": "search"}),
 ]
@@ -145,8 +146,24 @@ def test_odd_attribute_values_convert_identically(case: str, attributes: dict[st
     ("case", "attributes", "expected_rows"),
     [
         ("not an LLM operation", {"gen_ai.operation.name": "execute_tool", "gen_ai.request.model": "m"}, 0),
-        ("no model", {"gen_ai.operation.name": "chat"}, 0),
+        ("no model and no provider", {"gen_ai.operation.name": "chat"}, 0),
         ("an empty model", {**LLM, "gen_ai.request.model": ""}, 0),
+        (
+            "an empty model and an empty provider",
+            {**LLM, "gen_ai.request.model": "", "gen_ai.provider.name": ""},
+            0,
+        ),
+        (
+            "no model but a provider (a failed call)",
+            {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"},
+            1,
+        ),
+        (
+            "no model but a response model",
+            {"gen_ai.operation.name": "chat", "gen_ai.response.model": "m-1"},
+            1,
+        ),
+        ("a provider that is not a string", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": 1}, 0),
         ("an operation that is not a string", {**LLM, "gen_ai.operation.name": 1}, 0),
         ("embeddings", {**LLM, "gen_ai.operation.name": "embeddings"}, 1),
     ],
@@ -258,7 +275,7 @@ KEYS = (
     "gen_ai.response.finish_reasons", "gen_ai.response.time_to_first_chunk", "gen_ai.usage.input_tokens",
     "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
     "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens", "llm.cost.usd",
-    "llm.cost.unpriced", "llm.cost.price_effective_from", "unrelated.key",
+    "llm.cost.unpriced", "llm.cost.price_effective_from", "llm.error.raw_type", "unrelated.key",
 )  # fmt: skip
 
 

@@ -27,9 +27,9 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         assert (first.applied, second.applied, second.unchanged) == (
-            ["V001__schema.sql"],
+            ["V001__schema.sql", "V002__error_type_raw.sql"],
             [],
-            ["V001__schema.sql"],
+            ["V001__schema.sql", "V002__error_type_raw.sql"],
         )
         columns = [
             r[0]
@@ -42,6 +42,30 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
         assert columns == [c.name for c in COLUMNS]
         for rollup in (names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY):
             assert conn.execute("SELECT to_regclass(%s)", (rollup,)).fetchone() == (rollup,)
+
+
+def test_a_database_of_the_first_release_gets_the_columns_added_since(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import observatory.storage.migrate as migrate_module
+
+    every = migrations(POSTGRES_SPEC)
+    with psycopg.connect(database) as conn:
+        # The first release knew V001 and the repeatable migration only.
+        monkeypatch.setattr(migrate_module, "migrations", lambda spec: [m for m in every if m.version != 2])
+        assert migrate(conn, POSTGRES_SPEC).applied == ["V001__schema.sql"]
+        monkeypatch.undo()
+        result = migrate(conn, POSTGRES_SPEC)
+        assert (result.applied, result.unchanged) == (["V002__error_type_raw.sql"], ["V001__schema.sql"])
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                " ORDER BY ordinal_position",
+                (names.TABLE_REQUESTS,),
+            )
+        ]
+        assert columns == [c.name for c in COLUMNS]
 
 
 def test_a_changed_versioned_migration_is_refused_not_reapplied(database: str) -> None:
@@ -86,10 +110,10 @@ def test_the_reader_role_can_read_the_tables_and_write_nothing(database: str, po
 @pytest.mark.parametrize("tree", ["minimal", "full"])
 def test_the_timescaledb_flavour_parses_with_the_postgresql_parser(tree: str) -> None:
     files = sorted((REPO / "tests/golden" / tree / "stack/timescaledb").glob("*.sql"))
-    assert [f.name for f in files] == ["R__policies.sql", "V001__schema.sql"]
+    assert [f.name for f in files] == ["R__policies.sql", "V001__schema.sql", "V002__error_type_raw.sql"]
     for path in files:
         statements = pglast.parse_sql(path.read_text())
-        assert len(statements) >= 5, path
+        assert len(statements) >= (1 if path.name.startswith("V002") else 5), path
 
 
 def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:

@@ -24,6 +24,7 @@ COVERED = {
     "LLMDailyBudgetOverspend",
     "LLMMonthlyBudgetOverspend",
     "LLMSpendSpike",
+    "LLMProviderErrorSpike",
 }
 
 
@@ -44,7 +45,7 @@ def _committed_rules() -> tuple[set[str], set[str]]:
 
 
 def test_the_hand_written_case_files_are_found() -> None:
-    assert {"slo-burn.yml", "spend.yml"} <= {p.name for p in HAND_CASES}
+    assert {"slo-burn.yml", "spend.yml", "error-spike.yml"} <= {p.name for p in HAND_CASES}
 
 
 @pytest.mark.parametrize("path", HAND_CASES, ids=[p.stem for p in HAND_CASES])

@@ -43,6 +43,7 @@ def test_every_column_gets_its_attribute() -> None:
             "gen_ai.provider.name": "openai",
             "user.id": "h1",
             "error.type": "timeout",
+            "llm.error.raw_type": "APITimeoutError",
             "gen_ai.response.finish_reasons": ["length"],
             "gen_ai.response.time_to_first_chunk": 0.25,
             "gen_ai.usage.input_tokens": 100,
@@ -72,6 +73,7 @@ def test_every_column_gets_its_attribute() -> None:
         "operation": "chat",
         "status": "error",
         "error_type": "timeout",
+        "error_type_raw": "APITimeoutError",
         "finish_reason": "length",
         "duration_ms": 1500.0,
         "ttft_ms": 250.0,
@@ -91,6 +93,22 @@ def test_a_span_that_is_not_an_llm_request_gives_no_row() -> None:
         None
     ]
     assert list(rows(_request({"gen_ai.operation.name": "chat"}))) == [None]
+    assert list(rows(_request({"gen_ai.operation.name": "chat", "gen_ai.provider.name": ""}))) == [None]
+
+
+def test_a_failed_call_without_a_request_model_is_a_request_when_it_names_its_provider() -> None:
+    # OpenInference's failed calls carry no model at all: provider and operation are enough.
+    failed = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "error.type": "rate_limit"}
+    (row,) = list(rows(_request(failed, status=2)))
+    assert row is not None
+    by_name = dict(zip(NAMES, row, strict=True))
+    assert (by_name["request_model"], by_name["provider"], by_name["error_type"]) == (
+        None,
+        "openai",
+        "rate_limit",
+    )
+    (row,) = list(rows(_request({"gen_ai.operation.name": "embeddings", "gen_ai.response.model": "m-1"})))
+    assert row is not None and dict(zip(NAMES, row, strict=True))["response_model"] == "m-1"
 
 
 def test_wrong_types_become_null_and_an_unpriced_span_is_never_zero() -> None:

@@ -1,7 +1,7 @@
 """LLM spans to table rows, in `observatory.sql.columns` order: the reference implementation.
 
-Only LLM requests become rows (an inference operation on a named model); other spans are counted
-and skipped. A value of the wrong type becomes NULL rather than failing the request: one odd span
+Only LLM requests become rows (an inference operation with a provider or a model); other spans are
+counted and skipped. A value of the wrong type becomes NULL rather than failing the request: one odd span
 must not make the collector retry a whole batch forever.
 
 The ingester runs a port of this module in Rust (native/src/lib.rs) that must write the same rows
@@ -69,11 +69,14 @@ def _first(value: Any) -> str | None:
     return _str(value)
 
 
-def _llm_request(a: dict[str, Any]) -> tuple[str, str] | None:
-    """(operation, model) of a span that becomes a row, the rule of the collector's filter/llm_only:
-    an LLM operation on a named model; None for any other span."""
-    operation, model = _str(a.get(sc.OPERATION)), _str(a.get(sc.REQUEST_MODEL))
-    return (operation, model) if operation in _LLM_OPERATIONS and model else None
+def _llm_request(a: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(operation, request model) of a span that becomes a row, the rule of the collector's
+    filter/llm_only: an LLM operation, and a provider or a model; None for any other span."""
+    operation, model = _str(a.get(sc.OPERATION)), _str(a.get(sc.REQUEST_MODEL)) or None
+    if operation not in _LLM_OPERATIONS:
+        return None
+    named = model or _str(a.get(sc.PROVIDER)) or _str(a.get(sc.RESPONSE_MODEL))
+    return (operation, model) if named else None
 
 
 def is_llm_request(span: Any) -> bool:
@@ -120,6 +123,7 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
         # A span the collector did not price counts as unpriced: never a silent zero.
         unpriced if unpriced is not None else cost is None,
         _day(a.get(sc.PRICE_VERSION)),
+        _str(a.get(sc.ERROR_RAW_TYPE)),
     )
 
 

@@ -1,7 +1,9 @@
 """The columns of the per-request table, in order: one row per LLM request.
 
 The DDL (`observatory.sql.schema`), the ingester's COPY column list and its span-to-row mapping all
-read this list, so a column added here appears in all three.
+read this list, so a column added here appears in all three. A column added after the first release
+names the migration that adds it (`since`) and comes after the others: applied migrations are never
+edited, and a column a migration adds is the table's last.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ class Column(NamedTuple):
     sql_type: str
     not_null: bool
     doc: str
+    since: int = 1  # the migration version that adds it (1: the table's CREATE)
 
 
 COLUMNS: Final = (
@@ -29,7 +32,7 @@ COLUMNS: Final = (
     Column("response_model", "text", False, "gen_ai.response.model"),
     Column("operation", "text", False, "gen_ai.operation.name"),
     Column("status", "text", True, "ok, error or unset (the span status)"),
-    Column("error_type", "text", False, "error.type of a failed request"),
+    Column("error_type", "text", False, "error.type of a failed request, in dialects.yaml's vocabulary"),
     Column("finish_reason", "text", False, "first of gen_ai.response.finish_reasons"),
     Column("duration_ms", "double precision", True, "span duration"),
     Column("ttft_ms", "double precision", False, "time to first token of a streamed response"),
@@ -41,6 +44,8 @@ COLUMNS: Final = (
     Column("cost_usd", "double precision", False, "llm.cost.usd; null when unpriced"),
     Column("unpriced", "boolean", True, "the model had no row in the price table"),
     Column("price_version", "date", False, "effective_from of the price row used"),
+    # Added by migration 2, so last: ALTER TABLE ADD COLUMN appends, and the table's order is this one.
+    Column("error_type_raw", "text", False, "error.type as the library wrote it (llm.error.raw_type)", 2),
 )
 NAMES: Final = tuple(c.name for c in COLUMNS)
 # A retried batch carries the same spans: this key makes the second insert a no-op. It includes the

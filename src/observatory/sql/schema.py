@@ -38,7 +38,8 @@ class Migration:
 
 
 def _table(partitioned: bool) -> str:
-    cols = ",\n".join(f"    {c.name} {c.sql_type}{' NOT NULL' if c.not_null else ''}" for c in COLUMNS)
+    first = [c for c in COLUMNS if c.since == 1]
+    cols = ",\n".join(f"    {c.name} {c.sql_type}{' NOT NULL' if c.not_null else ''}" for c in first)
     tail = " PARTITION BY RANGE (time)" if partitioned else ""
     key = ", ".join(UNIQUE_KEY)
     return f"CREATE TABLE IF NOT EXISTS {T} (\n{cols},\n    CONSTRAINT {T}_key UNIQUE ({key})\n){tail};\n"
@@ -155,11 +156,25 @@ def grants() -> str:
     )
 
 
+def added_columns(version: int) -> str:
+    """The columns migration `version` adds: nullable and without a default, so adding one rewrites
+    nothing, on a partitioned table or a compressed hypertable alike."""
+    added = [c for c in COLUMNS if c.since == version]
+    assert added and not any(c.not_null for c in added), version
+    return "".join(f"ALTER TABLE {T} ADD COLUMN IF NOT EXISTS {c.name} {c.sql_type};\n" for c in added)
+
+
 def migrations(spec: Spec) -> list[Migration]:
     """The migrations of the spec's storage engine, in the order they are applied."""
+    schema = timescaledb_schema() if spec.storage.engine == "timescaledb" else postgres_schema()
+    versioned = [
+        Migration(1, "schema", schema),
+        Migration(
+            2,
+            "error_type_raw",
+            "-- error.type as the library wrote it; error_type is the vocabulary's.\n" + added_columns(2),
+        ),
+    ]
     if spec.storage.engine == "timescaledb":
-        return [
-            Migration(1, "schema", timescaledb_schema()),
-            Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants()),
-        ]
-    return [Migration(1, "schema", postgres_schema()), Migration(None, "grants", grants())]
+        return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]
+    return [*versioned, Migration(None, "grants", grants())]

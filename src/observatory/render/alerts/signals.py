@@ -28,9 +28,9 @@ ERROR_SPIKE = "LLMProviderErrorSpike"
 UNPRICED = "LLMUnpricedRequests"
 OLD_DIALECT = "LLMOldDialectSpans"
 
-# The provider errors worth a spike alert, as `error.type` values: the traffic generator's kinds and
-# bare HTTP 5xx status codes, which is how some SDKs report a provider's server error.
-SPIKE_ERROR_TYPES = "rate_limit|timeout|content_filter|server_error|5[0-9][0-9]"
+# The provider-side errors worth a spike alert, in the collector's error-type vocabulary (dialects.yaml):
+# a client's own mistakes (bad_request, auth, context_length) are its bug, not a provider incident.
+SPIKE_ERROR_TYPES = ("rate_limit", "server_error", "timeout", "connection", "content_filter")
 # A spike: errors of one type over the last 10 minutes at `alerting.thresholds.error_spike_factor`
 # times their rate over the 3 hours before, and above `error_spike_min_per_minute`.
 SPIKE_WINDOW, SPIKE_BASELINE_WINDOW = "10m", "3h"
@@ -54,7 +54,7 @@ def ttft_rule(spec: Spec, scope: Scope) -> Rule:
 
 
 def error_spike_rule(spec: Spec) -> Rule:
-    errors = f'{names.METRIC_REQUESTS}{{{names.LABEL_ERROR_TYPE}=~"{SPIKE_ERROR_TYPES}"}}'
+    errors = f'{names.METRIC_REQUESTS}{{{names.LABEL_ERROR_TYPE}=~"{"|".join(SPIKE_ERROR_TYPES)}"}}'
     by = f"sum by ({APP}, {names.LABEL_ERROR_TYPE})"
     now = f"{by} (rate({errors}[{SPIKE_WINDOW}]))"
     before = f"{by} (rate({errors}[{SPIKE_BASELINE_WINDOW}] offset {SPIKE_WINDOW}))"

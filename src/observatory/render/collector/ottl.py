@@ -42,8 +42,12 @@ def one_of(target: str, values: tuple[str, ...] | list[str]) -> str:
 
 
 def is_llm_span(dialects: Dialects) -> str:
-    """The condition that makes a span an LLM request: an inference operation on a named model."""
-    return f"{attr(sc.REQUEST_MODEL)} != nil and {one_of(attr(sc.OPERATION), dialects.llm_operations)}"
+    """The condition that makes a span an LLM request, from normalised attributes every library sets,
+    even on a failed call: an inference operation, and a provider or a model."""
+    named = (
+        f"{attr(sc.PROVIDER)} != nil or {attr(sc.REQUEST_MODEL)} != nil or {attr(sc.RESPONSE_MODEL)} != nil"
+    )
+    return f"{one_of(attr(sc.OPERATION), dialects.llm_operations)} and ({named})"
 
 
 def _rename(alias: Alias, context: str) -> list[str]:
@@ -87,7 +91,65 @@ def normalise_groups(dialects: Dialects) -> list[Group]:
         "conditions": [f"{attr(a.alias, 'resource')} != nil" for a in dialects.resource_attributes],
         "statements": [s for a in dialects.resource_attributes for s in _rename(a, "resource")],
     }
-    return [resource_group, span_group, values_group]
+    return [resource_group, span_group, json_group(dialects), values_group, *derived_groups(dialects)]
+
+
+OBJECT_START = r"^\s*\{"  # a JSON object's first character, after white space
+
+
+def json_group(dialects: Dialects) -> Group:
+    """Canonical attributes out of JSON-valued ones (OpenInference's invocation parameters): the
+    object is parsed once into a scratch attribute; a key it lacks sets nothing."""
+    scratch = attr("llm.scratch.json")
+    statements = []
+    for j in dialects.json_attributes:
+        src = attr(j.attribute)
+        is_object = f"IsMatch({src}, {lit(OBJECT_START)})"  # ParseJSON of anything else is an error
+        statements.append(f"set({scratch}, ParseJSON({src})) where {src} != nil and {is_object}")
+        for key, canonical in j.keys:
+            dst = attr(canonical)
+            statements.append(
+                f"set({dst}, {scratch}[{lit(key)}]) where {dst} == nil and {scratch}[{lit(key)}] != nil"
+            )
+        statements.append(f"delete_key(span.attributes, {lit('llm.scratch.json')})")
+    return {
+        "context": "span",
+        "conditions": [f"{attr(j.attribute)} != nil" for j in dialects.json_attributes],
+        "statements": statements,
+    }
+
+
+def derived_groups(dialects: Dialects) -> list[Group]:
+    """What normalisation infers: the request model from the response model when only that is known,
+    time to first token from a first-token event, and no time to first token on a call that was not
+    streamed (some libraries measure one on every call, embeddings included)."""
+    ttft, stream = attr(sc.TIME_TO_FIRST_CHUNK), attr(sc.REQUEST_STREAM)
+    first_token = one_of("spanevent.name", dialects.first_token_events)
+    span_ttft, span_stream = (
+        f"span.attributes[{lit(sc.TIME_TO_FIRST_CHUNK)}]",
+        f"span.attributes[{lit(sc.REQUEST_STREAM)}]",
+    )
+    return [
+        {
+            "context": "spanevent",
+            "conditions": [first_token],
+            "statements": [
+                f"set({span_ttft}, Double(spanevent.time_unix_nano - span.start_time_unix_nano)"
+                f" / 1000000000.0) where {span_ttft} == nil",
+                f"set({span_stream}, true) where {span_stream} == nil",
+            ],
+        },
+        {
+            "context": "span",
+            "conditions": [f"{attr(sc.REQUEST_MODEL)} == nil", f"{ttft} != nil"],
+            "statements": [
+                f"set({attr(sc.REQUEST_MODEL)}, {attr(sc.RESPONSE_MODEL)})"
+                f" where {attr(sc.REQUEST_MODEL)} == nil and {attr(sc.RESPONSE_MODEL)} != nil",
+                f"delete_key(span.attributes, {lit(sc.TIME_TO_FIRST_CHUNK)})"
+                f' where {ttft} != nil and ({stream} == false or {attr(sc.OPERATION)} == "embeddings")',
+            ],
+        },
+    ]
 
 
 def price_model_match(row: ModelPrice) -> str:
@@ -118,7 +180,7 @@ def cost_expression(row: ModelPrice) -> str:
     assert p_in is not None and p_out is not None
     p_read = _per_token(row.cache_read_usd_per_million_tokens) or p_in
     p_write = _per_token(row.cache_write_usd_per_million_tokens) or p_in
-    t_in, t_out = f"Double({attr(sc.INPUT_TOKENS)})", f"Double({attr(sc.OUTPUT_TOKENS)})"
+    t_in, t_out = f"Double({attr(sc.INPUT_TOKENS)})", f"Double({attr('llm.cost.output')})"
     t_read, t_write = f"Double({attr('llm.cost.cache_read')})", f"Double({attr('llm.cost.cache_write')})"
     return (
         f"({t_in} - {t_read} - {t_write}) * {decimal_lit(p_in)}"
@@ -138,7 +200,11 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
     the span's start time, so the row the rule picks is the last to set its number in `llm.cost.row`;
     each row's match is evaluated once, and the cost statements then only compare that number.
     """
-    priced = f"{attr(sc.INPUT_TOKENS)} != nil and {attr(sc.OUTPUT_TOKENS)} != nil"
+    # Input tokens are enough: an embedding has no output. A failed call without tokens costs nothing
+    # (providers bill nothing for it) and is not unpriced, whatever its model.
+    priced = f"{attr(sc.INPUT_TOKENS)} != nil"
+    no_tokens = f"{attr(sc.INPUT_TOKENS)} == nil and {attr(sc.OUTPUT_TOKENS)} == nil"
+    failed_unbilled = f"span.status.code == STATUS_CODE_ERROR and {no_tokens}"
     row_marker = attr("llm.cost.row")
 
     def copy_when_set(dst: str, src: str) -> str:
@@ -151,6 +217,8 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         copy_when_set("llm.cost.cache_read", sc.CACHE_READ_TOKENS),
         f"set({attr('llm.cost.cache_write')}, 0)",
         copy_when_set("llm.cost.cache_write", sc.CACHE_WRITE_TOKENS),
+        f"set({attr('llm.cost.output')}, 0)",
+        copy_when_set("llm.cost.output", sc.OUTPUT_TOKENS),
         f"set({row_marker}, -1)",
         f"set({attr(sc.UNPRICED)}, true)",
     ]
@@ -168,9 +236,19 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
             f"set({attr(sc.PRICE_VERSION)}, {lit(row.effective_from.isoformat())}) where {when}",
             f"set({attr(sc.UNPRICED)}, false) where {when}",
         ]
+    apply += [
+        f"set({attr(sc.COST_USD)}, 0.0) where {failed_unbilled}",
+        f"set({attr(sc.UNPRICED)}, false) where {failed_unbilled}",
+    ]
     cleanup = [
         f"delete_key(span.attributes, {lit(k)})"
-        for k in ("llm.cost.model", "llm.cost.cache_read", "llm.cost.cache_write", "llm.cost.row")
+        for k in (
+            "llm.cost.model",
+            "llm.cost.cache_read",
+            "llm.cost.cache_write",
+            "llm.cost.output",
+            "llm.cost.row",
+        )
     ]
     return [
         {
@@ -182,14 +260,29 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
 
 
 def error_type_group(dialects: Dialects) -> Group:
-    """A failed LLM span without `error.type` gets the conventions' fallback `_OTHER`."""
+    """`error.type` of a failed LLM span in the closed vocabulary of `dialects.yaml`, the library's own
+    value kept in llm.error.raw_type. A failed span without one is classified by its HTTP status
+    code, else gets the conventions' fallback `_OTHER` (which the vocabulary maps to `other`)."""
+    error, raw = attr(sc.ERROR_TYPE), attr(sc.ERROR_RAW_TYPE)
+    failed = "span.status.code == STATUS_CODE_ERROR"
+    statements = [
+        f'set({error}, Format("%v", [{attr(a)}])) where {failed} and {error} == nil and {attr(a)} != nil'
+        for a in dialects.http_status_attributes
+    ]
+    statements += [
+        f'set({error}, "_OTHER") where {failed} and {error} == nil',
+        f"set({raw}, {error}) where {error} != nil and {raw} == nil",
+        f"set({error}, {lit(dialects.error_type_other)}) where {raw} != nil",
+    ]
+    # The first pattern that matches wins: set in reverse order, so an earlier match overwrites a later.
+    statements += [
+        f"set({error}, {lit(e.type)}) where {raw} != nil and IsMatch({raw}, {lit('(?i)' + e.pattern)})"
+        for e in reversed(dialects.error_types)
+    ]
     return {
         "context": "span",
-        "conditions": [is_llm_span(dialects)],
-        "statements": [
-            f'set({attr(sc.ERROR_TYPE)}, "_OTHER") where span.status.code == STATUS_CODE_ERROR'
-            f" and {attr('error.type')} == nil"
-        ],
+        "conditions": [f"({is_llm_span(dialects)}) and ({failed} or {error} != nil)"],
+        "statements": statements,
     }
 
 
