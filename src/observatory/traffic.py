@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
@@ -42,7 +42,27 @@ MODELS = (
     ("openai", "gpt-7-preview", None),
     ("mistral_ai", "mistral-large-latest", None),
 )
-ERROR_TYPES = ("rate_limit", "timeout", "content_filter", "server_error")
+# Failed calls as libraries report them: error.type is whatever the library wrote (class names, their
+# repr(), provider codes); the collector maps each to its vocabulary (dialects.yaml, error_types).
+ERROR_TYPES = (
+    ("<class 'openai.RateLimitError'>", "rate_limit"),
+    ("RateLimitError", "rate_limit"),
+    ("APITimeoutError", "timeout"),
+    ("InternalServerError", "server_error"),
+    ("overloaded_error", "server_error"),
+    ("ContentFilterFinishReasonError", "content_filter"),
+)
+# One call in this many is an embedding: input tokens only, priced from them alone.
+EMBEDDING_MODEL = ("openai", "text-embedding-3-small")
+EMBEDDING_SHARE = 0.1
+# Where each dialect puts the prompt: the collector must drop every one of these keys.
+PROMPT_KEYS = {
+    "official": "gen_ai.input.messages",
+    "legacy": "gen_ai.prompt.0.content",
+    "openllmetry": "gen_ai.prompt.0.content",
+    "openinference": "llm.input_messages.0.message.content",
+    "openlit": "gen_ai.input.messages",
+}
 # Provider names as the older dialects spelled them, to exercise value normalisation.
 LEGACY_PROVIDER = {
     "openai": "OpenAI",
@@ -79,6 +99,7 @@ class Truth:
     trace_app: dict[str, str] = field(default_factory=dict)
     dialect_spans: Counter[str] = field(default_factory=Counter)
     user_ids: set[str] = field(default_factory=set)
+    error_types: Counter[tuple[str, str]] = field(default_factory=Counter)  # (application, vocabulary type)
     pii: tuple[str, ...] = PII
 
 
@@ -125,8 +146,8 @@ def _speak(dialect: str, canonical: dict[str, AttrValue]) -> tuple[dict[str, Att
         if key in out and dialect in ("legacy", "openllmetry", "openlit"):
             out[key] = LEGACY_PROVIDER.get(provider, provider)
     if dialect == "openinference":
-        out.pop("gen_ai.operation.name", None)
-        out[table.span_kind_attribute] = "LLM"
+        operation = out.pop("gen_ai.operation.name", None)
+        out[table.span_kind_attribute] = "EMBEDDING" if operation == "embeddings" else "LLM"
         aliased = True
     return out, aliased
 
@@ -197,13 +218,20 @@ class _Builder:
         {"error": self.truth.error_traces, "slow": self.truth.slow_traces, "ok": self.truth.other_traces}[
             kind
         ].add(tid)
+        # Severities as an application logs them: failures at ERROR, slow answers at WARN.
+        severity, text = {
+            "error": (SeverityNumber.SEVERITY_NUMBER_ERROR, "chat request from {} failed: provider error"),
+            "slow": (SeverityNumber.SEVERITY_NUMBER_WARN, "chat request from {} answered slowly"),
+            "ok": (SeverityNumber.SEVERITY_NUMBER_INFO, "chat request from {} answered"),
+        }[kind]
         self.logs[app].append(
             LogRecord(
                 time_unix_nano=start,
-                severity_text="INFO",
+                severity_number=severity,
+                severity_text=SeverityNumber.Name(severity).removeprefix("SEVERITY_NUMBER_"),
                 trace_id=trace_id,
                 span_id=root_id,
-                body=AnyValue(string_value=f"chat request from {PII[index % len(PII)]} answered"),
+                body=AnyValue(string_value=text.format(PII[index % len(PII)])),
                 attributes=key_values({"user.email": PII[0]}),
             )
         )
@@ -219,9 +247,15 @@ class _Builder:
         failing: bool,
     ) -> None:
         rng = self.rng
-        provider, model, response_model = MODELS[rng.randrange(len(MODELS))]
+        embedding = rng.random() < EMBEDDING_SHARE
+        if embedding:
+            (provider, model), response_model = EMBEDDING_MODEL, None
+        else:
+            provider, model, response_model = MODELS[rng.randrange(len(MODELS))]
+        # A failed call reports no tokens and no response model, as every real library does.
         usage = Usage(
-            input_tokens=rng.randint(50, 6000), output_tokens=0 if failing else rng.randint(1, 1500)
+            input_tokens=0 if failing else rng.randint(50, 6000),
+            output_tokens=0 if failing or embedding else rng.randint(1, 1500),
         )
         if provider == "anthropic" and not failing:
             read = rng.randint(0, usage.input_tokens // 2)
@@ -230,45 +264,55 @@ class _Builder:
             )
         user = f"user-{rng.randrange(40):03d}"
         attrs: dict[str, AttrValue] = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": "embeddings" if embedding else "chat",
             "gen_ai.provider.name": provider,
             "gen_ai.request.model": model,
-            "gen_ai.usage.input_tokens": usage.input_tokens,
-            "gen_ai.usage.output_tokens": usage.output_tokens,
             "user.id": user,
-            "gen_ai.input.messages": json.dumps(
+            PROMPT_KEYS.get(dialect, "gen_ai.input.messages"): json.dumps(
                 [{"role": "user", "content": f"I am {PII[rng.randrange(5)]}"}]
             ),
         }
+        if not failing:
+            attrs["gen_ai.usage.input_tokens"] = usage.input_tokens
+            if not embedding:
+                attrs["gen_ai.usage.output_tokens"] = usage.output_tokens
         if usage.cache_read_tokens or usage.cache_write_tokens:
             attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
             attrs["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
         if response_model and not failing:
             attrs["gen_ai.response.model"] = response_model
-        if not failing:
+        if not failing and not embedding:
             attrs["gen_ai.response.finish_reasons"] = ["stop" if rng.random() < 0.9 else "length"]
             if rng.random() < 0.5:
                 attrs["gen_ai.response.time_to_first_chunk"] = round(rng.uniform(0.1, 1.5), 3)
+                attrs["gen_ai.request.stream"] = True
         status = Status()
         if failing:
-            attrs["error.type"] = ERROR_TYPES[rng.randrange(len(ERROR_TYPES))]
+            raw, kind = ERROR_TYPES[rng.randrange(len(ERROR_TYPES))]
+            attrs["error.type"] = kind if self.w.as_collector_output else raw
+            if self.w.as_collector_output:
+                attrs["llm.error.raw_type"] = raw
             status = Status(code=Status.STATUS_CODE_ERROR, message="provider error")
+            self.truth.error_types[(app[0], kind)] += 1
         span_id = self._id(8)
         cost = self._count(
-            app[0], provider, model, response_model if not failing else None, usage, span_id, start
+            app[0], provider, model, response_model if not failing else None, usage, span_id, start, failing
         )
         if self.w.as_collector_output:
-            attrs.pop("gen_ai.input.messages")
+            attrs.pop(PROMPT_KEYS.get(dialect, "gen_ai.input.messages"), None)
+            attrs.pop("gen_ai.input.messages", None)
             attrs["llm.cost.unpriced"] = cost is None
             if cost is not None:
-                attrs["llm.cost.usd"], attrs["llm.cost.price_effective_from"] = cost
+                attrs["llm.cost.usd"] = cost[0]
+                if cost[1] is not None:
+                    attrs["llm.cost.price_effective_from"] = cost[1]
         spoken, aliased = _speak("official" if self.w.as_collector_output else dialect, attrs)
         self.spans[app].append(
             Span(
                 trace_id=trace_id,
                 span_id=span_id,
                 parent_span_id=parent,
-                name=f"chat {model}",
+                name=f"{attrs['gen_ai.operation.name']} {model}",
                 kind=Span.SPAN_KIND_CLIENT,
                 start_time_unix_nano=start,
                 end_time_unix_nano=start + duration,
@@ -289,8 +333,10 @@ class _Builder:
         usage: Usage,
         span_id: bytes,
         start: int,
-    ) -> tuple[float, str] | None:
-        """Adds the call to the truth; its (cost, price row date), or None when unpriced."""
+        failing: bool = False,
+    ) -> tuple[float, str | None] | None:
+        """Adds the call to the truth; its (cost, price row date), or None when unpriced. A failed call
+        without tokens costs 0 and has no price row, whatever its model."""
         from datetime import UTC, datetime
 
         t, key = self.truth, (app, model)
@@ -299,6 +345,10 @@ class _Builder:
         t.output_tokens[key] += usage.output_tokens
         t.cache_read_tokens[key] += usage.cache_read_tokens
         t.cache_write_tokens[key] += usage.cache_write_tokens
+        if failing:
+            t.span_cost[span_id.hex()] = 0.0
+            t.cost_usd[key] += 0.0  # the collector counts the 0: the series exists
+            return 0.0, None
         day = datetime.fromtimestamp(start / 1e9, UTC).date()
         row = find_price(self.spec.models, provider, priced_model(model, response_model), day)
         cost = None if row is None else cost_usd(row, usage)

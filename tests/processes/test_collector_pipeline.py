@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from observatory import names
+from observatory import dialects, names
 from observatory.otlp import log_records, spans
 from observatory.render import target as targets
 from observatory.render.artifact import to_yaml
@@ -244,6 +244,22 @@ def test_every_dialect_is_counted_as_normalised(run: Run) -> None:
     poll_until(lambda: got() == want, "normalised span counts per dialect", 60)
 
 
+def test_errors_are_counted_by_the_vocabularys_type_not_the_librarys(run: Run) -> None:
+    truth = run.traffic.truth
+    want = {key: float(n) for key, n in truth.error_types.items()}
+    assert len({kind for _, kind in want}) > 2, "the traffic must fail in several ways"
+
+    def got() -> dict[tuple[str, str], float]:
+        result = requests.get(
+            f"{run.prometheus}/api/v1/query",
+            timeout=5,
+            params={"query": f'sum by (application, error_type) ({names.METRIC_REQUESTS}{{error_type!=""}})'},
+        ).json()["data"]["result"]
+        return {(r["metric"]["application"], r["metric"]["error_type"]): float(r["value"][1]) for r in result}
+
+    poll_until(lambda: got() == want, "failed requests per application and error type", 60)
+
+
 def _ingested(run: Run) -> dict[str, dict[str, object]]:
     return {s.span_id: s.attributes for request in run.ingester.traces for s in spans(request)}
 
@@ -255,11 +271,16 @@ def test_the_ingester_gets_every_llm_span_normalised_and_priced(run: Run) -> Non
     assert len(received) == len(truth.span_cost)  # each exactly once, and no tool or root spans
     # Redaction leaves what only looks like PII alone: dated model names survive intact.
     assert "gpt-4o-2024-08-06" in {s.attributes.get("gen_ai.response.model") for s in received}
+    vocabulary = set(dialects.load().error_vocabulary())
     for span in received:
         attrs = span.attributes
-        assert attrs["gen_ai.operation.name"] == "chat"
+        assert attrs["gen_ai.operation.name"] in {"chat", "embeddings"}
         assert attrs["gen_ai.provider.name"] in {"openai", "anthropic", "gcp.gemini", "mistral_ai"}
-        assert isinstance(attrs["gen_ai.usage.input_tokens"], int)
+        if span.status_code == 2:  # failed: no tokens, an error type of the vocabulary, the raw one kept
+            assert "gen_ai.usage.input_tokens" not in attrs
+            assert attrs["error.type"] in vocabulary and attrs["llm.error.raw_type"], attrs
+        else:
+            assert isinstance(attrs["gen_ai.usage.input_tokens"], int)
         assert not any(
             key.startswith(
                 (

@@ -32,7 +32,7 @@ from observatory.local import postgres as local_pg
 from observatory.local import stack
 from observatory.spec import Spec, load
 from observatory.storage.maintain import maintain
-from observatory.traffic import APPLICATIONS, MODELS, Traffic, Truth
+from observatory.traffic import APPLICATIONS, EMBEDDING_MODEL, MODELS, Traffic, Truth
 from tests.conftest import REPO, collector_binary, poll_until, require_tool
 
 TRACES = 1500
@@ -55,7 +55,9 @@ def _per_key(counter: Callable[[Truth], Any]) -> Callable[[Truth], dict[Key, flo
 
 
 def _per_provider(t: Truth) -> dict[Key, float]:
-    provider_of = {model: provider for provider, model, _ in MODELS}
+    provider_of = {model: provider for provider, model, _ in MODELS} | {
+        EMBEDDING_MODEL[1]: EMBEDDING_MODEL[0]
+    }
     out: Counter[Key] = Counter()
     for (_, model), n in t.requests.items():
         out[(provider_of[model],)] += n
@@ -63,7 +65,8 @@ def _per_provider(t: Truth) -> dict[Key, float]:
 
 
 def _prom(metric: str) -> str:
-    return f"sum by (application, model) ({metric})"
+    # `> 0`: a series of zeros (cost of an unpriced model's failed calls, which cost nothing) is no spend.
+    return f"sum by (application, model) ({metric}) > 0"
 
 
 def _sql(measure: str, table: str = names.TABLE_REQUESTS, model: str = "request_model") -> str:
@@ -98,7 +101,7 @@ SIGNALS = (
     Signal(
         "cost per team (what team budgets alert on)",
         "prometheus",
-        f"sum by ({names.LABEL_TEAM}) ({names.METRIC_COST})",
+        f"sum by ({names.LABEL_TEAM}) ({names.METRIC_COST}) > 0",
         _cost_per_team,
         labels=(names.LABEL_TEAM,),
         abs_tol=1e-6,
