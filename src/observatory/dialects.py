@@ -51,6 +51,8 @@ class Dialects:
     llm_operations: tuple[str, ...]
     json_attributes: tuple[JsonAttribute, ...]
     first_token_events: tuple[str, ...]
+    exception_event: str
+    exception_type_attribute: str
     error_types: tuple[ErrorType, ...]
     error_type_other: str
     http_status_attributes: tuple[str, ...]
@@ -96,6 +98,8 @@ def load() -> Dialects:
             for row in data["json_attributes"]
         ),
         first_token_events=tuple(data["first_token_events"]),
+        exception_event=data["exception_event"]["name"],
+        exception_type_attribute=data["exception_event"]["type_attribute"],
         error_types=tuple(ErrorType(row["type"], row["pattern"]) for row in data["error_types"]),
         error_type_other=data["error_type_other"],
         http_status_attributes=tuple(data["http_status_attributes"]),

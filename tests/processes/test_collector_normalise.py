@@ -1,13 +1,14 @@
 """The collector's normalisation, error vocabulary and pricing, case by case, in the real collector.
 
-Each case is one span as a library sends it; the rendered `transform/normalise` and `transform/price`
-processors run alone between an OTLP receiver and a capture endpoint, and the case says which
-attributes must come out. The corpus test (real libraries' output) covers the same rules end to end;
-this one names each rule and its edge.
+Each case is one span as a library sends it; the rendered `transform/normalise`, `transform/price` and
+`transform/redact` processors run alone between an OTLP receiver and a capture endpoint, and the case
+says which attributes must come out. The corpus test (real libraries' output) covers the same rules
+end to end; this one names each rule and its edge.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
+from observatory import names
 from observatory.otlp import key_values, spans
 from observatory.render.artifact import to_yaml
 from observatory.render.collector import config
@@ -28,6 +30,7 @@ from tests.otlp_capture import OtlpCapture
 ERROR = Status.STATUS_CODE_ERROR
 START = 1_764_000_000_000_000_000  # 2025-11-24, after every default price row's date
 ABSENT = object()  # the attribute must not be there
+HASH_KEY = "normalise-test-key"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Case:
     expect: dict[str, Any]
     status: int = 0
     events: tuple[tuple[str, int], ...] = ()  # (name, nanoseconds after the span's start)
+    exception_type: str | None = None  # an `exception` event with this exception.type
     resource: dict[str, Any] = field(default_factory=lambda: {"service.name": "normalise-cases"})
 
 
@@ -154,12 +158,34 @@ CASES = [
         "OpenInference: a failed call's model comes from the parameters alone",
         {
             "openinference.span.kind": "LLM",
-            "llm.provider": "openai",
+            "llm.system": "openai",
             "llm.invocation_parameters": '{"model": "gpt-4o"}',
-            "exception.type": "openai.RateLimitError",
         },
-        {"gen_ai.request.model": "gpt-4o", "error.type": "other", "llm.cost.usd": 0.0},
+        {
+            "gen_ai.request.model": "gpt-4o",
+            "error.type": "rate_limit",
+            "llm.error.raw_type": "openai.RateLimitError",
+            "llm.cost.usd": 0.0,
+        },
         status=ERROR,
+        exception_type="openai.RateLimitError",
+    ),
+    Case(
+        "an exception event does not override the error type a library set",
+        {**OPENAI, "error.type": "APITimeoutError"},
+        {"error.type": "timeout", "llm.error.raw_type": "APITimeoutError"},
+        status=ERROR,
+        exception_type="httpx.ConnectError",
+    ),
+    Case(
+        "an empty user id names nobody and is dropped, not hashed",
+        {**OPENAI, "gen_ai.request.user": ""},
+        {"user.id": ABSENT},
+    ),
+    Case(
+        "a user id is a keyed hash",
+        {**OPENAI, "gen_ai.user": "u-123"},
+        {"user.id": hashlib.sha256(f"{HASH_KEY}:u-123".encode()).hexdigest()},
     ),
     Case(
         "OpenInference: parameters that are not a JSON object are left alone",
@@ -220,6 +246,9 @@ def _request() -> bytes:
         )
         for name, offset in case.events:
             span.events.add(name=name, time_unix_nano=START + offset)
+        if case.exception_type is not None:
+            event = span.events.add(name="exception", time_unix_nano=START + 1)
+            event.attributes.extend(key_values({"exception.type": case.exception_type}))
         out.append(span)
     resource = ResourceSpans(scope_spans=[ScopeSpans(spans=out)])
     resource.resource.attributes.extend(key_values({"service.name": "normalise-cases"}))
@@ -228,7 +257,7 @@ def _request() -> bytes:
 
 def _config(otlp_port: int, health_port: int, capture_url: str) -> str:
     rendered = config(load(REPO / "observatory.yaml"))["processors"]
-    stages = ["transform/normalise", "transform/price"]
+    stages = ["transform/normalise", "transform/price", "transform/redact"]
     return to_yaml(
         {
             "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health_port}"}},
@@ -252,7 +281,8 @@ def normalised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, d
     tmp = tmp_path_factory.mktemp("normalise")
     capture, otlp, health = OtlpCapture(), free_port(), free_port()
     Path(tmp / "config.yaml").write_text(_config(otlp, health, capture.url))
-    collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log")
+    env = {names.ENV_USER_ID_HASH_KEY: HASH_KEY}
+    collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
     try:
         collector.wait_ready(
             lambda: requests.get(f"http://127.0.0.1:{health}", timeout=2).ok, "collector health"

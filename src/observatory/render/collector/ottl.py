@@ -129,7 +129,17 @@ def derived_groups(dialects: Dialects) -> list[Group]:
         f"span.attributes[{lit(sc.TIME_TO_FIRST_CHUNK)}]",
         f"span.attributes[{lit(sc.REQUEST_STREAM)}]",
     )
+    span_error = f"span.attributes[{lit(sc.ERROR_TYPE)}]"
+    exception_type = f"spanevent.attributes[{lit(dialects.exception_type_attribute)}]"
     return [
+        {
+            "context": "spanevent",
+            "conditions": [f"spanevent.name == {lit(dialects.exception_event)}"],
+            "statements": [
+                f"set({span_error}, {exception_type}) where {span_error} == nil and {exception_type} != nil"
+                " and span.status.code == STATUS_CODE_ERROR"
+            ],
+        },
         {
             "context": "spanevent",
             "conditions": [first_token],
@@ -311,10 +321,12 @@ def redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         secret = f"${{env:{key.env}}}" if key.env else f"${{file:{key.file}}}"
         # The key is expanded by the collector at start-up from its environment or a mounted file;
         # the rendered file holds only the reference. The hash is SHA-256 over key + ":" + id.
-        out[0]["statements"].append(
+        out[0]["statements"] += [
+            # An empty id names nobody (OpenLIT sends "" when the call had no user): no hash of "".
+            f'delete_key(span.attributes, {lit(sc.USER_ID)}) where {attr(sc.USER_ID)} == ""',
             f'set({attr(sc.USER_ID)}, SHA256(Concat(["{secret}", {attr(sc.USER_ID)}], ":")))'
-            f" where {attr(sc.USER_ID)} != nil"
-        )
+            f" where {attr(sc.USER_ID)} != nil",
+        ]
     out.append(
         {
             "context": "resource",
