@@ -52,6 +52,8 @@ class Dialects:
     json_attributes: tuple[JsonAttribute, ...]
     first_token_events: tuple[str, ...]
     exception_event: str
+    provider_sdk_scopes: tuple[str, ...]
+    input_excludes_cache: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (dialect, attribute matches)
     exception_type_attribute: str
     error_types: tuple[ErrorType, ...]
     error_type_other: str
@@ -99,6 +101,10 @@ def load() -> Dialects:
         ),
         first_token_events=tuple(data["first_token_events"]),
         exception_event=data["exception_event"]["name"],
+        provider_sdk_scopes=tuple(data["provider_sdk_scopes"]),
+        input_excludes_cache=tuple(
+            (row["dialect"], tuple(row["match"].items())) for row in data["input_excludes_cache"]
+        ),
         exception_type_attribute=data["exception_event"]["type_attribute"],
         error_types=tuple(ErrorType(row["type"], row["pattern"]) for row in data["error_types"]),
         error_type_other=data["error_type_other"],

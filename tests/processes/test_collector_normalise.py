@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from observatory import names
@@ -41,6 +42,7 @@ class Case:
     status: int = 0
     events: tuple[tuple[str, int], ...] = ()  # (name, nanoseconds after the span's start)
     exception_type: str | None = None  # an `exception` event with this exception.type
+    scope: str = "a-library"  # the instrumentation scope that made the span
     resource: dict[str, Any] = field(default_factory=lambda: {"service.name": "normalise-cases"})
 
 
@@ -178,6 +180,49 @@ CASES = [
         exception_type="httpx.ConnectError",
     ),
     Case(
+        "the Anthropic SDK's own span of a call is not a second request",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 2250,
+            "gen_ai.usage.cache_write.input_tokens": 400,
+        },
+        {
+            "llm.cost.unpriced": ABSENT,
+            "llm.cost.usd": ABSENT,
+            "gen_ai.usage.cache_creation.input_tokens": 400,
+        },
+        scope="com.anthropic.sdk.python",
+    ),
+    Case(
+        "OpenLIT's Anthropic input tokens leave out the cached ones: they are added back",
+        {
+            "telemetry.sdk.name": "openlit",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 50,
+            "gen_ai.usage.output_tokens": 15,
+            "gen_ai.usage.cache_read.input_tokens": 1800,
+            "gen_ai.usage.cache_creation.input_tokens": 400,
+        },
+        {
+            "gen_ai.usage.input_tokens": 2250,
+            "llm.cost.usd": (50 * 3.00 + 1800 * 0.30 + 400 * 3.75 + 15 * 15.00) / 1e6,
+        },
+    ),
+    Case(
+        "OpenLIT's OpenAI input tokens already hold the cached ones",
+        {
+            "telemetry.sdk.name": "openlit",
+            **OPENAI,
+            "gen_ai.usage.input_tokens": 2000,
+            "gen_ai.usage.cache_read.input_tokens": 1024,
+        },
+        {"gen_ai.usage.input_tokens": 2000},
+    ),
+    Case(
         "an empty user id names nobody and is dropped, not hashed",
         {**OPENAI, "gen_ai.request.user": ""},
         {"user.id": ABSENT},
@@ -232,7 +277,7 @@ CASES = [
 
 
 def _request() -> bytes:
-    out = []
+    scopes: dict[str, list[Span]] = {}
     for i, case in enumerate(CASES):
         span = Span(
             trace_id=(i + 1).to_bytes(16, "big"),
@@ -249,8 +294,10 @@ def _request() -> bytes:
         if case.exception_type is not None:
             event = span.events.add(name="exception", time_unix_nano=START + 1)
             event.attributes.extend(key_values({"exception.type": case.exception_type}))
-        out.append(span)
-    resource = ResourceSpans(scope_spans=[ScopeSpans(spans=out)])
+        scopes.setdefault(case.scope, []).append(span)
+    resource = ResourceSpans(
+        scope_spans=[ScopeSpans(scope=InstrumentationScope(name=n), spans=s) for n, s in scopes.items()]
+    )
     resource.resource.attributes.extend(key_values({"service.name": "normalise-cases"}))
     return ExportTraceServiceRequest(resource_spans=[resource]).SerializeToString()
 

@@ -47,7 +47,11 @@ def is_llm_span(dialects: Dialects) -> str:
     named = (
         f"{attr(sc.PROVIDER)} != nil or {attr(sc.REQUEST_MODEL)} != nil or {attr(sc.RESPONSE_MODEL)} != nil"
     )
-    return f"{one_of(attr(sc.OPERATION), dialects.llm_operations)} and ({named})"
+    # Not a provider SDK's own span of a call an instrumentation library also traces (dialects.yaml).
+    sdk = "".join(
+        f" and instrumentation_scope.name != {lit(scope)}" for scope in dialects.provider_sdk_scopes
+    )
+    return f"{one_of(attr(sc.OPERATION), dialects.llm_operations)} and ({named}){sdk}"
 
 
 def _rename(alias: Alias, context: str) -> list[str]:
@@ -119,6 +123,19 @@ def json_group(dialects: Dialects) -> Group:
     }
 
 
+def _input_with_cache(dialects: Dialects) -> list[str]:
+    """Input tokens with the cached ones added back, for libraries that count them apart."""
+    tokens, read, write = attr(sc.INPUT_TOKENS), attr(sc.CACHE_READ_TOKENS), attr(sc.CACHE_WRITE_TOKENS)
+    out = []
+    for _, match in dialects.input_excludes_cache:
+        when = " and ".join(f"{attr(k)} == {lit(v)}" for k, v in match) + f" and {tokens} != nil"
+        out += [
+            f"set({tokens}, {tokens} + {read}) where {when} and {read} != nil",
+            f"set({tokens}, {tokens} + {write}) where {when} and {write} != nil",
+        ]
+    return out
+
+
 def derived_groups(dialects: Dialects) -> list[Group]:
     """What normalisation infers: the request model from the response model when only that is known,
     time to first token from a first-token event, and no time to first token on a call that was not
@@ -151,10 +168,19 @@ def derived_groups(dialects: Dialects) -> list[Group]:
         },
         {
             "context": "span",
-            "conditions": [f"{attr(sc.REQUEST_MODEL)} == nil", f"{ttft} != nil"],
+            "conditions": [
+                f"{attr(sc.REQUEST_MODEL)} == nil",
+                f"{ttft} != nil",
+                *(
+                    f"{attr(k)} == {lit(v)}"
+                    for _, match in dialects.input_excludes_cache
+                    for k, v in match[:1]
+                ),
+            ],
             "statements": [
                 f"set({attr(sc.REQUEST_MODEL)}, {attr(sc.RESPONSE_MODEL)})"
                 f" where {attr(sc.REQUEST_MODEL)} == nil and {attr(sc.RESPONSE_MODEL)} != nil",
+                *_input_with_cache(dialects),
                 f"delete_key(span.attributes, {lit(sc.TIME_TO_FIRST_CHUNK)})"
                 f' where {ttft} != nil and ({stream} == false or {attr(sc.OPERATION)} == "embeddings")',
             ],
