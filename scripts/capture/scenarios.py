@@ -34,7 +34,7 @@ PII_COMPLETION = (
     f"IBAN {PII['iban']} and card {PII['card']}."
 )
 SYSTEM_PROMPT = "You are a terse assistant for the capture corpus."
-LONG_SYSTEM_PROMPT = "You are a terse assistant for the capture corpus. " * 40  # cacheable prefix
+LONG_SYSTEM_PROMPT = "You are a terse assistant for the capture corpus. " * 4  # stands for a cached prefix
 TOOL_ARGUMENTS = '{"city": "Berlin", "unit": "celsius"}'
 EMBEDDING_INPUT = "The quick brown fox jumps over the lazy dog."
 EMBEDDING_DIMENSIONS = 4
