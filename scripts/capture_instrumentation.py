@@ -7,7 +7,8 @@ provider, OTLP kept as sent), and writes tests/corpus/<library>/: per scenario `
 `traces.json` and `logs.json` (the same as OTLP/JSON) and `truth.json` (the ground truth, plus where
 in the capture each true value was found); per library `library.json` (its table row) and
 `requirements.txt` (pip freeze of the venv, used as constraints by the next capture so it resolves
-the same transitive versions). tests/corpus/README.md describes the format and the libraries.
+the same transitive versions). Then scripts/capture/summarise.py rewrites tests/corpus/ATTRIBUTES.md.
+tests/corpus/README.md describes the format and the libraries.
 
 Not part of `make test`: it needs PyPI. Usage:
     .venv/bin/python scripts/capture_instrumentation.py [--library ID ...] [--refresh-lock] [--list]
@@ -35,6 +36,7 @@ from observatory import writer
 
 REPO = Path(__file__).resolve().parent.parent
 RUNNER = REPO / "scripts" / "capture" / "runner.py"
+SUMMARISE = REPO / "scripts" / "capture" / "summarise.py"
 CORPUS = REPO / "tests" / "corpus"
 VENVS = REPO / ".cache" / "capture" / "venvs"
 RUN_TIMEOUT_SECONDS = 300
@@ -339,7 +341,8 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
 
 
 def _attrs(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {a["key"]: any_value(a.get("value", {})) for a in items}
+    """Attributes by key; a structured value (some libraries log messages as maps) flattened."""
+    return {k: v for a in items for k, v in _flat(a["key"], any_value(a.get("value", {}))).items()}
 
 
 def records(traces: dict[str, Any], logs: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -488,6 +491,7 @@ def main() -> int:
         print(f"{lib.id}: {report.summary()}", flush=True)
     for line in failed:
         print(f"capture failed: {line}", file=sys.stderr)
+    subprocess.run([sys.executable, str(SUMMARISE)], check=True)  # ATTRIBUTES.md follows the corpus
     return 1 if failed else 0
 
 

@@ -374,7 +374,7 @@ def run_scenario(lib: Library, telemetry: Telemetry, s: Scenario, base_url: str)
 
 def truth(lib: Library, telemetry: Telemetry, s: Scenario, raised: str | None, asked: list[Any]) -> Any:
     """The ground truth of one scenario: what was sent and what the fake provider answered."""
-    seeded = {"prompt": s.prompt, "completion": s.completion if s.usage else None}
+    seeded = {"system": s.system, "prompt": s.prompt, "completion": s.completion if s.usage else None}
     if s.tools:
         seeded["tool_arguments"] = TOOL_ARGUMENTS
     if s.operation == "embeddings":
