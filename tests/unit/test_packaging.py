@@ -41,10 +41,16 @@ def _declared(requirements: list[str]) -> set[str]:
     return names
 
 
+# Run by scripts/capture_instrumentation.py in throw-away venvs of their own, with the pins it records
+# (tests/corpus/*/requirements.txt): the instrumentation libraries are not this project's dependencies.
+OWN_VENVS = (REPO / "scripts" / "capture",)
+
+
 def _imported(*folders: str) -> set[str]:
     """The distributions of every third-party module imported anywhere under `folders`."""
     modules: set[str] = set()
-    for path in sorted(p for folder in folders for p in (REPO / folder).rglob("*.py")):
+    paths = (p for folder in folders for p in (REPO / folder).rglob("*.py"))
+    for path in sorted(p for p in paths if not any(p.is_relative_to(v) for v in OWN_VENVS)):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 modules |= {alias.name.split(".")[0] for alias in node.names}

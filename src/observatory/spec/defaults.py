@@ -172,6 +172,7 @@ MODEL_PRICES: Final = (
     _price("openai", "gpt-4o-mini", 0.15, 0.60, read=0.075),
     _price("openai", "gpt-4.1", 2.00, 8.00, read=0.50),
     _price("openai", "gpt-4.1-mini", 0.40, 1.60, read=0.10),
+    _price("openai", "o4-mini", 1.10, 4.40, read=0.275),  # a reasoning model: its reasoning is output
     _price("openai", "text-embedding-3-small", 0.02, 0.0),
     _price("anthropic", "^claude-sonnet-4", 3.00, 15.00, read=0.30, write=3.75),
     _price("anthropic", "^claude-opus-4", 15.00, 75.00, read=1.50, write=18.75),
