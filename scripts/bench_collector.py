@@ -16,6 +16,7 @@ import http.client
 import itertools
 import json
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
 from observatory import names
 from observatory.processes import ManagedProcess, free_port
@@ -265,6 +267,11 @@ def main() -> None:
         action="store_true",
         help="also measure the rendered config without each stage in turn (what each stage costs)",
     )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also measure the collector config committed at git revision REV (a change's baseline)",
+    )
     args = parser.parse_args()
     if not BINARY.exists():
         raise SystemExit("build the collector first: make collector")
@@ -304,6 +311,17 @@ def main() -> None:
             ),
             measure("rendered", collector_config(spec), bodies, args.seconds, args.senders, prometheus, work),
         ]
+        if args.before:
+            committed = subprocess.run(
+                ["git", "show", f"{args.before}:stack/otel-collector/config.yaml"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            before = yaml.safe_load(committed)
+            label = f"rendered at {args.before}"
+            results.append(measure(label, before, bodies, args.seconds, args.senders, prometheus, work))
         if args.ablate:
             for stage in ABLATED:
                 cfg = without(collector_config(spec), stage)

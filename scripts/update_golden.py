@@ -1,4 +1,5 @@
-"""Regenerates the test snapshots: error output of every invalid spec, and the golden tree of every valid one.
+"""Regenerates the test snapshots: error output of every invalid spec, the golden tree of every valid one,
+and the README's compatibility table (made from tests/corpus).
 
 Run it (`make golden`) after an intended change to messages or generated output, then review the
 diff of tests/ like any other change.
@@ -6,6 +7,7 @@ diff of tests/ like any other change.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from observatory import writer
@@ -13,6 +15,9 @@ from observatory.render import render_files
 from observatory.spec import SpecInvalid, load
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the tests package: the table is made by the same code its test checks
+from tests import corpus_table  # noqa: E402
+
 SPECS = REPO / "tests" / "specs"
 GOLDEN = REPO / "tests" / "golden"
 
@@ -37,6 +42,8 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
         report = writer.sync(root, render_files(load(spec_path.relative_to(REPO))))
         print(f"{spec_path.stem}: {report.summary()}")
+    readme = REPO / "README.md"
+    readme.write_text(corpus_table.replace_in(readme.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 if __name__ == "__main__":

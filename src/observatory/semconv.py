@@ -36,4 +36,5 @@ COST_USD: Final = "llm.cost.usd"
 UNPRICED: Final = "llm.cost.unpriced"  # true when no price row matched: never a silent zero
 PRICE_VERSION: Final = "llm.cost.price_effective_from"  # YYYY-MM-DD of the price row used
 NORMALISED_FROM: Final = "llm.normalised_from"  # the dialect a span's attributes were renamed from
+IS_REQUEST: Final = "llm.request"  # true on the spans that are LLM requests (decided once, in normalisation)
 ERROR_RAW_TYPE: Final = "llm.error.raw_type"  # error.type as the library wrote it (or the HTTP status)

@@ -191,9 +191,14 @@ CASES = [
         {
             "llm.cost.unpriced": ABSENT,
             "llm.cost.usd": ABSENT,
-            "gen_ai.usage.cache_creation.input_tokens": 400,
+            "llm.request": ABSENT,
         },
         scope="com.anthropic.sdk.python",
+    ),
+    Case(
+        "a mark of an LLM request that arrives with a span is the sender's, and is dropped",
+        {"http.route": "/chat", "llm.request": True},
+        {"llm.request": ABSENT, "llm.cost.unpriced": ABSENT},
     ),
     Case(
         "OpenLIT's Anthropic input tokens leave out the cached ones: they are added back",
@@ -244,12 +249,12 @@ CASES = [
     ),
     Case(
         "no time to first token on a call that was not streamed",
-        {**OPENAI, "gen_ai.server.time_to_first_token": 0.4, "gen_ai.request.is_stream": False},
+        {**OPENAI, "gen_ai.server.time_to_first_token": 0.4, "gen_ai.request.stream": False},
         {"gen_ai.response.time_to_first_chunk": ABSENT, "gen_ai.request.stream": False},
     ),
     Case(
         "time to first token kept on a streamed call",
-        {**OPENAI, "gen_ai.server.time_to_first_token": 0.4, "gen_ai.request.is_stream": True},
+        {**OPENAI, "gen_ai.server.time_to_first_token": 0.4, "gen_ai.request.stream": True},
         {"gen_ai.response.time_to_first_chunk": 0.4, "gen_ai.request.stream": True},
     ),
     Case(

@@ -41,17 +41,24 @@ def one_of(target: str, values: tuple[str, ...] | list[str]) -> str:
     return "(" + " or ".join(f"{target} == {lit(v)}" for v in values) + ")"
 
 
-def is_llm_span(dialects: Dialects) -> str:
-    """The condition that makes a span an LLM request, from normalised attributes every library sets,
-    even on a failed call: an inference operation, and a provider or a model."""
+def llm_request_rule(dialects: Dialects) -> str:
+    """What makes a span an LLM request, from normalised attributes every library sets, even on a
+    failed call: an inference operation, and a provider or a model; and not a provider SDK's own span
+    of a call an instrumentation library also traces (dialects.yaml). Evaluated once per span, at the
+    end of normalisation, which marks the span with `llm.request`."""
     named = (
         f"{attr(sc.PROVIDER)} != nil or {attr(sc.REQUEST_MODEL)} != nil or {attr(sc.RESPONSE_MODEL)} != nil"
     )
-    # Not a provider SDK's own span of a call an instrumentation library also traces (dialects.yaml).
     sdk = "".join(
         f" and instrumentation_scope.name != {lit(scope)}" for scope in dialects.provider_sdk_scopes
     )
     return f"{one_of(attr(sc.OPERATION), dialects.llm_operations)} and ({named}){sdk}"
+
+
+def is_llm_span(dialects: Dialects) -> str:
+    """The condition every stage after normalisation uses: the span's `llm.request` mark, one
+    comparison where the rule is a dozen (conditions run many times per span: a metric each)."""
+    return f"{attr(sc.IS_REQUEST)} == true"
 
 
 def _rename(alias: Alias, context: str) -> list[str]:
@@ -76,8 +83,10 @@ def normalise_groups(dialects: Dialects) -> list[Group]:
             f"set({attr(sc.OPERATION)}, {lit(op)}) where {attr(sc.OPERATION)} == nil and {kind} == {lit(k)}"
             for k, op in dialects.span_kind_operations
         ]
-        + [f"set({attr(sc.NORMALISED_FROM)}, {lit(dialects.span_kind_dialect)}) where {kind} != nil"],
+        + [f"set({attr(sc.NORMALISED_FROM)}, {lit(dialects.span_kind_dialect)}) where {kind} != nil"]
+        + json_statements(dialects),
     }
+    span_group["conditions"] += [f"{attr(j.attribute)} != nil" for j in dialects.json_attributes]
     value_statements = []
     for name, mapping in dialects.values:
         target = attr(name)
@@ -85,23 +94,27 @@ def normalise_groups(dialects: Dialects) -> list[Group]:
         value_statements += [
             f"set({target}, {lit(new)}) where {target} == {lit(old)}" for old, new in mapping
         ]
+    # Every LLM span has an operation after renaming, so this group also carries what is inferred and
+    # the `llm.request` mark: each group is a pass over every span, which costs more than a condition.
+    events, inferred = derived(dialects)
     values_group: Group = {
         "context": "span",
-        "conditions": [f"{attr(name)} != nil" for name, _ in dialects.values],
-        "statements": value_statements,
+        "conditions": [f"{attr(name)} != nil" for name, _ in dialects.values]
+        + [f"{attr(sc.IS_REQUEST)} != nil"],
+        "statements": value_statements + inferred,
     }
     resource_group: Group = {
         "context": "resource",
         "conditions": [f"{attr(a.alias, 'resource')} != nil" for a in dialects.resource_attributes],
         "statements": [s for a in dialects.resource_attributes for s in _rename(a, "resource")],
     }
-    return [resource_group, span_group, json_group(dialects), values_group, *derived_groups(dialects)]
+    return [resource_group, span_group, events, values_group]
 
 
 OBJECT_START = r"^\s*\{"  # a JSON object's first character, after white space
 
 
-def json_group(dialects: Dialects) -> Group:
+def json_statements(dialects: Dialects) -> list[str]:
     """Canonical attributes out of JSON-valued ones (OpenInference's invocation parameters): the
     object is parsed once into a scratch attribute; a key it lacks sets nothing."""
     scratch = attr("llm.scratch.json")
@@ -113,30 +126,30 @@ def json_group(dialects: Dialects) -> Group:
         for key, canonical in j.keys:
             dst = attr(canonical)
             statements.append(
-                f"set({dst}, {scratch}[{lit(key)}]) where {dst} == nil and {scratch}[{lit(key)}] != nil"
+                f"set({dst}, {scratch}[{lit(key)}]) where {scratch} != nil and {dst} == nil"
+                f" and {scratch}[{lit(key)}] != nil"
             )
-        statements.append(f"delete_key(span.attributes, {lit('llm.scratch.json')})")
-    return {
-        "context": "span",
-        "conditions": [f"{attr(j.attribute)} != nil" for j in dialects.json_attributes],
-        "statements": statements,
-    }
+        statements.append(f"delete_key(span.attributes, {lit('llm.scratch.json')}) where {scratch} != nil")
+    return statements
 
 
-def _input_with_cache(dialects: Dialects) -> list[str]:
-    """Input tokens with the cached ones added back, for libraries that count them apart."""
+def _input_with_cache(dialects: Dialects) -> list[tuple[str, list[str]]]:
+    """(condition, statements): input tokens with the cached ones added back, for each library that
+    counts them apart."""
     tokens, read, write = attr(sc.INPUT_TOKENS), attr(sc.CACHE_READ_TOKENS), attr(sc.CACHE_WRITE_TOKENS)
-    out = []
-    for _, match in dialects.input_excludes_cache:
-        when = " and ".join(f"{attr(k)} == {lit(v)}" for k, v in match) + f" and {tokens} != nil"
-        out += [
-            f"set({tokens}, {tokens} + {read}) where {when} and {read} != nil",
-            f"set({tokens}, {tokens} + {write}) where {when} and {write} != nil",
-        ]
-    return out
+    return [
+        (
+            " and ".join(f"{attr(k)} == {lit(v)}" for k, v in match) + f" and {tokens} != nil",
+            [
+                f"set({tokens}, {tokens} + {read}) where {read} != nil",
+                f"set({tokens}, {tokens} + {write}) where {write} != nil",
+            ],
+        )
+        for _, match in dialects.input_excludes_cache
+    ]
 
 
-def derived_groups(dialects: Dialects) -> list[Group]:
+def derived(dialects: Dialects) -> tuple[Group, list[str]]:
     """What normalisation infers: the request model from the response model when only that is known,
     time to first token from a first-token event, and no time to first token on a call that was not
     streamed (some libraries measure one on every call, embeddings included)."""
@@ -148,44 +161,33 @@ def derived_groups(dialects: Dialects) -> list[Group]:
     )
     span_error = f"span.attributes[{lit(sc.ERROR_TYPE)}]"
     exception_type = f"spanevent.attributes[{lit(dialects.exception_type_attribute)}]"
-    return [
-        {
-            "context": "spanevent",
-            "conditions": [f"spanevent.name == {lit(dialects.exception_event)}"],
-            "statements": [
-                f"set({span_error}, {exception_type}) where {span_error} == nil and {exception_type} != nil"
-                " and span.status.code == STATUS_CODE_ERROR"
-            ],
-        },
-        {
-            "context": "spanevent",
-            "conditions": [first_token],
-            "statements": [
-                f"set({span_ttft}, Double(spanevent.time_unix_nano - span.start_time_unix_nano)"
-                f" / 1000000000.0) where {span_ttft} == nil",
-                f"set({span_stream}, true) where {span_stream} == nil",
-            ],
-        },
-        {
-            "context": "span",
-            "conditions": [
-                f"{attr(sc.REQUEST_MODEL)} == nil",
-                f"{ttft} != nil",
-                *(
-                    f"{attr(k)} == {lit(v)}"
-                    for _, match in dialects.input_excludes_cache
-                    for k, v in match[:1]
-                ),
-            ],
-            "statements": [
-                f"set({attr(sc.REQUEST_MODEL)}, {attr(sc.RESPONSE_MODEL)})"
-                f" where {attr(sc.REQUEST_MODEL)} == nil and {attr(sc.RESPONSE_MODEL)} != nil",
-                *_input_with_cache(dialects),
-                f"delete_key(span.attributes, {lit(sc.TIME_TO_FIRST_CHUNK)})"
-                f' where {ttft} != nil and ({stream} == false or {attr(sc.OPERATION)} == "embeddings")',
-            ],
-        },
+    exception = f"spanevent.name == {lit(dialects.exception_event)}"
+    events: Group = {
+        "context": "spanevent",
+        "conditions": [exception, first_token],
+        "statements": [
+            f"set({span_error}, {exception_type}) where {exception} and {span_error} == nil"
+            f" and {exception_type} != nil and span.status.code == STATUS_CODE_ERROR",
+            f"set({span_ttft}, Double(spanevent.time_unix_nano - span.start_time_unix_nano)"
+            f" / 1000000000.0) where {first_token} and {span_ttft} == nil",
+            f"set({span_stream}, true) where {first_token} and {span_stream} == nil",
+        ],
+    }
+    inferred = [
+        f"set({attr(sc.REQUEST_MODEL)}, {attr(sc.RESPONSE_MODEL)})"
+        f" where {attr(sc.REQUEST_MODEL)} == nil and {attr(sc.RESPONSE_MODEL)} != nil",
+        f"delete_key(span.attributes, {lit(sc.TIME_TO_FIRST_CHUNK)})"
+        f' where {ttft} != nil and ({stream} == false or {attr(sc.OPERATION)} == "embeddings")',
+        *(
+            f"{statement} and {when}"
+            for when, statements in _input_with_cache(dialects)
+            for statement in statements
+        ),
+        # The `llm.request` mark is the collector's alone: one that arrives is dropped first.
+        f"delete_key(span.attributes, {lit(sc.IS_REQUEST)}) where {attr(sc.IS_REQUEST)} != nil",
+        f"set({attr(sc.IS_REQUEST)}, true) where {llm_request_rule(dialects)}",
     ]
+    return events, inferred
 
 
 def price_model_match(row: ModelPrice) -> str:
@@ -272,10 +274,6 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
             f"set({attr(sc.PRICE_VERSION)}, {lit(row.effective_from.isoformat())}) where {when}",
             f"set({attr(sc.UNPRICED)}, false) where {when}",
         ]
-    apply += [
-        f"set({attr(sc.COST_USD)}, 0.0) where {failed_unbilled}",
-        f"set({attr(sc.UNPRICED)}, false) where {failed_unbilled}",
-    ]
     cleanup = [
         f"delete_key(span.attributes, {lit(k)})"
         for k in (
@@ -286,11 +284,15 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
             "llm.cost.row",
         )
     ]
+    unbilled = [
+        f"set({attr(sc.COST_USD)}, 0.0) where {failed_unbilled}",
+        f"set({attr(sc.UNPRICED)}, false) where {failed_unbilled}",
+    ]
     return [
         {
             "context": "span",
             "conditions": [is_llm_span(dialects)],
-            "statements": prepare + match + apply + cleanup,
+            "statements": prepare + match + apply + unbilled + cleanup,
         }
     ]
 
