@@ -22,6 +22,14 @@ from tests.conftest import REPO, SPECS
 POSTGRES_SPEC = load(SPECS / "valid" / "postgres.yaml")
 
 
+def _columns(conn: psycopg.Connection) -> list[str]:
+    """The per-request table's columns, in the table's order."""
+    query = (
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position"
+    )
+    return [r[0] for r in conn.execute(query, (names.TABLE_REQUESTS,))]
+
+
 def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(database: str) -> None:
     with psycopg.connect(database) as conn:
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
@@ -31,15 +39,7 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
             [],
             ["V001__schema.sql", "V002__error_type_raw.sql"],
         )
-        columns = [
-            r[0]
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-                " ORDER BY ordinal_position",
-                (names.TABLE_REQUESTS,),
-            )
-        ]
-        assert columns == [c.name for c in COLUMNS]
+        assert _columns(conn) == [c.name for c in COLUMNS]
         for rollup in (names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY):
             assert conn.execute("SELECT to_regclass(%s)", (rollup,)).fetchone() == (rollup,)
 
@@ -57,15 +57,7 @@ def test_a_database_of_the_first_release_gets_the_columns_added_since(
         monkeypatch.undo()
         result = migrate(conn, POSTGRES_SPEC)
         assert (result.applied, result.unchanged) == (["V002__error_type_raw.sql"], ["V001__schema.sql"])
-        columns = [
-            r[0]
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-                " ORDER BY ordinal_position",
-                (names.TABLE_REQUESTS,),
-            )
-        ]
-        assert columns == [c.name for c in COLUMNS]
+        assert _columns(conn) == [c.name for c in COLUMNS]
 
 
 def test_a_changed_versioned_migration_is_refused_not_reapplied(database: str) -> None:
