@@ -250,20 +250,22 @@ def _request(cases: tuple[Case, ...]) -> bytes:
 
 
 def _collector_config(otlp_port: int, health_port: int, capture_url: str) -> str:
-    """The rendered pricing processor, alone between an OTLP receiver and an OTLP exporter."""
-    price = config(_spec())["processors"]["transform/price"]
+    """The rendered pricing processor, after normalisation (which marks LLM requests), between an OTLP
+    receiver and an OTLP exporter."""
+    processors = config(_spec())["processors"]
+    stages = ["transform/normalise", "transform/price"]
     return to_yaml(
         {
             "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health_port}"}},
             "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{otlp_port}"}}}},
-            "processors": {"transform/price": price},
+            "processors": {stage: processors[stage] for stage in stages},
             "exporters": {"otlp_http": {"endpoint": capture_url, "compression": "none"}},
             "service": {
                 "extensions": ["health_check"],
                 "pipelines": {
                     "traces": {
                         "receivers": ["otlp"],
-                        "processors": ["transform/price"],
+                        "processors": stages,
                         "exporters": ["otlp_http"],
                     }
                 },

@@ -97,6 +97,7 @@ def _row(rng: random.Random, i: int, time: datetime) -> Row:
         "operation": rng.choice(("chat", "embeddings", None)),
         "status": "error" if error else "ok",
         "error_type": "timeout" if error else None,
+        "error_type_raw": "APITimeoutError" if error else None,
         "finish_reason": None if error else "stop",
         "duration_ms": round(rng.uniform(50, 9000), 3),
         "ttft_ms": rng.choice((None, round(rng.uniform(20, 900), 3))),
