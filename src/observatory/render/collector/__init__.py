@@ -26,8 +26,8 @@ from observatory.spec.types import Spec
 COLLECTOR_CONFIG = "stack/otel-collector/config.yaml"
 MANIFEST = "stack/otel-collector/manifest.yaml"
 STORAGE_DIR = names.COLLECTOR_DATA_DIR
-# Spans per export request after the batch processor: what the ingester and Tempo receive at a time
-# (the ingester's benchmark sends requests of this size).
+# Spans per export request, batched by each exporter's queue: what the ingester and Tempo receive at
+# a time (the ingester's benchmark sends requests of this size).
 BATCH_SPANS = 2048
 # Names the collector instance on the series it derives: with several replicas (Kubernetes), each
 # writes its own counters, and the same labels from two writers would collide in Prometheus.
@@ -81,9 +81,16 @@ def env(name: str, default: str) -> str:
     return f"${{env:{name}:-{default}}}"
 
 
+# How many spans (or log records) an exporter's disk queue holds: 5,000 batches' worth.
+QUEUE_ITEMS = 5000 * BATCH_SPANS
+
+
 # Every exporter that talks to a backend: retried with backoff, queued on disk so a backend or
 # collector restart loses nothing the collector accepted. 30 minutes of retries covers a backend
-# upgrade; after that the data is dropped and counted (otelcol_exporter_send_failed_*).
+# upgrade; after that the data is dropped and counted (otelcol_exporter_send_failed_*). The queue
+# batches as it sends: an in-memory batch processor before it would hold up to a second of
+# acknowledged spans that a crash loses (measured: 147 of 25,991 requests), while what the queue
+# holds is on disk before the receiver answers.
 def _reliable(endpoint: str) -> dict[str, Any]:
     return {
         "endpoint": endpoint,
@@ -93,7 +100,14 @@ def _reliable(endpoint: str) -> dict[str, Any]:
             "max_interval": "30s",
             "max_elapsed_time": "30m",
         },
-        "sending_queue": {"enabled": True, "storage": "file_storage", "queue_size": 5000, "num_consumers": 4},
+        "sending_queue": {
+            "enabled": True,
+            "storage": "file_storage",
+            "sizer": "items",
+            "queue_size": QUEUE_ITEMS,
+            "num_consumers": 4,
+            "batch": {"flush_timeout": "1s", "min_size": BATCH_SPANS, "max_size": BATCH_SPANS},
+        },
     }
 
 
@@ -167,12 +181,12 @@ def pipelines(target: Target) -> dict[str, Any]:
         },
         "traces/sample": {
             "receivers": ["forward/sample"],
-            "processors": ["tail_sampling", "batch"],
+            "processors": ["tail_sampling"],
             "exporters": ["otlp_http/tempo"],
         },
         "traces/store": {
             "receivers": ["forward/store"],
-            "processors": ["filter/llm_only", "batch"],
+            "processors": ["filter/llm_only"],
             "exporters": ["otlp_http/ingester"],
         },
         "metrics/derived": {
@@ -187,7 +201,7 @@ def pipelines(target: Target) -> dict[str, Any]:
         },
         "logs": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "transform/redact_logs", "batch"],
+            "processors": ["memory_limiter", "transform/redact_logs"],
             "exporters": ["otlp_http/loki"],
         },
     }
