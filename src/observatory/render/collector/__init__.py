@@ -181,7 +181,9 @@ def pipelines(target: Target) -> dict[str, Any]:
         },
         "traces/sample": {
             "receivers": ["forward/sample"],
-            "processors": ["tail_sampling"],
+            # The tail sampler holds these spans in memory until its decision anyway: batching after it
+            # loses nothing more on a crash and saves a disk write per decided trace.
+            "processors": ["tail_sampling", "batch"],
             "exporters": ["otlp_http/tempo"],
         },
         "traces/store": {
