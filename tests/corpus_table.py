@@ -9,6 +9,7 @@ holds this table between two markers; `make golden` rewrites it and a unit test 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,20 @@ TRUTH_FIELD = {
 }
 
 
+@cache
+def _answered(library: str) -> tuple[dict[str, Any], ...]:
+    """The requests of the library's scenarios that the fake provider answered."""
+    return tuple(
+        request
+        for path in sorted((CORPUS / library).glob("*/truth.json"))
+        for request in json.loads(path.read_text())["requests"]
+        if request["error"] == "none"
+    )
+
+
 def _sent(library: str, field: str) -> bool:
     """Whether the fake provider ever sent a value for `field` in this library's scenarios."""
-    for path in sorted((CORPUS / library).glob("*/truth.json")):
-        for request in json.loads(path.read_text())["requests"]:
-            if request["error"] == "none" and TRUTH_FIELD[field](request):
-                return True
-    return False
+    return any(TRUTH_FIELD[field](request) for request in _answered(library))
 
 
 def _cell(library: str, entry: dict[str, Any], field: str) -> str:

@@ -112,6 +112,12 @@ class ManagedProcess:
                 self.proc.wait()
         self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL: the crash a fault test wants, with no chance to flush or clean up."""
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
     def cpu_seconds(self) -> float:
         """User plus system CPU time the process has used, from /proc (Linux)."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -8,7 +8,6 @@ collector is SIGKILLed three times while exports are in flight.
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -68,9 +67,7 @@ class Collector:
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.proc.send_signal(signal.SIGKILL)
-        self.proc.proc.wait()
-        self.proc.stop()
+        self.proc.kill()
 
     def stop(self) -> None:
         if self.proc is not None:

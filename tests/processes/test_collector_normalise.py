@@ -22,9 +22,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from observatory import names
 from observatory.otlp import key_values, spans
-from observatory.render.artifact import to_yaml
 from observatory.render.collector import config
 from observatory.spec import load
+from tests.collector_stages import stages_config
 from tests.conftest import REPO, ManagedProcess, collector_binary, free_port, poll_until
 from tests.otlp_capture import OtlpCapture
 
@@ -310,21 +310,7 @@ def _request() -> bytes:
 def _config(otlp_port: int, health_port: int, capture_url: str) -> str:
     rendered = config(load(REPO / "observatory.yaml"))["processors"]
     stages = ["transform/normalise", "transform/price", "transform/redact"]
-    return to_yaml(
-        {
-            "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health_port}"}},
-            "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{otlp_port}"}}}},
-            "processors": {stage: rendered[stage] for stage in stages},
-            "exporters": {"otlp_http": {"endpoint": capture_url, "compression": "none"}},
-            "service": {
-                "extensions": ["health_check"],
-                "pipelines": {
-                    "traces": {"receivers": ["otlp"], "processors": stages, "exporters": ["otlp_http"]}
-                },
-                "telemetry": {"metrics": {"level": "none"}},
-            },
-        }
-    )
+    return stages_config(rendered, stages, otlp_port, health_port, capture_url)
 
 
 @pytest.fixture(scope="module")

@@ -57,9 +57,7 @@ class Ingester:
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.proc.send_signal(signal.SIGKILL)
-        self.proc.proc.wait()
-        self.proc.stop()
+        self.proc.kill()
 
     def stop(self) -> None:
         if self.proc is not None:

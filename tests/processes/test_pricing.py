@@ -19,7 +19,6 @@ from psycopg import sql
 from observatory import names
 from observatory.otlp import key_values, spans
 from observatory.pricing import find_price, priced_model
-from observatory.render.artifact import to_yaml
 from observatory.render.collector import config
 from observatory.render.dashboards import cost
 from observatory.render.dashboards.panels import Sql
@@ -27,6 +26,7 @@ from observatory.spec import parse
 from observatory.spec.types import ModelPrice, Spec
 from observatory.sql import prices
 from observatory.storage.migrate import migrate
+from tests.collector_stages import stages_config
 from tests.conftest import ManagedProcess, collector_binary, free_port, poll_until
 from tests.grafana_sql import expand
 from tests.otlp_capture import OtlpCapture
@@ -250,28 +250,10 @@ def _request(cases: tuple[Case, ...]) -> bytes:
 
 
 def _collector_config(otlp_port: int, health_port: int, capture_url: str) -> str:
-    """The rendered pricing processor, after normalisation (which marks LLM requests), between an OTLP
-    receiver and an OTLP exporter."""
+    """The rendered pricing processor, after normalisation (which marks LLM requests)."""
     processors = config(_spec())["processors"]
-    stages = ["transform/normalise", "transform/price"]
-    return to_yaml(
-        {
-            "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health_port}"}},
-            "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{otlp_port}"}}}},
-            "processors": {stage: processors[stage] for stage in stages},
-            "exporters": {"otlp_http": {"endpoint": capture_url, "compression": "none"}},
-            "service": {
-                "extensions": ["health_check"],
-                "pipelines": {
-                    "traces": {
-                        "receivers": ["otlp"],
-                        "processors": stages,
-                        "exporters": ["otlp_http"],
-                    }
-                },
-                "telemetry": {"metrics": {"level": "none"}},
-            },
-        }
+    return stages_config(
+        processors, ["transform/normalise", "transform/price"], otlp_port, health_port, capture_url
     )
 
 

@@ -21,8 +21,7 @@ DATA_DIR = names.LOKI_DATA_DIR
 
 def retention_hours(spec: Spec, target: Target = COMPOSE) -> int:
     # Loki's minimum retention period is 24h; the spec's days are at least 1.
-    tier = spec.retention.logs
-    return (tier.cold_days if target.object_storage else tier.warm_days) * 24
+    return target.kept_days(spec.retention.logs) * 24
 
 
 def _s3(store: ObjectStorage) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from observatory import names
-from observatory.spec.types import ObjectStorage, SecretRef, Spec
+from observatory.spec.types import ObjectStorage, RetentionTiers, SecretRef, Spec
 
 Kind = Literal["compose", "kubernetes", "local"]
 
@@ -35,6 +35,10 @@ class Target:
     kind: Kind
     object_storage: ObjectStorage | None = None  # Kubernetes only: the bucket of the cold tier
     local: LocalAddresses | None = None  # the local stack only
+
+    def kept_days(self, tier: RetentionTiers) -> int:
+        """How long a store keeps data: its cold tier in a bucket, else its warm tier on local disk."""
+        return tier.cold_days if self.object_storage else tier.warm_days
 
     @property
     def runs_trace_and_log_stores(self) -> bool:

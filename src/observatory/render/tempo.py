@@ -21,8 +21,7 @@ DATA_DIR = names.TEMPO_DATA_DIR
 
 def retention_hours(spec: Spec, target: Target = COMPOSE) -> int:
     """Traces are kept for their warm tier on local disk, for the cold tier in a bucket."""
-    tier = spec.retention.traces
-    return (tier.cold_days if target.object_storage else tier.warm_days) * 24
+    return target.kept_days(spec.retention.traces) * 24
 
 
 def _s3(store: ObjectStorage) -> dict[str, Any]:

@@ -133,20 +133,17 @@ def json_statements(dialects: Dialects) -> list[str]:
     return statements
 
 
-def _input_with_cache(dialects: Dialects) -> list[tuple[str, list[str]]]:
-    """(condition, statements): input tokens with the cached ones added back, for each library that
-    counts them apart."""
+def _input_with_cache(dialects: Dialects) -> list[str]:
+    """Input tokens with the cached ones added back, for each library that counts them apart."""
     tokens, read, write = attr(sc.INPUT_TOKENS), attr(sc.CACHE_READ_TOKENS), attr(sc.CACHE_WRITE_TOKENS)
-    return [
-        (
-            " and ".join(f"{attr(k)} == {lit(v)}" for k, v in match) + f" and {tokens} != nil",
-            [
-                f"set({tokens}, {tokens} + {read}) where {read} != nil",
-                f"set({tokens}, {tokens} + {write}) where {write} != nil",
-            ],
-        )
-        for _, match in dialects.input_excludes_cache
-    ]
+    out = []
+    for _, match in dialects.input_excludes_cache:
+        when = " and ".join(f"{attr(k)} == {lit(v)}" for k, v in match) + f" and {tokens} != nil"
+        out += [
+            f"set({tokens}, {tokens} + {read}) where {read} != nil and {when}",
+            f"set({tokens}, {tokens} + {write}) where {write} != nil and {when}",
+        ]
+    return out
 
 
 def derived(dialects: Dialects) -> tuple[Group, list[str]]:
@@ -178,11 +175,7 @@ def derived(dialects: Dialects) -> tuple[Group, list[str]]:
         f" where {attr(sc.REQUEST_MODEL)} == nil and {attr(sc.RESPONSE_MODEL)} != nil",
         f"delete_key(span.attributes, {lit(sc.TIME_TO_FIRST_CHUNK)})"
         f' where {ttft} != nil and ({stream} == false or {attr(sc.OPERATION)} == "embeddings")',
-        *(
-            f"{statement} and {when}"
-            for when, statements in _input_with_cache(dialects)
-            for statement in statements
-        ),
+        *_input_with_cache(dialects),
         # The `llm.request` mark is the collector's alone: one that arrives is dropped first.
         f"delete_key(span.attributes, {lit(sc.IS_REQUEST)}) where {attr(sc.IS_REQUEST)} != nil",
         f"set({attr(sc.IS_REQUEST)}, true) where {llm_request_rule(dialects)}",
