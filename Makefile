@@ -40,6 +40,9 @@ test-tools: install tools ## Run the tests that check outputs with promtool, amt
 test-processes: install tools collector ## Run the tests that start PostgreSQL, the collector, the ingester
 	$(BIN)/pytest -m processes
 
+test-faults: install tools collector ## Crash and fuzz the store path on purpose: minutes (docs/RELIABILITY.md)
+	$(BIN)/pytest -m faults
+
 check: lint test ## What CI runs: lint, types, generated files up to date, tests
 	$(BIN)/observatory render --check
 

@@ -4,8 +4,9 @@ Tests are grouped by what they need, one folder each, and every test carries its
 group can be selected (`pytest -m unit`, `make test-unit`): unit (Python only), tools (command-line
 tools CI installs: promtool, amtool, kustomize, actionlint, and Prometheus and Alertmanager started
 with the compose flags), processes (real servers: PostgreSQL, the built collector, the ingester, the
-local stack), containers (a Docker engine). A test elsewhere that needs Docker says so with its own
-`containers` marker, which then replaces its folder's.
+local stack), faults (the same servers crashed and fed garbage on purpose; minutes, so they can be
+run apart with `make test-faults`), containers (a Docker engine). A test elsewhere that needs Docker
+says so with its own `containers` marker, which then replaces its folder's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ GOLDEN = REPO / "tests" / "golden"
 SCHEMAS = REPO / "tests" / "schemas"
 
 
-GROUPS = ("unit", "tools", "processes", "containers")
+GROUPS = ("unit", "tools", "processes", "faults", "containers")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
