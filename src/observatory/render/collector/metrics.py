@@ -65,8 +65,16 @@ def _histogram(
 def signal_to_metrics(table: Dialects) -> dict[str, Any]:
     llm = ottl.is_llm_span(table)
 
-    def present(name: str) -> str:
-        return f"{llm} and {ottl.attr(name)} != nil"
+    # A sum takes the type of its first value and panics on the other (signaltometrics v0.161: a
+    # double token count after int ones killed the collector through its gRPC receiver), so each
+    # metric counts only values of its type that can be true. The ingester refuses such a span's row
+    # and says why; the request itself is still counted.
+    def count_of(name: str) -> str:
+        return f"{llm} and IsInt({ottl.attr(name)}) and {ottl.attr(name)} >= 0"
+
+    def seconds(name: str) -> str:
+        value = ottl.attr(name)
+        return f"{llm} and (IsDouble({value}) or IsInt({value})) and {value} >= 0"
 
     spans = [
         _counter(names.METRIC_REQUESTS, "LLM requests", "1", llm),
@@ -81,38 +89,38 @@ def signal_to_metrics(table: Dialects) -> dict[str, Any]:
             names.METRIC_TTFT,
             "Time to first token of streamed LLM responses",
             f"Double({ottl.attr(sc.TIME_TO_FIRST_CHUNK)})",
-            present(sc.TIME_TO_FIRST_CHUNK),
+            seconds(sc.TIME_TO_FIRST_CHUNK),
             list(names.TTFT_BUCKETS_SECONDS),
         ),
         _counter(
             names.METRIC_INPUT_TOKENS,
             "Input tokens, cached ones included",
             ottl.attr(sc.INPUT_TOKENS),
-            present(sc.INPUT_TOKENS),
+            count_of(sc.INPUT_TOKENS),
         ),
         _counter(
             names.METRIC_OUTPUT_TOKENS,
             "Output tokens, reasoning included",
             ottl.attr(sc.OUTPUT_TOKENS),
-            present(sc.OUTPUT_TOKENS),
+            count_of(sc.OUTPUT_TOKENS),
         ),
         _counter(
             names.METRIC_CACHE_READ_TOKENS,
             "Input tokens read from the provider's cache",
             ottl.attr(sc.CACHE_READ_TOKENS),
-            present(sc.CACHE_READ_TOKENS),
+            count_of(sc.CACHE_READ_TOKENS),
         ),
         _counter(
             names.METRIC_CACHE_WRITE_TOKENS,
             "Input tokens written to the provider's cache",
             ottl.attr(sc.CACHE_WRITE_TOKENS),
-            present(sc.CACHE_WRITE_TOKENS),
+            count_of(sc.CACHE_WRITE_TOKENS),
         ),
         _counter(
             names.METRIC_COST,
             "Cost in USD from the spec's price table",
             ottl.attr(sc.COST_USD),
-            present(sc.COST_USD),
+            f"{llm} and IsDouble({ottl.attr(sc.COST_USD)}) and {ottl.attr(sc.COST_USD)} >= 0.0",
             _RESOURCE_WITH_TEAM,
         ),
         _counter(

@@ -233,7 +233,16 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
     """
     # Input tokens are enough: an embedding has no output. A failed call without tokens costs nothing
     # (providers bill nothing for it) and is not unpriced, whatever its model.
-    priced = f"{attr(sc.INPUT_TOKENS)} != nil"
+    # Only counts that can be true are priced: a span with a negative, fractional or non-number count
+    # stays unpriced here, and the ingester refuses its row and says why.
+    def count(name: str) -> str:
+        return f"IsInt({attr(name)}) and {attr(name)} >= 0"
+
+    def count_or_none(name: str) -> str:
+        return f"({attr(name)} == nil or ({count(name)}))"
+
+    optional = (sc.OUTPUT_TOKENS, sc.CACHE_READ_TOKENS, sc.CACHE_WRITE_TOKENS)
+    priced = " and ".join([count(sc.INPUT_TOKENS), *map(count_or_none, optional)])
     no_tokens = f"{attr(sc.INPUT_TOKENS)} == nil and {attr(sc.OUTPUT_TOKENS)} == nil"
     failed_unbilled = f"span.status.code == STATUS_CODE_ERROR and {no_tokens}"
     row_marker = attr("llm.cost.row")
@@ -242,6 +251,9 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         return f"set({attr(dst)}, {attr(src)}) where {attr(src)} != nil"
 
     prepare = [
+        # The collector is the only pricer: a cost an application sent is not taken on trust.
+        f"delete_key(span.attributes, {lit(sc.COST_USD)})",
+        f"delete_key(span.attributes, {lit(sc.PRICE_VERSION)})",
         f"set({attr('llm.cost.model')}, {attr(sc.REQUEST_MODEL)})",
         copy_when_set("llm.cost.model", sc.RESPONSE_MODEL),
         f"set({attr('llm.cost.cache_read')}, 0)",
@@ -259,9 +271,11 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
         f"span.start_time_unix_nano >= {_unix_nanos(row.effective_from)}"
         for i, row in rows
     ]
+    # Evaluated once, after the match, rather than in every row's statements.
+    match.append(f"set({row_marker}, -1) where not ({priced})")
     apply = []
     for i, row in rows:
-        when = f"{row_marker} == {i} and {priced}"
+        when = f"{row_marker} == {i}"
         apply += [
             f"set({attr(sc.COST_USD)}, {cost_expression(row)}) where {when}",
             f"set({attr(sc.PRICE_VERSION)}, {lit(row.effective_from.isoformat())}) where {when}",
