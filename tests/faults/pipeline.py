@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,7 @@ class Client:
         self.url, self.bodies = url, bodies
         self.sent = 0
         self.retries = 0
+        self.refusals: Counter[str] = Counter()  # answers other than 200, by status or error
         self.session = requests.Session()
 
     def run(self) -> None:
@@ -167,7 +169,9 @@ class Client:
                     )
                     if response.status_code == 200:
                         break
-                except requests.RequestException:
+                    self.refusals[str(response.status_code)] += 1
+                except requests.RequestException as err:
+                    self.refusals[type(err).__name__] += 1
                     self.session = requests.Session()  # a connection the crash broke is not reused
                 self.retries += 1
                 time.sleep(0.2)
