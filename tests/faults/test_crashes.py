@@ -1,12 +1,15 @@
 """Every LLM request the collector acknowledged reaches the database exactly once, whatever crashes
 on the way: the collector SIGKILLed ten times, the ingester SIGKILLed ten times, PostgreSQL stopped
-with `-m immediate` three times, each while a 20,000-trace demo is being sent.
+with `-m immediate` three times, each while a 20,000-trace demo is being sent; and a collector whose
+disk is full refuses requests (the client keeps them) rather than acknowledging what it cannot keep.
 
 The figures are in docs/RELIABILITY.md, with the command that produced them.
 """
 
 from __future__ import annotations
 
+import resource
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ import pytest
 
 from observatory.spec import load
 from observatory.traffic import Workload, generate
+from tests.conftest import poll_until
 from tests.faults.pipeline import (
     SPEC_PATH,
     Client,
@@ -89,4 +93,38 @@ def test_postgres_immediate_stop_x3_loses_nothing_acknowledged(pipeline: Pipelin
         pipeline.postgres.start()
 
     run_with_faults(client, crash, times=3)
+    assert_exactly_once(pipeline.wait_for_rows(len(llm)), llm)
+
+
+def test_a_full_disk_refuses_requests_instead_of_losing_them(pipeline: Pipeline) -> None:
+    """The disk is "full" when the collector may not grow its queue files (a file-size limit set on
+    the running process: writes past it fail with EFBIG, as they would with ENOSPC). With the ingester
+    down the queue grows until it hits the limit; from then on the collector must answer errors, which
+    an SDK retries, and after the disk has room again and the ingester is back, everything it
+    acknowledged lands exactly once."""
+    bodies, llm = _demo(seed=24)
+    collector = pipeline.collector
+    assert collector.proc is not None
+    pipeline.ingester.kill()
+    queues = [p for p in (collector.tmp / "queue").iterdir() if p.is_file()]
+    limit = max(p.stat().st_size for p in queues) + 2**20
+    unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+    resource.prlimit(collector.proc.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    client = Client(collector.url, bodies)
+    sending = threading.Thread(target=client.run, name="client", daemon=True)
+    sending.start()
+    poll_until(
+        lambda: sum(client.refusals.values()) >= 20,
+        "the collector refusing requests once its disk is full",
+        120,
+    )
+    time.sleep(3)  # a while on a full disk (a small request may still fit in a freed page)
+    assert collector.alive(), f"the collector died of a full disk:\n{collector.proc.log_tail()}"
+    assert client.sent < len(bodies) // 2, "the queue never filled: the test proves nothing"
+    resource.prlimit(collector.proc.pid, resource.RLIMIT_FSIZE, unlimited)  # room on the disk again
+    pipeline.ingester.start()
+    sending.join(300)
+    assert client.sent == len(bodies)
+    print(f"full disk: refusals {dict(client.refusals)}")  # shown with -s; docs/RELIABILITY.md
+    assert set(client.refusals) <= {"500", "503", "ConnectionError"}, client.refusals
     assert_exactly_once(pipeline.wait_for_rows(len(llm)), llm)
