@@ -1,0 +1,51 @@
+package redactprocessor
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+)
+
+// Type is the processor's name in a collector config: `processors: {redact: {patterns: [...]}}`.
+var Type = component.MustNewType("redact")
+
+// NewFactory is what the builder's generated components.go registers.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(
+		Type,
+		func() component.Config { return &Config{} },
+		processor.WithTraces(createTraces, component.StabilityLevelBeta),
+		processor.WithLogs(createLogs, component.StabilityLevelBeta),
+		processor.WithMetrics(createMetrics, component.StabilityLevelBeta),
+	)
+}
+
+// It rewrites data in place: the pipeline hands it its own copy when a fan-out shares the data.
+var mutates = processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true})
+
+func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	r, err := newRedactor(cfg.(*Config).Patterns)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, r.traces, mutates)
+}
+
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	r, err := newRedactor(cfg.(*Config).Patterns)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewLogs(ctx, set, cfg, next, r.logs, mutates)
+}
+
+func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
+	r, err := newRedactor(cfg.(*Config).Patterns)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewMetrics(ctx, set, cfg, next, r.metrics, mutates)
+}
