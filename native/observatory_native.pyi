@@ -1,3 +1,6 @@
 # Type stub of the Rust extension (src/lib.rs).
-def copy_rows(body: bytes, llm_operations: list[str]) -> tuple[bytes, int, int, list[int]]:
-    """(COPY text, rows, spans, days since 1970-01-01) of a protobuf ExportTraceServiceRequest."""
+def copy_rows(
+    body: bytes, llm_operations: list[str], earliest: int, latest: int
+) -> tuple[bytes, int, int, list[int], list[int], int]:
+    """(COPY text, rows, spans, days since 1970-01-01, refused spans per rows.REFUSALS reason,
+    repaired text values) of a protobuf ExportTraceServiceRequest, rows starting in [earliest, latest]."""

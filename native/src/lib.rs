@@ -308,24 +308,32 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// COPY text of a string: backslash, tab, newline and carriage return escaped; NUL, which
-/// PostgreSQL text cannot hold, replaced by U+FFFD.
-fn push_text(out: &mut Vec<u8>, text: &str) {
+/// PostgreSQL text cannot hold, replaced by U+FFFD. Whether there was a NUL to replace.
+fn push_text(out: &mut Vec<u8>, text: &str) -> bool {
+    let mut repaired = false;
     for &byte in text.as_bytes() {
         match byte {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
-            0 => out.extend_from_slice("\u{fffd}".as_bytes()),
+            0 => {
+                out.extend_from_slice("\u{fffd}".as_bytes());
+                repaired = true;
+            }
             _ => out.push(byte),
         }
     }
+    repaired
 }
 
-fn push_opt_text(out: &mut Vec<u8>, text: Option<&str>) {
+fn push_opt_text(out: &mut Vec<u8>, text: Option<&str>) -> bool {
     match text {
         Some(t) => push_text(out, t),
-        None => out.extend_from_slice(b"\\N"),
+        None => {
+            out.extend_from_slice(b"\\N");
+            false
+        }
     }
 }
 
@@ -467,14 +475,95 @@ fn resolve<'a>(slots: &[Any<'a>; 3]) -> Resource<'a> {
     }
 }
 
+/// Why a row is refused, in the order the checks run; `observatory.ingest.rows.REFUSALS`.
+const BAD_ID: usize = 0;
+const START_TOO_OLD: usize = 1;
+const START_IN_FUTURE: usize = 2;
+const NEGATIVE_DURATION: usize = 3;
+const BAD_TOKENS: usize = 4;
+const BAD_COST: usize = 5;
+const BAD_TTFT: usize = 6;
+const REFUSALS: usize = 7;
+
 struct Output {
     data: Vec<u8>,
     rows: usize,
     spans: usize,
     days: BTreeSet<i64>,
+    refused: [usize; REFUSALS],
+    repaired: usize,
 }
 
-fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Output) -> Result<()> {
+/// The start times a row may have (nanoseconds since 1970, inclusive).
+#[derive(Clone, Copy)]
+struct Window {
+    earliest: u64,
+    latest: u64,
+}
+
+/// Not a number (absent, or another type: NULL), or a finite number >= 0 (`rows._number_ok`).
+fn number_ok(value: Any<'_>) -> bool {
+    match as_float(value) {
+        Some(n) => n.is_finite() && n >= 0.0,
+        None => true,
+    }
+}
+
+/// Why a span's row cannot be stored (`rows._refusal`), or None.
+#[allow(clippy::too_many_arguments)]
+fn refusal(
+    trace_id: &[u8],
+    span_id: &[u8],
+    start: u64,
+    end: u64,
+    slots: &[Any<'_>; SLOTS],
+    window: Window,
+) -> Option<usize> {
+    let zero = |id: &[u8]| id.iter().all(|&b| b == 0);
+    if trace_id.len() != 16 || span_id.len() != 8 || zero(trace_id) || zero(span_id) {
+        return Some(BAD_ID);
+    }
+    if start < window.earliest {
+        return Some(START_TOO_OLD);
+    }
+    if start > window.latest {
+        return Some(START_IN_FUTURE);
+    }
+    if end < start {
+        return Some(NEGATIVE_DURATION);
+    }
+    let tokens = [
+        INPUT_TOKENS,
+        OUTPUT_TOKENS,
+        CACHE_READ_TOKENS,
+        CACHE_WRITE_TOKENS,
+        REASONING_TOKENS,
+    ];
+    // A count is a whole number >= 0; another type (a string) reads as NULL, like any attribute.
+    let count_ok = |slot: usize| match slots[slot] {
+        Any::Int(i) => i >= 0,
+        Any::Double(_) => false,
+        _ => true,
+    };
+    if !tokens.iter().all(|&slot| count_ok(slot)) {
+        return Some(BAD_TOKENS);
+    }
+    if !number_ok(slots[COST]) {
+        return Some(BAD_COST);
+    }
+    if !number_ok(slots[TTFT]) {
+        return Some(BAD_TTFT);
+    }
+    None
+}
+
+fn span(
+    buf: &[u8],
+    res: &Resource<'_>,
+    llm_operations: &[String],
+    window: Window,
+    out: &mut Output,
+) -> Result<()> {
     let (mut trace_id, mut span_id): (&[u8], &[u8]) = (b"", b"");
     let (mut start, mut end, mut status) = (0u64, 0u64, 0i32);
     let mut slots = [Any::Absent; SLOTS];
@@ -503,6 +592,11 @@ fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Out
     if model.is_none() && !named(PROVIDER) && !named(RESPONSE_MODEL) {
         return Ok(());
     }
+    if let Some(reason) = refusal(trace_id, span_id, start, end, &slots, window) {
+        out.refused[reason] += 1;
+        return Ok(());
+    }
+    let mut repaired = 0;
     let cost = as_float(slots[COST]);
     let unpriced = match slots[UNPRICED] {
         Any::Bool(b) => b,
@@ -526,7 +620,7 @@ fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Out
         as_str(slots[USER]),
     ] {
         o.push(b'\t');
-        push_opt_text(o, text);
+        repaired += usize::from(push_opt_text(o, text));
     }
     let status = match status {
         1 => "ok",
@@ -544,10 +638,10 @@ fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Out
     ];
     for text in texts {
         o.push(b'\t');
-        push_opt_text(o, text);
+        repaired += usize::from(push_opt_text(o, text));
     }
     o.push(b'\t');
-    push_float(o, end.saturating_sub(start) as f64 / 1e6);
+    push_float(o, (end - start) as f64 / 1e6);
     o.push(b'\t');
     push_opt_float(o, as_float(slots[TTFT]).map(|seconds| seconds * 1000.0));
     for slot in [
@@ -563,11 +657,12 @@ fn span(buf: &[u8], res: &Resource<'_>, llm_operations: &[String], out: &mut Out
     o.push(b'\t');
     push_opt_float(o, cost);
     o.extend_from_slice(if unpriced { b"\tt\t" } else { b"\tf\t" });
-    push_opt_text(o, as_day(slots[PRICE_VERSION]));
+    repaired += usize::from(push_opt_text(o, as_day(slots[PRICE_VERSION])));
     o.push(b'\t');
-    push_opt_text(o, as_str(slots[ERROR_RAW_TYPE]));
+    repaired += usize::from(push_opt_text(o, as_str(slots[ERROR_RAW_TYPE])));
     o.push(b'\n');
     out.rows += 1;
+    out.repaired += repaired;
     Ok(())
 }
 
@@ -582,12 +677,14 @@ fn status_code(buf: &[u8], mut code: i32) -> Result<i32> {
     Ok(code)
 }
 
-fn request(body: &[u8], llm_operations: &[String]) -> Result<Output> {
+fn request(body: &[u8], llm_operations: &[String], window: Window) -> Result<Output> {
     let mut out = Output {
         data: Vec::with_capacity(body.len() / 2),
         rows: 0,
         spans: 0,
         days: BTreeSet::new(),
+        refused: [0; REFUSALS],
+        repaired: 0,
     };
     let mut reader = Reader::new(body);
     while let Some((number, wire)) = reader.field()? {
@@ -608,7 +705,7 @@ fn request(body: &[u8], llm_operations: &[String]) -> Result<Output> {
             let mut inner = Reader::new(scope);
             while let Some((number, wire)) = inner.field()? {
                 if let (2, Wire::Bytes(b)) = (number, wire) {
-                    span(b, &res, llm_operations, &mut out)?;
+                    span(b, &res, llm_operations, window, &mut out)?;
                 }
             }
         }
@@ -616,22 +713,37 @@ fn request(body: &[u8], llm_operations: &[String]) -> Result<Output> {
     Ok(out)
 }
 
-/// (COPY text, rows, spans, days) of a protobuf ExportTraceServiceRequest: a row per LLM span
-/// (an operation in `llm_operations` with a provider or a model), days as days since 1970-01-01 (UTC).
+/// (COPY text, rows, spans, days, refused, repaired) of a protobuf ExportTraceServiceRequest: a row
+/// per LLM span (an operation in `llm_operations` with a provider or a model) that can be true and
+/// starts in [earliest, latest] (ns since 1970); days as days since 1970-01-01 (UTC); refused spans
+/// counted by reason (`rows.REFUSALS` order); repaired: text values whose NUL became U+FFFD.
 #[pyfunction]
+#[allow(clippy::type_complexity)]
 fn copy_rows<'py>(
     py: Python<'py>,
     body: &[u8],
     llm_operations: Vec<String>,
-) -> PyResult<(Bound<'py, PyBytes>, usize, usize, Vec<i64>)> {
+    earliest: u64,
+    latest: u64,
+) -> PyResult<(
+    Bound<'py, PyBytes>,
+    usize,
+    usize,
+    Vec<i64>,
+    Vec<usize>,
+    usize,
+)> {
+    let window = Window { earliest, latest };
     let out = py
-        .detach(|| request(body, &llm_operations))
+        .detach(|| request(body, &llm_operations, window))
         .map_err(|reason| PyValueError::new_err(format!("malformed OTLP protobuf: {reason}")))?;
     Ok((
         PyBytes::new(py, &out.data),
         out.rows,
         out.spans,
         out.days.into_iter().collect(),
+        out.refused.to_vec(),
+        out.repaired,
     ))
 }
 

@@ -49,7 +49,7 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
@@ -58,16 +58,16 @@ def _field(number: int, payload: bytes) -> bytes:
 def nested_kvlist(depth: int) -> bytes:
     """An AnyValue holding a kvlist holding a kvlist ... `depth` deep, written straight to the wire
     (the protobuf library refuses to build one that deep)."""
-    value = _field(1, b"leaf")  # AnyValue.string_value
+    value = field(1, b"leaf")  # AnyValue.string_value
     for _ in range(depth):
-        key_value = _field(1, b"k") + _field(2, value)  # KeyValue{key, value}
-        value = _field(6, _field(1, key_value))  # AnyValue.kvlist_value{values}
+        key_value = field(1, b"k") + field(2, value)  # KeyValue{key, value}
+        value = field(6, field(1, key_value))  # AnyValue.kvlist_value{values}
     return value
 
 
 def span_with_attribute(span: bytes, key: bytes, any_value: bytes) -> bytes:
     """`span` (wire bytes) with one more attribute: fields may appear in any order on the wire."""
-    return span + _field(9, _field(1, key) + _field(2, any_value))
+    return span + field(9, field(1, key) + field(2, any_value))
 
 
 @cache
@@ -172,7 +172,7 @@ def _utf8(data: bytes, rng: random.Random) -> tuple[str, bytes]:
         if needle in data:
             bad = bytes(rng.choice((0xFF, 0xFE, 0xC0, 0x80)) for _ in needle)
             return "not UTF-8", data.replace(needle, bad, 1)
-    return "not UTF-8 (no string found)", data + _field(9, b"\xff")
+    return "not UTF-8 (no string found)", data + field(9, b"\xff")
 
 
 def _nested(request: ExportTraceServiceRequest, rng: random.Random) -> tuple[str, bytes]:
@@ -186,11 +186,11 @@ def _nested(request: ExportTraceServiceRequest, rng: random.Random) -> tuple[str
     deep = span_with_attribute(first, b"deep", nested_kvlist(depth))
     # Put the span back by hand: ResourceSpans{resource, ScopeSpans{scope, spans...}}.
     resource_spans = bad.resource_spans[0]
-    scope_bytes = scope.SerializeToString() + _field(2, deep)
-    rest = b"".join(_field(1, rs.SerializeToString()) for rs in bad.resource_spans[1:])
-    head = _field(1, resource_spans.resource.SerializeToString()) + _field(2, scope_bytes)
-    head += b"".join(_field(2, ss.SerializeToString()) for ss in resource_spans.scope_spans[1:])
-    return f"kvlist nested {depth} deep", _field(1, head) + rest
+    scope_bytes = scope.SerializeToString() + field(2, deep)
+    rest = b"".join(field(1, rs.SerializeToString()) for rs in bad.resource_spans[1:])
+    head = field(1, resource_spans.resource.SerializeToString()) + field(2, scope_bytes)
+    head += b"".join(field(2, ss.SerializeToString()) for ss in resource_spans.scope_spans[1:])
+    return f"kvlist nested {depth} deep", field(1, head) + rest
 
 
 def bodies(

@@ -24,7 +24,10 @@ import psycopg
 import pytest
 import requests
 from google.protobuf import json_format
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from observatory import names
@@ -225,9 +228,10 @@ def test_text_postgresql_cannot_store_is_stored_rather_than_failing_the_batch(in
     _assert_exact(ingester.dsn, traffic)
 
 
-def test_rows_the_database_refuses_fail_only_their_own_request_with_400(ingester: Ingester) -> None:
-    # A value PostgreSQL will never take (here: a constraint the test adds) must not fail the
-    # requests grouped with it, nor be retried forever: its sender gets 400, the others 200.
+def test_a_row_the_database_refuses_costs_only_itself(ingester: Ingester) -> None:
+    # A value PostgreSQL will never take (here: a constraint the test adds) must not fail the rows
+    # of its own request, nor the requests grouped with it, nor be retried forever: its request is
+    # split until the refused row is alone, the rest is stored, and the answer is a partial success.
     with psycopg.connect(ingester.dsn, autocommit=True) as conn:
         conn.execute(
             f"ALTER TABLE {names.TABLE_REQUESTS} ADD CONSTRAINT refuse_poison"
@@ -236,29 +240,46 @@ def test_rows_the_database_refuses_fail_only_their_own_request_with_400(ingester
     traffic = _traffic(traces=400)
     poison = ExportTraceServiceRequest()
     poison.CopyFrom(traffic.traces[0])
-    del poison.resource_spans[1:]
-    spans = poison.resource_spans[0].scope_spans[0].spans
-    llm = next(s for s in spans if any(kv.key == "gen_ai.request.model" for kv in s.attributes))
-    llm.span_id = b"poison!!"
-    llm.attributes.add(key="error.type", value=AnyValue(string_value="poison"))
-    del spans[:]
-    spans.append(llm)
+    neighbours = [
+        s
+        for rs in poison.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+        if any(kv.key == "gen_ai.request.model" for kv in s.attributes)
+    ]
+    for span in neighbours:  # ids of their own: only this request can store them
+        span.span_id = bytes(reversed(span.span_id))
+    bad, good = neighbours[0], neighbours[1:]
+    assert len(good) >= 10
+    bad.span_id = b"poison!!"
+    bad.attributes.add(key="error.type", value=AnyValue(string_value="poison"))
     answers: dict[str, object] = {}
 
     def post_poison() -> None:
         response = requests.post(
             f"{ingester.url}/v1/traces", data=poison.SerializeToString(), headers=PROTOBUF, timeout=35
         )
-        answers["poison"] = response.status_code
-        answers["reason"] = "refused" in response.text
+        answers["status"] = response.status_code
+        partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+        answers["rejected"] = partial.rejected_spans
+        answers["reason"] = "1 refused_by_database" in partial.error_message
 
     sender = threading.Thread(target=post_poison)
     sender.start()  # while the good requests go in, so that the writer may group them together
     _send_all(ingester.url, traffic)
     sender.join()
-    assert answers == {"poison": 400, "reason": True}
+    assert answers == {"status": 200, "rejected": 1, "reason": True}
+    with psycopg.connect(ingester.dsn, autocommit=True) as conn:
+        stored = {r[0] for r in conn.execute(f"SELECT span_id FROM {names.TABLE_REQUESTS}").fetchall()}
+        assert {s.span_id.hex() for s in good} <= stored
+        assert bad.span_id.hex() not in stored
+        # The neighbours are not in the traffic's truth: out of the way of the exact comparison.
+        conn.execute(
+            f"DELETE FROM {names.TABLE_REQUESTS} WHERE span_id = ANY(%s)", ([s.span_id.hex() for s in good],)
+        )
     _assert_exact(ingester.dsn, traffic)
     assert ingester.metric("ingester_rows_refused_total") == 1
+    assert ingester.metric('ingester_spans_refused_total{reason="refused_by_database"}') == 1
     assert requests.get(f"{ingester.url}/readyz", timeout=5).ok
 
 
@@ -294,14 +315,15 @@ def test_request_bytes_in_flight_are_bounded(database: str, tmp_path: Path) -> N
         (
             {"Content-Type": "application/json"},
             b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
-            400,
+            200,  # the one span is refused, in a partial success: the request was read
             "is not hex",
         ),
+        ({"Content-Type": "application/json"}, b"[" * 100_000 + b"]" * 100_000, 400, "malformed JSON"),
         ({"Content-Type": "text/plain"}, b"hello", 415, "unsupported content type"),
         ({**PROTOBUF, "Content-Encoding": "br"}, b"x", 415, "unsupported content encoding"),
         ({**PROTOBUF, "Content-Encoding": "gzip"}, b"not gzip at all", 400, "invalid gzip body"),
     ],
-    ids=["bad-protobuf", "bad-json", "bad-hex-id", "wrong-type", "wrong-encoding", "bad-gzip"],
+    ids=["bad-protobuf", "bad-json", "bad-hex-id", "deep-json", "wrong-type", "wrong-encoding", "bad-gzip"],
 )
 def test_bad_input_gets_the_right_status_and_reason_and_leaves_the_service_healthy(
     ingester: Ingester, headers: dict[str, str], body: bytes, status: int, reason: str
@@ -463,3 +485,90 @@ def test_health_and_metrics_endpoints_answer(ingester: Ingester) -> None:
     # The queue alert divides by the capacity the ingester reports (its --max-queue-rows).
     for name in ("ingester_queue_rows 0", "ingester_queue_capacity_rows 50000", "ingester_database_up 1"):
         assert name in text
+
+
+def _one_bad_among(good: ExportTraceServiceRequest, defect: str) -> bytes:
+    """`good` and one more LLM span with `defect`, as a body (some defects exist only on the wire)."""
+    from tests.faults import fuzz
+
+    spans = [s for rs in good.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    template = next(s for s in spans if any(kv.key == "gen_ai.request.model" for kv in s.attributes))
+    bad = type(template).FromString(template.SerializeToString())
+    bad.span_id = b"badspan!"
+    wire = b""
+    if defect == "start 2^64-1":
+        bad.start_time_unix_nano = 2**64 - 1
+    elif defect == "start tomorrow":
+        bad.start_time_unix_nano += 86_400 * 10**9
+    elif defect == "start before retention":
+        bad.start_time_unix_nano -= 400 * 86_400 * 10**9
+    elif defect == "end before start":
+        bad.end_time_unix_nano = bad.start_time_unix_nano - 1
+    elif defect == "26-byte trace id":
+        bad.trace_id += bytes(10)
+    elif defect == "NaN cost":
+        bad.attributes.add(key="llm.cost.usd", value=AnyValue(double_value=math.nan))
+    elif defect == "infinite cost":
+        bad.attributes.add(key="llm.cost.usd", value=AnyValue(double_value=math.inf))
+    elif defect == "negative tokens":
+        bad.attributes.add(key="gen_ai.usage.output_tokens", value=AnyValue(int_value=-3))
+    elif defect == "not UTF-8":
+        bad.attributes.add(key="user.id", value=AnyValue(string_value="placeholder!"))
+        wire = bad.SerializeToString().replace(b"placeholder!", b"\xff\xfe" * 6)
+    elif defect == "nested 10,000 deep":
+        wire = fuzz.span_with_attribute(bad.SerializeToString(), b"deep", fuzz.nested_kvlist(10_000))
+    wire = wire or bad.SerializeToString()
+    first = good.resource_spans[0]
+    scope = fuzz.field(1, first.scope_spans[0].scope.SerializeToString()) + fuzz.field(2, wire)
+    resource_spans = fuzz.field(1, first.resource.SerializeToString()) + fuzz.field(2, scope)
+    return good.SerializeToString() + fuzz.field(1, resource_spans)
+
+
+DEFECTS = {
+    "start 2^64-1": "start_in_future",
+    "start tomorrow": "start_in_future",
+    "start before retention": "start_too_old",
+    "end before start": "negative_duration",
+    "26-byte trace id": "bad_id",
+    "NaN cost": "bad_cost",
+    "infinite cost": "bad_cost",
+    "negative tokens": "bad_tokens",
+    "not UTF-8": "malformed",
+    "nested 10,000 deep": "malformed",
+}
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_one_bad_span_among_1000_good_ones_is_refused_alone(ingester: Ingester, defect: str) -> None:
+    traffic = _traffic(traces=900, seed=3)
+    merged = ExportTraceServiceRequest()
+    for message in traffic.traces:
+        merged.resource_spans.extend(message.resource_spans)
+    assert len(traffic.truth.span_cost) >= 1000
+    response = requests.post(
+        f"{ingester.url}/v1/traces", data=_one_bad_among(merged, defect), headers=PROTOBUF, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 1
+    assert f"1 {DEFECTS[defect]}" in partial.error_message
+    _assert_exact(ingester.dsn, traffic)
+    assert ingester.metric(f'ingester_spans_refused_total{{reason="{DEFECTS[defect]}"}}') == 1
+
+
+def test_a_stalled_body_is_cut_off(database: str, tmp_path: Path) -> None:
+    service = Ingester(database, tmp_path, socket_timeout_seconds="1")
+    service.start()
+    slow = socket.create_connection(("127.0.0.1", service.port))
+    try:
+        started = time.monotonic()
+        slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n")
+        slow.sendall(b"Content-Length: 100000\r\n\r\n" + bytes(10))  # and then nothing
+        slow.settimeout(10)
+        answer = slow.recv(100)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert time.monotonic() - started < 5
+        assert requests.get(f"{service.url}/readyz", timeout=5).ok
+    finally:
+        slow.close()
+        service.stop()

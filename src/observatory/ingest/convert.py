@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from observatory.ingest import decode
-from observatory.ingest.rows import LLM_OPERATIONS, Row, rows
+from observatory.ingest.rows import LLM_OPERATIONS, REFUSALS, Row, Window, rows
 
 native: ModuleType | None
 try:
@@ -36,8 +36,15 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "
 class Converted:
     data: bytes  # rows in COPY text format
     rows: int
-    spans: int
+    spans: int  # received, refused ones included
     days: tuple[date, ...]  # the UTC days the rows fall on (partitions to ensure)
+    refused: tuple[tuple[str, int], ...] = ()  # (reason, spans) for spans left out, reasons in order
+    repaired: int = 0  # text values whose NUL characters became U+FFFD
+    detail: str = ""  # why the first malformed span is malformed
+
+    @property
+    def rejected(self) -> int:
+        return sum(n for _, n in self.refused)
 
 
 def native_missing() -> str | None:
@@ -66,26 +73,66 @@ def copy_line(row: Row) -> str:
     return "\t".join(map(_field, row)) + "\n"
 
 
+def _repaired(row: Row) -> int:
+    """Text values of `row` holding NUL, which PostgreSQL text cannot store (it becomes U+FFFD)."""
+    return sum(1 for value in row if isinstance(value, str) and "\0" in value)
+
+
+def _refused(malformed: int, counts: list[int]) -> tuple[tuple[str, int], ...]:
+    pairs = [("malformed", malformed), *zip(REFUSALS, counts, strict=True)]
+    return tuple((reason, n) for reason, n in pairs if n)
+
+
 def convert(
-    body: bytes, media: str, encoding: str, max_decompressed_bytes: int, decoder: str = "native"
+    body: bytes,
+    media: str,
+    encoding: str,
+    max_decompressed_bytes: int,
+    decoder: str = "native",
+    window: Window | None = None,
 ) -> Converted:
-    """Everything between the HTTP body and the database; raises decode.BadRequest for bad input."""
+    """Everything between the HTTP body and the database; raises decode.BadRequest for a body that
+    cannot be read at all. Spans that cannot be stored are counted in `refused`, by reason."""
     if encoding == "gzip":
         body = decode.gunzip(body, max_decompressed_bytes)
     elif encoding != "identity":
         raise decode.BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
-    request = decode.traces(body, media)  # protobuf decides what is malformed, for both decoders
+    decoded = decode.traces(body, media)  # protobuf decides what is malformed, for both decoders
+    request, malformed = decoded.request, decoded.malformed
     if decoder == "python" or native is None:
-        lines, days, spans = [], set(), 0
-        for row in rows(request):
+        lines, days, spans, repaired = [], set(), 0, 0
+        counts = [0] * len(REFUSALS)
+        for row in rows(request, window):
             spans += 1
-            if row is not None:
+            if isinstance(row, str):
+                counts[REFUSALS.index(row)] += 1
+            elif row is not None:
                 lines.append(copy_line(row))
                 days.add(row[0].date())
-        return Converted("".join(lines).encode(), len(lines), spans, tuple(sorted(days)))
-    wire = body if media == decode.PROTOBUF else request.SerializeToString()
+                repaired += _repaired(row)
+        return Converted(
+            "".join(lines).encode(),
+            len(lines),
+            spans + malformed,
+            tuple(sorted(days)),
+            _refused(malformed, counts),
+            repaired,
+            decoded.detail,
+        )
+    wire = body if media == decode.PROTOBUF and not malformed else request.SerializeToString()
+    earliest, latest = (window.earliest, window.latest) if window else (0, 2**64 - 1)
     try:
-        data, count, spans, day_numbers = native.copy_rows(wire, _OPERATIONS)
+        data, count, spans, day_numbers, counts, repaired = native.copy_rows(
+            wire, _OPERATIONS, earliest, latest
+        )
     except ValueError as err:  # protobuf accepted it, so this would be a bug in the port: say so
         raise decode.BadRequest(400, str(err)) from err
-    return Converted(data, count, spans, tuple(_EPOCH_DAY + timedelta(days=d) for d in day_numbers))
+    return Converted(
+        data,
+        count,
+        spans + malformed,
+        tuple(_EPOCH_DAY + timedelta(days=d) for d in day_numbers),
+        _refused(malformed, counts),
+        repaired,
+        decoded.detail,
+    )

@@ -1,7 +1,10 @@
 """OTLP/HTTP request bodies to export requests: protobuf or JSON, optionally gzip, with size limits.
 
-Every way a body can be wrong becomes a `BadRequest` with the HTTP status and a reason a sender can
-act on; nothing here raises anything else for bad input.
+Every way a whole body can be wrong becomes a `BadRequest` with the HTTP status and a reason a sender
+can act on; nothing here raises anything else for bad input. A body whose envelope reads but some of
+whose spans do not (a string that is not UTF-8, a value nested past protobuf's limit, a JSON span of
+the wrong shape) is salvaged: the spans that parse are kept, the others counted as malformed, so one
+bad span never costs the good ones (the ingester answers with OTLP's partial success).
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -38,18 +46,32 @@ def content_type(header: str | None) -> str:
     return media
 
 
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress gzip, refusing more than `limit` bytes out (a small body can inflate enormously)."""
+INFLATE_CHUNK = 2**20
+
+
+def gunzip(body: bytes, limit: int, charge: Callable[[int], bool] | None = None) -> bytes:
+    """Decompress gzip a megabyte at a time, refusing more than `limit` bytes out (a small body can
+    inflate enormously: 413) and, when `charge` refuses the next chunk's bytes (the in-flight byte
+    budget is spent by other requests), refusing for now (503)."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = bytearray()
+    pending = body
     try:
-        out = inflater.decompress(body, limit + 1)
+        while not inflater.eof:
+            chunk = inflater.decompress(pending, INFLATE_CHUNK)
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:
+                break
+            if len(out) + len(chunk) > limit:
+                raise BadRequest(413, f"body is larger than {limit} bytes once decompressed")
+            if charge is not None and not charge(len(chunk)):
+                raise BadRequest(503, "too many request bytes in flight")
+            out += chunk
     except zlib.error as err:
         raise BadRequest(400, f"invalid gzip body: {err}") from err
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise BadRequest(413, f"body is larger than {limit} bytes once decompressed")
     if not inflater.eof:
         raise BadRequest(400, "invalid gzip body: truncated")
-    return out
+    return bytes(out)
 
 
 def _hex_ids_to_base64(node: Any) -> None:
@@ -69,23 +91,180 @@ def _hex_ids_to_base64(node: Any) -> None:
             _hex_ids_to_base64(item)
 
 
-def traces(body: bytes, media: str) -> ExportTraceServiceRequest:
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    request: ExportTraceServiceRequest  # the spans that parse
+    malformed: int = 0  # spans that do not, left out
+    detail: str = ""  # why the first of them does not
+
+
+def traces(body: bytes, media: str) -> Decoded:
+    """The request in `body`, salvaged span by span when it does not parse whole."""
     request = ExportTraceServiceRequest()
     if media == PROTOBUF:
         try:
             request.ParseFromString(body)
         except DecodeError as err:
-            raise BadRequest(400, f"malformed OTLP protobuf: {err}") from err
-        return request
+            return _salvage_protobuf(body, err)
+        return Decoded(request)
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRequest(400, f"malformed JSON: {err}") from err
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise BadRequest(400, f"malformed JSON: {str(err)[:200]}") from None
     if not isinstance(data, dict):
         raise BadRequest(400, "OTLP JSON must be an object with resourceSpans")
-    _hex_ids_to_base64(data)
     try:
+        _hex_ids_to_base64(data)
         json_format.ParseDict(data, request, ignore_unknown_fields=True)
-    except json_format.ParseError as err:
-        raise BadRequest(400, f"malformed OTLP JSON: {err}") from err
-    return request
+    except (BadRequest, json_format.ParseError, RecursionError) as err:
+        return _salvage_json(data, err)
+    return Decoded(request)
+
+
+# Protobuf's wire format, as far as the envelope needs it: field number and wire type in a varint key.
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _fields(buf: bytes) -> list[tuple[int, bytes | None]]:
+    """(number, payload) of each field of a message; payload None for fields that are not
+    length-delimited (the envelope's messages have none it needs)."""
+    out: list[tuple[int, bytes | None]] = []
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ValueError("field number 0")
+        if wire == 0:
+            _, pos = _varint(buf, pos)
+            out.append((number, None))
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            if pos > len(buf):
+                raise ValueError("fixed-size field past the end")
+            out.append((number, None))
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            if pos + size > len(buf):
+                raise ValueError("length past the end")
+            out.append((number, buf[pos : pos + size]))
+            pos += size
+        else:
+            raise ValueError(f"wire type {wire} in the envelope")
+    return out
+
+
+def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
+    """The spans of a body protobuf refuses as a whole: the envelope (resource spans, scope spans) is
+    walked on the wire and each span parsed on its own. A resource or scope that does not parse
+    takes its spans with it; an envelope that cannot be walked is a 400."""
+    request = ExportTraceServiceRequest()
+    malformed, detail = 0, ""
+    try:
+        for number, resource_spans in _fields(body):
+            if number != 1 or resource_spans is None:
+                continue
+            rs_out = ResourceSpans()
+            scopes: list[bytes] = []
+            resource_ok = True
+            for field, payload in _fields(resource_spans):
+                if payload is None:
+                    continue
+                if field == 1:
+                    try:
+                        rs_out.resource.MergeFrom(Resource.FromString(payload))
+                    except DecodeError as err:
+                        resource_ok, detail = False, detail or f"resource: {err}"
+                elif field == 2:
+                    scopes.append(payload)
+                elif field == 3:
+                    rs_out.schema_url = payload.decode("utf-8", "replace")
+            for scope_spans in scopes:
+                ss_out = ScopeSpans()
+                spans = [p for f, p in _fields(scope_spans) if f == 2 and p is not None]
+                scope_ok = resource_ok
+                for field, payload in _fields(scope_spans):
+                    if field == 1 and payload is not None:
+                        try:
+                            ss_out.scope.MergeFrom(InstrumentationScope.FromString(payload))
+                        except DecodeError as err:
+                            scope_ok, detail = False, detail or f"scope: {err}"
+                for span in spans:
+                    try:
+                        parsed = Span.FromString(span)
+                    except DecodeError as err:
+                        malformed, detail = malformed + 1, detail or f"span: {err}"
+                        continue
+                    if scope_ok:
+                        ss_out.spans.append(parsed)
+                    else:
+                        malformed += 1
+                if ss_out.spans:
+                    rs_out.scope_spans.append(ss_out)
+            if rs_out.scope_spans:
+                request.resource_spans.append(rs_out)
+    except ValueError as err:
+        raise BadRequest(400, f"malformed OTLP protobuf: {error} ({err})") from None
+    if not malformed:  # the envelope alone is what protobuf refused
+        raise BadRequest(400, f"malformed OTLP protobuf: {error}")
+    return Decoded(request, malformed, detail)
+
+
+def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
+    """The spans of an OTLP/JSON body that does not parse as a whole, each parsed on its own."""
+    request = ExportTraceServiceRequest()
+    malformed, detail = 0, ""
+    resource_spans = data.get("resourceSpans")
+    if not isinstance(resource_spans, list):
+        raise BadRequest(400, f"malformed OTLP JSON: {str(error)[:200]}")
+    for rs in resource_spans:
+        scopes = rs.get("scopeSpans") if isinstance(rs, dict) else None
+        if not isinstance(scopes, list):
+            raise BadRequest(400, "malformed OTLP JSON: resourceSpans[].scopeSpans must be a list")
+        rs_out = ResourceSpans()
+        resource_ok = _parse_json(rs.get("resource") or {}, rs_out.resource)
+        for ss in scopes:
+            spans = ss.get("spans") if isinstance(ss, dict) else None
+            if not isinstance(spans, list):
+                raise BadRequest(400, "malformed OTLP JSON: scopeSpans[].spans must be a list")
+            ss_out = ScopeSpans()
+            scope_ok = resource_ok and _parse_json(ss.get("scope") or {}, ss_out.scope)
+            for span in spans:
+                parsed = Span()
+                try:
+                    if not isinstance(span, dict):
+                        raise BadRequest(400, "a span must be an object")
+                    _hex_ids_to_base64(span)
+                    json_format.ParseDict(span, parsed, ignore_unknown_fields=True)
+                except (BadRequest, json_format.ParseError, RecursionError) as err:
+                    malformed, detail = malformed + 1, detail or f"span: {str(err)[:200]}"
+                    continue
+                if scope_ok:
+                    ss_out.spans.append(parsed)
+                else:
+                    malformed, detail = malformed + 1, detail or "its resource or scope is malformed"
+            if ss_out.spans:
+                rs_out.scope_spans.append(ss_out)
+        if rs_out.scope_spans:
+            request.resource_spans.append(rs_out)
+    if not malformed:
+        raise BadRequest(400, f"malformed OTLP JSON: {str(error)[:200]}")
+    return Decoded(request, malformed, detail)
+
+
+def _parse_json(node: Any, message: Any) -> bool:
+    try:
+        json_format.ParseDict(node, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, RecursionError, AttributeError, TypeError):
+        return False
+    return True

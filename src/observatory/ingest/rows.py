@@ -1,8 +1,11 @@
 """LLM spans to table rows, in `observatory.sql.columns` order: the reference implementation.
 
 Only LLM requests become rows (an inference operation with a provider or a model); other spans are
-counted and skipped. A value of the wrong type becomes NULL rather than failing the request: one odd span
-must not make the collector retry a whole batch forever.
+counted and skipped. A descriptive value of the wrong type becomes NULL. A value that cannot be true
+refuses the span's row, with a reason (`REFUSALS`), and never its neighbours': ids that are not 16 and
+8 bytes or are all zero, a start outside the window (before the raw rows' retention, or later than a
+few minutes ahead), an end before the start, a token count that is negative or not a whole number
+(a double), a cost or time to first token that is negative, infinite or NaN.
 
 The ingester runs a port of this module in Rust (native/src/lib.rs) that must write the same rows
 byte for byte; tests/processes/test_ingest_native.py compares the two. Change both together.
@@ -10,8 +13,10 @@ byte for byte; tests/processes/test_ingest_native.py compares the two. Change bo
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +26,33 @@ from observatory import dialects, names
 from observatory import semconv as sc
 
 Row = tuple[Any, ...]
+# Why a span's row is refused, in the order the checks run (the first failing one is reported).
+REFUSALS = (
+    "bad_id",
+    "start_too_old",
+    "start_in_future",
+    "negative_duration",
+    "bad_tokens",
+    "bad_cost",
+    "bad_ttft",
+)
+_TOKENS = (
+    sc.INPUT_TOKENS,
+    sc.OUTPUT_TOKENS,
+    sc.CACHE_READ_TOKENS,
+    sc.CACHE_WRITE_TOKENS,
+    sc.REASONING_TOKENS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The start times a row may have, in nanoseconds since 1970 (UTC)."""
+
+    earliest: int
+    latest: int
+
+
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 LLM_OPERATIONS = tuple(sorted(dialects.load().llm_operations))
 _LLM_OPERATIONS = frozenset(LLM_OPERATIONS)
@@ -84,7 +116,37 @@ def is_llm_request(span: Any) -> bool:
     return _llm_request({kv.key: kv.value for kv in span.attributes}) is not None
 
 
-def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
+def _number_ok(value: Any) -> bool:
+    """Not a number (absent, or another type: NULL), or a finite number >= 0."""
+    number = _float(value)
+    return number is None or (math.isfinite(number) and number >= 0)
+
+
+def _refusal(span: Any, a: dict[str, Any], window: Window | None) -> str | None:
+    """Why `span`'s row cannot be stored, or None."""
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or len(span_id) != 8 or not any(trace_id) or not any(span_id):
+        return "bad_id"
+    start = span.start_time_unix_nano
+    if window is not None and start < window.earliest:
+        return "start_too_old"
+    if window is not None and start > window.latest:
+        return "start_in_future"
+    if span.end_time_unix_nano < start:
+        return "negative_duration"
+    for key in _TOKENS:
+        value = a.get(key)
+        if value is not None and (value.HasField("double_value") or (_int(value) or 0) < 0):
+            return "bad_tokens"
+    if not _number_ok(a.get(sc.COST_USD)):
+        return "bad_cost"
+    if not _number_ok(a.get(sc.TIME_TO_FIRST_CHUNK)):
+        return "bad_ttft"
+    return None
+
+
+def _row(resource: tuple[str, str, str | None], span: Any, window: Window | None = None) -> Row | str | None:
+    """The span's row; a reason from REFUSALS when it cannot be stored; None when it is no request."""
     # Only the attributes a row needs are converted; the AnyValue objects are read in place. This
     # is the ingester's hottest loop (measured: docs/BENCHMARKS.md). The tuple is in the order of
     # observatory.sql.columns.NAMES; tests/unit/test_ingest_rows.py checks it field by field.
@@ -92,6 +154,9 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
     llm = _llm_request(a)
     if llm is None:
         return None
+    refused = _refusal(span, a, window)
+    if refused is not None:
+        return refused
     operation, model = llm
     cost = _float(a.get(sc.COST_USD))
     unpriced = _bool(a.get(sc.UNPRICED))
@@ -112,7 +177,7 @@ def _row(resource: tuple[str, str, str | None], span: Any) -> Row | None:
         _STATUS.get(span.status.code, "unset"),
         _str(a.get(sc.ERROR_TYPE)),
         _first(a.get(sc.FINISH_REASONS)),
-        max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+        (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
         None if ttft is None else ttft * 1000,
         _int(a.get(sc.INPUT_TOKENS)),
         _int(a.get(sc.OUTPUT_TOKENS)),
@@ -136,10 +201,11 @@ def _resource(rs: Any) -> tuple[str, str, str | None]:
     )
 
 
-def rows(request: ExportTraceServiceRequest) -> Iterator[Row | None]:
-    """A row per LLM span, and None for each span that is not an LLM request."""
+def rows(request: ExportTraceServiceRequest, window: Window | None = None) -> Iterator[Row | str | None]:
+    """Per span: its row, the reason it is refused (REFUSALS), or None when it is no LLM request.
+    Without a window, start times are not checked."""
     for rs in request.resource_spans:
         resource = _resource(rs)
         for ss in rs.scope_spans:
             for span in ss.spans:
-                yield _row(resource, span)
+                yield _row(resource, span, window)

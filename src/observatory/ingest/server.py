@@ -1,10 +1,11 @@
 """The ingester's HTTP service: OTLP/HTTP traces in, rows out, health, readiness and metrics.
 
 POST /v1/traces takes protobuf or JSON, optionally gzip. Answers: 200 once the request's rows are
-committed; 400 malformed (with the reason) or rows the database refuses outright, 411 no length,
-413 too large, 415 wrong content type or encoding, 503 with Retry-After when the queue is full, the
-database is down or the service is stopping. GET /healthz (alive), /readyz (database reachable and
-taking rows), /metrics.
+committed, with OTLP's partial success (rejected_spans and the reasons) when some spans could not be
+stored (malformed, values that cannot be true, rows the database refuses); 400 when the body cannot be
+read at all, 408 a body that does not arrive in time, 411 no length, 413 too large, 415 wrong content
+type or encoding, 503 with Retry-After when the queue is full, the database is down or the service is
+stopping. GET /healthz (alive), /readyz (database reachable and taking rows), /metrics.
 SIGTERM stops intake, finishes what was accepted, then exits.
 """
 
@@ -18,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -26,10 +28,13 @@ from multiprocessing import get_context
 from typing import Any
 
 import psycopg
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from observatory.ingest import decode
 from observatory.ingest.convert import DECODERS, Converted, convert
 from observatory.ingest.metrics import Metrics
+from observatory.ingest.rows import Window
 from observatory.ingest.writer import Writer
 from observatory.spec.types import Spec
 from observatory.storage.migrate import MigrationError, migrate
@@ -60,6 +65,12 @@ class Options:
     decode_workers: int = 0
     decoder: str = "native"  # or "python": the reference decoder (ingest/convert.py)
     write_timeout_seconds: float = 30
+    # A connection that sends nothing for this long (headers or body) is closed.
+    socket_timeout_seconds: float = 30
+    # Rows may start this far back (default: the raw rows' retention, spec.retention.requests
+    # warm_days) and this far ahead (clocks disagree; a span from the future is a broken clock).
+    max_age_days: int | None = None
+    max_future_seconds: float = 600
     migrate: bool = True
     maintain_interval_seconds: float = 300
     reader_password: str | None = None
@@ -76,6 +87,15 @@ class ByteBudget:
     def take(self, size: int) -> bool:
         with self._lock:
             if self.used and self.used + size > self.limit:
+                return False
+            self.used += size
+            return True
+
+    def grow(self, size: int, own: int) -> bool:
+        """More bytes for a request already holding `own`: granted within the limit, or whatever
+        the size when that request is the only one holding any (as `take` lets one in)."""
+        with self._lock:
+            if self.used > own and self.used + size > self.limit:
                 return False
             self.used += size
             return True
@@ -110,7 +130,10 @@ class Service:
         self._decoding = threading.BoundedSemaphore(len(os.sched_getaffinity(0)))
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self.server = ThreadingHTTPServer((options.host, options.port), _handler(self))
+        self.max_age_days = (
+            options.max_age_days if options.max_age_days is not None else spec.retention.requests.warm_days
+        )
+        self.server = _Server((options.host, options.port), _handler(self))
         self.server.daemon_threads = False  # shutdown waits for requests in flight
         self.server.block_on_close = True
 
@@ -118,9 +141,28 @@ class Service:
     def port(self) -> int:
         return int(self.server.server_address[1])
 
-    def convert(self, body: bytes, media: str, encoding: str) -> Converted:
-        """The request's rows as COPY data, converted in a worker process when there are workers."""
-        args = (body, media, encoding, self.options.max_decompressed_bytes, self.options.decoder)
+    def window(self) -> Window:
+        now = time.time_ns()
+        return Window(
+            now - self.max_age_days * 86_400 * 10**9,
+            now + int(self.options.max_future_seconds * 10**9),
+        )
+
+    def convert(
+        self, body: bytes, media: str, encoding: str, charge: Callable[[int], bool] | None = None
+    ) -> Converted:
+        """The request's rows as COPY data, converted in a worker process when there are workers.
+        A gzip body is inflated here first, its bytes charged to the request (`charge`)."""
+        if encoding == "gzip":
+            body, encoding = decode.gunzip(body, self.options.max_decompressed_bytes, charge), "identity"
+        args = (
+            body,
+            media,
+            encoding,
+            self.options.max_decompressed_bytes,
+            self.options.decoder,
+            self.window(),
+        )
         if self.options.decode_workers <= 0:
             with self._decoding:
                 return convert(*args)
@@ -199,9 +241,33 @@ class Service:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of collector connections would be refused.
+    request_queue_size = 1024
+
+
+def _partial_success(media: str, rejected: int, message: str) -> bytes:
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    if media == decode.JSON:
+        return json_format.MessageToJson(response, indent=None).encode()
+    return response.SerializeToString()
+
+
+def _refusal_message(refused: dict[str, int], detail: str) -> str:
+    """'3 spans refused: 2 bad_id, 1 malformed (span: ...)', short and bounded."""
+    total = sum(refused.values())
+    parts = ", ".join(f"{n} {reason}" for reason, n in refused.items())
+    text = f"{total} span{'s' if total != 1 else ''} refused: {parts}"
+    return (f"{text} ({detail})" if detail else text)[:500]
+
+
 def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = service.options.socket_timeout_seconds  # per read and write on the connection
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
@@ -251,6 +317,8 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             finally:
                 service.body_bytes.give(self._held)
                 service.inflight.release()
+                if self._held >= TRIM_AFTER_BYTES:
+                    release_free_memory()
 
         def _handle(self) -> None:
             try:
@@ -259,14 +327,22 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True  # the body is not read: the connection cannot be reused
                     self._unavailable("busy", "too many request bytes in flight")
                     return
-                batch = service.convert(body, media, encoding)
+                batch = service.convert(body, media, encoding, self._charge)
             except decode.BadRequest as bad:
+                if bad.status == 503:
+                    self._unavailable("busy", bad.reason)
+                    return
                 service.reject(
-                    {400: "malformed", 411: "no_length", 413: "too_large", 415: "unsupported"}.get(
-                        bad.status, "bad"
-                    )
+                    {
+                        400: "malformed",
+                        408: "timeout",
+                        411: "no_length",
+                        413: "too_large",
+                        415: "unsupported",
+                    }.get(bad.status, "bad")
                 )
-                self.close_connection = bad.status in (411, 413)  # the unread body would poison the stream
+                # The unread (or half-read) body would poison the stream.
+                self.close_connection = bad.status in (408, 411, 413) or self.close_connection
                 self._reply(bad.status, f"{bad.reason}\n".encode())
                 return
             except BrokenProcessPool:
@@ -289,13 +365,25 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             if not service.body_bytes.take(int(length)):
                 return media, None, encoding
             self._held = int(length)
-            return media, self.rfile.read(int(length)), encoding
+            try:
+                body = self.rfile.read(int(length))
+            except TimeoutError:
+                raise decode.BadRequest(408, "the body did not arrive in time") from None
+            if len(body) < int(length):
+                raise decode.BadRequest(400, f"body ended after {len(body)} of {length} bytes")
+            return media, body, encoding
 
-        def _ok(self) -> None:
-            if self._media == decode.JSON:
-                self._reply(200, b"{}", decode.JSON)
-            else:
-                self._reply(200, b"", decode.PROTOBUF)
+        def _charge(self, size: int) -> bool:
+            """Counts `size` more bytes (a decompressed chunk) against the in-flight budget."""
+            if not service.body_bytes.grow(size, self._held):
+                return False
+            self._held += size
+            return True
+
+        def _ok(self, refused: dict[str, int] | None = None, detail: str = "") -> None:
+            rejected = sum((refused or {}).values())
+            message = _refusal_message(refused, detail) if refused else ""
+            self._reply(200, _partial_success(self._media, rejected, message), self._media)
 
         def _unavailable(self, reason: str, why: str) -> None:
             service.reject(reason)
@@ -306,10 +394,24 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
         def _accept(self, batch: Converted) -> None:
             service.metrics.inc("ingester_spans_received_total", "Spans received", batch.spans)
             service.metrics.inc(
-                "ingester_spans_skipped_total", "Spans that are not LLM requests", batch.spans - batch.rows
+                "ingester_spans_skipped_total",
+                "Spans that are not LLM requests",
+                batch.spans - batch.rows - batch.rejected,
             )
+            refused = dict(batch.refused)
+            for reason, n in refused.items():
+                service.metrics.inc(
+                    "ingester_spans_refused_total", "Spans refused, by reason", n, reason=reason
+                )
+            if batch.repaired:
+                service.metrics.inc(
+                    "ingester_values_repaired_total",
+                    "Text values changed to be stored, by rule (nul: NUL became U+FFFD)",
+                    batch.repaired,
+                    rule="nul",
+                )
             if not batch.rows:
-                self._ok()
+                self._ok(refused, batch.detail)
                 return
             pending = service.writer.submit(batch)
             if pending is None:
@@ -319,14 +421,19 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             if not pending.done.wait(service.options.write_timeout_seconds):
                 self._unavailable("write_failed", "the write did not finish in time")
                 return
-            if pending.refused:
-                service.reject("refused_by_database")
-                self._reply(400, f"{pending.error}\n".encode())
-                return
             if pending.error:
                 self._unavailable("write_failed", pending.error)
                 return
-            self._ok()
+            if pending.refused_rows:
+                reason = "refused_by_database"
+                refused[reason] = pending.refused_rows
+                service.metrics.inc(
+                    "ingester_spans_refused_total",
+                    "Spans refused, by reason",
+                    pending.refused_rows,
+                    reason=reason,
+                )
+            self._ok(refused, batch.detail or pending.refused_detail)
 
     return Handler
 
@@ -343,6 +450,20 @@ def command(spec_path: str | os.PathLike[str], listen: str, *flags: str) -> list
         f"--listen={listen}",
         *flags,
     ]
+
+
+# A request that held this much (a large body, or a bomb inflated to its limit) hands its freed
+# memory back to the system: glibc keeps freed heap memory for reuse, so without it every gzip bomb
+# left the ingester's resident memory higher (docs/BENCHMARKS.md).
+TRIM_AFTER_BYTES = 8 * 2**20
+
+
+def release_free_memory() -> None:
+    """glibc's malloc_trim(0); a no-op off glibc."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        return
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -414,6 +535,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="native (Rust, the default) or python (the slower reference implementation)",
     )
     parser.add_argument("--batch-rows", type=int, default=Options.batch_rows)
+    parser.add_argument(
+        "--max-age-days",
+        type=int,
+        default=None,
+        help="refuse rows that start earlier than this many days ago (default: the spec's raw-row retention)",
+    )
+    parser.add_argument(
+        "--max-future-seconds",
+        type=float,
+        default=Options.max_future_seconds,
+        help="refuse rows that start later than this many seconds from now",
+    )
+    parser.add_argument(
+        "--socket-timeout-seconds",
+        type=float,
+        default=Options.socket_timeout_seconds,
+        help="close a connection that sends nothing for this long",
+    )
     parser.add_argument("--no-migrate", action="store_true", help="do not apply the schema at start-up")
     parser.add_argument(
         "--maintain-interval-seconds",

@@ -7,7 +7,8 @@ into `INSERT ... ON CONFLICT DO NOTHING` on the table's unique key, so a retried
 creates duplicates. When the queue is full or the database is down, `submit` refuses at once and
 the HTTP layer answers 503 with Retry-After: the queue never grows without bound. When the database
 refuses a group's rows themselves (a data or constraint error, not a lost connection), each request
-is written alone, so only the one it refuses fails, permanently (HTTP 400), and never the others.
+is written alone, and a request it refuses is split in halves until the rows it refuses are alone:
+those are reported (OTLP partial success), and the request's other rows are stored.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ class Pending:
     batch: Converted
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
-    # The database refused this request's rows themselves (a value or constraint it will never
-    # take): retrying cannot help, so the sender is told so (HTTP 400) instead of 503.
-    refused: bool = False
+    # Rows the database refused themselves (a value or constraint it will never take): retrying
+    # cannot help, so they are reported as refused and the request's other rows are stored.
+    refused_rows: int = 0
+    refused_detail: str = ""
 
 
 # SQLSTATE classes that mean "these rows", not "this connection" or "this schema": 22 data
@@ -155,16 +157,19 @@ class Writer:
             inserted = self._write(data, count, days)
         except _ROW_ERRORS as err:
             # One request's rows must not fail the others grouped with it, forever (the sender
-            # retries): write each alone, so only the one the database refuses is refused.
+            # retries): write each alone, and split the one the database refuses.
             if len(group) > 1:
                 for pending in group:
                     self._write_group([pending])
                 return
-            log.warning("the database refused %d rows of one request: %s", count, err)
-            group[0].error = f"the database refused the rows: {err}".splitlines()[0]
-            group[0].refused = True
+            try:
+                self._write_bisecting(group[0], group[0].batch.data.splitlines(keepends=True), days, err)
+            except psycopg.Error as lost:  # the connection went while splitting: retried as a whole
+                log.warning("writing %d rows failed: %s", count, lost)
+                self._close()
+                group[0].error = f"database write failed: {type(lost).__name__}"
+                self.metrics.inc("ingester_write_failures_total", "Batches whose write failed")
             group[0].done.set()
-            self.metrics.inc("ingester_rows_refused_total", "Rows the database refused (not retried)", count)
             return
         except psycopg.Error as err:
             log.warning("writing %d rows failed: %s", count, err)
@@ -182,6 +187,28 @@ class Writer:
         self.metrics.inc("ingester_rows_duplicate_total", "Rows already present (retries)", count - inserted)
         for pending in group:
             pending.done.set()
+
+    def _write_bisecting(
+        self, pending: Pending, lines: list[bytes], days: list[date], err: Exception
+    ) -> None:
+        """Store the rows in `lines` the database takes, splitting around the ones it refuses (COPY
+        text has a row per line: newlines inside values are escaped)."""
+        if len(lines) == 1:
+            log.warning("the database refused a row: %s", err)
+            pending.refused_rows += 1
+            pending.refused_detail = pending.refused_detail or str(err).splitlines()[0][:200]
+            self.metrics.inc("ingester_rows_refused_total", "Rows the database refused (not retried)")
+            return
+        middle = len(lines) // 2
+        for half in (lines[:middle], lines[middle:]):
+            try:
+                inserted = self._write(b"".join(half), len(half), days)
+            except _ROW_ERRORS as refused:
+                self._write_bisecting(pending, half, days, refused)
+                continue
+            self.metrics.inc(
+                "ingester_rows_written_total", "Rows inserted (retried duplicates excluded)", inserted
+            )
 
     def _write(self, data: bytes, count: int, days: list[date]) -> int:
         """Insert the rows in `data` (COPY text), skipping those already present; the number inserted.
