@@ -40,7 +40,9 @@ def panels(spec: Spec) -> list[Panel]:
             "logs",
             "Logs",
             "logs",
-            (LogQL(f'{STREAM} |~ "(?i)$search"'),),
+            # A backtick string: what is typed is the regex, backslashes included ("..." would read them
+            # as escapes, and refuse most).
+            (LogQL(f"{STREAM} |~ `(?i)$search`"),),
             "Filtered by the search box (a regular expression, case-insensitive).",
             width=24,
             height=14,

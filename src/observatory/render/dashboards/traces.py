@@ -13,10 +13,12 @@ TITLE = "LLM traces"
 DESCRIPTION = "Slow and failed LLM calls in Tempo, by application and model; open one to see its trace."
 VARIABLES = ("application", "environment", "model", "trace_id")
 TIME_FROM = "now-1h"
-# An LLM call is a span with a request model; `:regex` turns a multi-value selection into one regex.
+# An LLM call is a span with a request model; `:regex` turns a multi-value selection into one regex,
+# escaping metacharacters with backslashes (gemini-2\.5-flash). TraceQL reads escapes in "..." and
+# refuses `\.`, so the regexes are backtick strings, which it takes as they are.
 LLM_CALLS = (
-    'span.gen_ai.request.model =~ "${model:regex}" && resource.service.name =~ "${application:regex}"'
-    ' && resource.deployment.environment.name =~ "${environment:regex}"'
+    "span.gen_ai.request.model =~ `${model:regex}` && resource.service.name =~ `${application:regex}`"
+    " && resource.deployment.environment.name =~ `${environment:regex}`"
 )
 SELECT = (
     " | select(resource.service.name, span.gen_ai.request.model, span.gen_ai.response.model,"
