@@ -1,8 +1,8 @@
 """The collector's normalisation, error vocabulary and pricing, case by case, in the real collector.
 
-Each case is one span as a library sends it; the rendered `transform/normalise`, `transform/price` and
-`transform/redact` processors run alone between an OTLP receiver and a capture endpoint, and the case
-says which attributes must come out. The corpus test (real libraries' output) covers the same rules
+Each case is one span as a library sends it; the rendered `transform/normalise`, `transform/price`,
+`transform/redact` and `redact` processors run alone between an OTLP receiver and a capture endpoint, and
+the case says which attributes must come out. The corpus test (real libraries' output) covers the same rules
 end to end; this one names each rule and its edge.
 """
 
@@ -309,7 +309,7 @@ def _request() -> bytes:
 
 def _config(otlp_port: int, health_port: int, capture_url: str) -> str:
     rendered = config(load(REPO / "observatory.yaml"))["processors"]
-    stages = ["transform/normalise", "transform/price", "transform/redact"]
+    stages = ["transform/normalise", "transform/price", "transform/redact", "redact"]
     return stages_config(rendered, stages, otlp_port, health_port, capture_url)
 
 

@@ -15,6 +15,45 @@ from observatory.spec.model import regex_problem
 
 CASES = {
     "email": (["jane.doe@example.com", "a+tag@mail.co.uk"], ["user@localhost", "gpt-4o@2024"]),
+    "iban": (
+        [
+            "GB82WEST12345698765432",
+            "GB82 WEST 1234 5698 7654 32",
+            "DE89 3704 0044 0532 0130 00",
+            "FR1420041010050500013M02606",
+            "NO9386011117947",  # the shortest, 15 characters
+            "LC55HEMM000100010012001200023015",  # the longest, 32
+        ],
+        [
+            "gpt-4o-2024-08-06",
+            "claude-3-5-haiku-20241022",
+            "4bf92f3577b34da6a3ce929d0e0e4736",  # a trace id
+            "de12a3f4b5c6d7e8f9a0b1c2d3e4f5a6",  # a trace id that starts like a German IBAN
+            "AKIAIOSFODNN7EXAMPLE",
+            "AB12CDEFGHIJKLMNOP",  # no country AB
+            "ISO8601 timestamps",
+            "2026-11-27T04:08:29Z",
+            "DE89 3704",  # too short
+        ],
+    ),
+    "ssn": (
+        ["123-45-6789", "078-05-1120", "665-12-3456", "899-99-9999"],
+        [
+            "000-12-3456",  # area 000 is never issued
+            "666-12-3456",
+            "900-12-3456",  # 900-999: never
+            "123-00-4567",  # group 00
+            "123-45-0000",  # serial 0000
+            "123456789",
+            "2024-08-06",
+            "415-555-0134",
+            "1234-56-7890",
+        ],
+    ),
+    "jwt": (
+        ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"],
+        ["eyJhbGciOiJIUzI1NiJ9", "eye.eyJ.x", "eyJhbGciOiJIUzI1NiJ9.payload.sig"],
+    ),
     "phone": (
         ["+44 20 7946 0958", "+1 (415) 555-0134", "(415) 555-0134", "415-555-0134"],
         ["2024-08-06", "gpt-4o-2024-08-06", "1.2.3", "10.0.0.1", "2026-11-27T04:08:29Z", "12345678"],

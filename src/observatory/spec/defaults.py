@@ -103,6 +103,24 @@ PII_USER_ID_HASH_KEY_ENV: Final = names.ENV_USER_ID_HASH_KEY
 PII_BUILTIN_PATTERNS: Final = {
     # local@domain.tld, the RFC 5322 subset that real addresses use.
     "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "<email>"),
+    # IBAN: a country that issues IBANs (the SWIFT registry's codes, so a word like "AB12..." does
+    # not match), 2 check digits, then 11 to 30 capital letters or digits, written compact or in
+    # groups of 4 separated by single spaces. Capitals only: lower-case hex ids (trace ids start
+    # with a country code 1 time in 256) must not match. Before card_number and phone, whose
+    # patterns match runs of an IBAN's digits and would leave the rest of it behind.
+    "iban": (
+        r"\b(?:A[DELTZ]|B[AEGHIRY]|C[HRYZ]|D[EJKO]|E[EGS]|F[IKOR]|G[BEILRT]|H[NRU]|I[ELQST]|JO|K[WZ]"
+        r"|L[BCITUVY]|M[CDEKNRTU]|N[ILO]|OM|P[KLST]|QA|R[OSU]|S[ACDEIKMOTV]|T[LNR]|UA|V[AG]|XK|YE)"
+        r"[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)\b",
+        "<iban>",
+    ),
+    # US social security number, written NNN-NN-NNNN (without dashes it is any 9-digit number).
+    # Numbers the SSA never issues are left alone: area 000, 666 and 900-999, group 00, serial 0000.
+    "ssn": (
+        r"\b(?:00[1-9]|0[1-9][0-9]|[1-5][0-9]{2}|6[0-5][0-9]|66[0-57-9]|6[7-9][0-9]|[78][0-9]{2})"
+        r"-(?:0[1-9]|[1-9][0-9])-(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})\b",
+        "<ssn>",
+    ),
     # International numbers (+, country code, 2 to 5 groups) or North American (555) 555-0134 forms;
     # written so dates and versions (2024-08-06, 1.2.3) do not match.
     "phone": (
@@ -124,6 +142,9 @@ PII_BUILTIN_PATTERNS: Final = {
     ),
     # An Authorization header value: the word Bearer and an opaque token.
     "bearer_token": (r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{8,}", "Bearer <token>"),
+    # A JSON Web Token without its header name: base64url header and payload that both start with
+    # `{"` (eyJ), and a signature (empty for unsigned tokens). Nothing else starts eyJ...eyJ.
+    "jwt": (r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*", "<jwt>"),
 }
 
 # Dashboards: all six are on; these dimensions are bounded, so grouping by them is cheap.

@@ -17,7 +17,7 @@ from typing import Any
 from observatory import dialects as dialect_table
 from observatory import names
 from observatory.render.artifact import Artifact
-from observatory.render.collector import manifest, ottl
+from observatory.render.collector import manifest, ottl, redact
 from observatory.render.collector.metrics import signal_to_metrics
 from observatory.render.collector.sampling import tail_sampling
 from observatory.render.target import COMPOSE, Target
@@ -144,7 +144,7 @@ def exporters(spec: Spec, target: Target) -> dict[str, Any]:
 
 def processors(spec: Spec, target: Target) -> dict[str, Any]:
     table = dialect_table.load()
-    out = {
+    out: dict[str, Any] = {
         # First in every pipeline: refuse data (the sender retries) before the process runs out of memory.
         "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
         "transform/normalise": {"error_mode": "ignore", "trace_statements": ottl.normalise_groups(table)},
@@ -157,6 +157,7 @@ def processors(spec: Spec, target: Target) -> dict[str, Any]:
             "error_mode": "ignore",
             "log_statements": ottl.log_redaction_groups(spec, table),
         },
+        redact.TYPE: redact.processor(spec),
         "transform/metric_labels": {
             "error_mode": "ignore",
             "metric_statements": [{"context": "datapoint", "statements": ottl.metric_label_statements()}],
@@ -169,14 +170,31 @@ def processors(spec: Spec, target: Target) -> dict[str, Any]:
     }
     if not target.runs_trace_and_log_stores:
         del out["tail_sampling"], out["transform/redact_logs"]
+    if not spec.pii.patterns:
+        del out[redact.TYPE]
+    # A transform with no statements is refused: a spec that keeps content and user ids has none.
+    for name in ("transform/redact", "transform/redact_logs"):
+        if name in out and not (out[name].get("trace_statements") or out[name].get("log_statements")):
+            del out[name]
     return out
 
 
-def pipelines(target: Target) -> dict[str, Any]:
+def pipelines(target: Target, processors: dict[str, Any]) -> dict[str, Any]:
+    """The pipelines; a processor the spec leaves nothing to do (absent from `processors`) is left out.
+
+    Redaction comes after pricing (which reads model names) and after the user-id hash (so the id is
+    hashed as sent); derived metrics, sampled traces and rows all come from the redacted spans.
+    """
     out: dict[str, Any] = {
         "traces/in": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "transform/normalise", "transform/price", "transform/redact"],
+            "processors": [
+                "memory_limiter",
+                "transform/normalise",
+                "transform/price",
+                "transform/redact",
+                redact.TYPE,
+            ],
             "exporters": ["signal_to_metrics", "forward/sample", "forward/store"],
         },
         "traces/sample": {
@@ -198,23 +216,68 @@ def pipelines(target: Target) -> dict[str, Any]:
         },
         "metrics/apps": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "delta_to_cumulative", "batch"],
+            # Applications' own metrics: their datapoint attributes become Prometheus labels.
+            "processors": ["memory_limiter", redact.TYPE, "delta_to_cumulative", "batch"],
             "exporters": ["prometheus_remote_write"],
         },
         "logs": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "transform/redact_logs"],
+            "processors": ["memory_limiter", "transform/redact_logs", redact.TYPE],
             "exporters": ["otlp_http/loki"],
         },
     }
     if not target.runs_trace_and_log_stores:
         del out["traces/sample"], out["logs"]
         out["traces/in"]["exporters"].remove("forward/sample")
+    for pipeline in out.values():
+        pipeline["processors"] = [p for p in pipeline["processors"] if p in processors]
     return out
+
+
+# The OTLP receivers' limits. A request must finish arriving within READ_TIMEOUT (its headers within
+# READ_HEADER_TIMEOUT), so a client that announces a huge body and stalls holds a connection for
+# seconds, not forever; a body (after decompression) over MAX_BODY_MIB is refused. 20 MiB is the
+# collector's own HTTP default, made explicit and applied to gRPC too (grpc-go's default is 4 MiB),
+# so a batch either protocol takes, the other takes as well; 30 s reads 20 MiB at 0.7 MB/s.
+READ_HEADER_TIMEOUT = "10s"
+READ_TIMEOUT = "30s"
+WRITE_TIMEOUT = "30s"
+IDLE_TIMEOUT = "60s"  # an idle keep-alive connection is closed after this
+MAX_BODY_MIB = 20
+
+
+def receivers() -> dict[str, Any]:
+    grpc_keepalive = {
+        # Idle connections are closed, dead peers found by a ping within 30 s + 10 s.
+        "server_parameters": {"max_connection_idle": IDLE_TIMEOUT, "time": "30s", "timeout": "10s"},
+        # Clients may ping every 10 s at most, even between calls (SDKs keep their channel open).
+        "enforcement_policy": {"min_time": "10s", "permit_without_stream": True},
+    }
+    return {
+        "otlp": {
+            "protocols": {
+                "grpc": {
+                    "endpoint": env(ENV_OTLP_GRPC, f"0.0.0.0:{names.PORT_OTLP_GRPC}"),
+                    "max_recv_msg_size_mib": MAX_BODY_MIB,
+                    "keepalive": grpc_keepalive,
+                },
+                "http": {
+                    "endpoint": env(ENV_OTLP_HTTP, f"0.0.0.0:{names.PORT_OTLP_HTTP}"),
+                    "max_request_body_size": MAX_BODY_MIB * 1024 * 1024,
+                    "read_header_timeout": READ_HEADER_TIMEOUT,
+                    "read_timeout": READ_TIMEOUT,
+                    "write_timeout": WRITE_TIMEOUT,
+                    # keepalive.idle_timeout replaces the flat idle_timeout, deprecated in v0.160.
+                    "keepalive": {"idle_timeout": IDLE_TIMEOUT},
+                },
+            }
+        }
+    }
 
 
 def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
     forward = ["forward/sample", "forward/store"] if target.runs_trace_and_log_stores else ["forward/store"]
+    procs = processors(spec, target)
     return {
         "extensions": {
             "health_check": {"endpoint": env(ENV_HEALTH, f"0.0.0.0:{names.PORT_COLLECTOR_HEALTH}")},
@@ -228,15 +291,8 @@ def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
                 },
             },
         },
-        "receivers": {
-            "otlp": {
-                "protocols": {
-                    "grpc": {"endpoint": env(ENV_OTLP_GRPC, f"0.0.0.0:{names.PORT_OTLP_GRPC}")},
-                    "http": {"endpoint": env(ENV_OTLP_HTTP, f"0.0.0.0:{names.PORT_OTLP_HTTP}")},
-                }
-            }
-        },
-        "processors": processors(spec, target),
+        "receivers": receivers(),
+        "processors": procs,
         "connectors": {
             "signal_to_metrics": signal_to_metrics(dialect_table.load()),
             **{name: {} for name in forward},
@@ -262,7 +318,7 @@ def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
                     ],
                 },
             },
-            "pipelines": pipelines(target),
+            "pipelines": pipelines(target, procs),
         },
     }
 

@@ -1,8 +1,9 @@
 """The OpenTelemetry Collector Builder manifest: exactly the components the rendered config uses.
 
-The release follows the spec's collector image tag, so the binary the tests build and the image
-compose runs are the same release. Beta modules carry the release (v0.N.0); the confmap providers
-are stable modules, v1.(N-94).0, the pairing every collector release has followed.
+The release follows the spec's `otel_collector` image tag, the collector release every image and
+binary of the project is built from. Beta modules carry the release (v0.N.0); the confmap providers
+are stable modules, v1.(N-94).0, the pairing every collector release has followed. The project's own
+components (the `redact` processor) are Go modules in this repository, compiled from source.
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ MODULES: dict[str, dict[str, str]] = {
 }
 PROVIDERS = ("env", "file", "yaml")
 
+# The project's own components: component type to its folder in this repository. The builder resolves
+# a `path:` from the directory it runs in, BUILD_DIR (scripts/build-collector.sh, and the same depth
+# below the sources in docker/collector/Dockerfile), so the path climbs from there to the root.
+PROJECT_MODULE = "github.com/llm-observatory/llm-observatory"
+BUILD_DIR = ".cache/otelcol"
+LOCAL: dict[str, dict[str, str]] = {"processors": {"redact": "collector/redactprocessor"}}
+# A local module has no release: the version is a placeholder the `replace` to its path overrides.
+LOCAL_VERSION = "v0.0.0"
+
+
+def _entry(kind: str, component: str, beta: str) -> dict[str, str]:
+    folder = LOCAL.get(kind, {}).get(component)
+    if folder is None:
+        return {"gomod": f"{MODULES[kind][component]} {beta}"}
+    up = "/".join(".." for _ in BUILD_DIR.split("/"))
+    return {"gomod": f"{PROJECT_MODULE}/{folder} {LOCAL_VERSION}", "path": f"{up}/{folder}"}
+
 
 def release(image: str) -> tuple[str, str]:
     """(beta, stable) module versions of the collector release in an image reference."""
@@ -55,6 +73,11 @@ def used_types(config: dict[str, Any]) -> dict[str, list[str]]:
     return {kind: sorted({key.split("/")[0] for key in config.get(kind, {})}) for kind in MODULES}
 
 
+def local_folders() -> list[str]:
+    """The repository folders of the project's own components (the build's sources)."""
+    return sorted(folder for components in LOCAL.values() for folder in components.values())
+
+
 def manifest(spec: Any, config: dict[str, Any]) -> dict[str, Any]:
     beta, stable = release(spec.images.otel_collector)
     out: dict[str, Any] = {
@@ -67,6 +90,6 @@ def manifest(spec: Any, config: dict[str, Any]) -> dict[str, Any]:
         }
     }
     for kind, types in used_types(config).items():
-        out[kind] = [{"gomod": f"{MODULES[kind][t]} {beta}"} for t in types]
+        out[kind] = [_entry(kind, t, beta) for t in types]
     out["providers"] = [{"gomod": f"{CORE}/confmap/provider/{p}provider {stable}"} for p in PROVIDERS]
     return out

@@ -1,4 +1,4 @@
-"""OTTL statements for the collector's transform processors: normalise, price, redact.
+"""OTTL statements for the collector's transform processors: normalise, price, drop content and hash users.
 
 Each function returns transform "groups" ({context, conditions, statements}); a group's conditions
 are checked once per span, so spans that need no work (a current instrumentation, a span that is not
@@ -231,6 +231,7 @@ def pricing_groups(spec: Spec, dialects: Dialects) -> list[Group]:
     the span's start time, so the row the rule picks is the last to set its number in `llm.cost.row`;
     each row's match is evaluated once, and the cost statements then only compare that number.
     """
+
     # Input tokens are enough: an embedding has no output. A failed call without tokens costs nothing
     # (providers bill nothing for it) and is not unpriced, whatever its model.
     # Only counts that can be true are priced: a span with a negative, fractional or non-number count
@@ -340,54 +341,39 @@ def _content_regex(dialects: Dialects) -> str:
 
 
 def redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
-    """PII out of every span, span event and resource: content keys dropped, patterns masked, users hashed."""
+    """What OTTL does well before the `redact` processor masks patterns: content keys dropped from
+    spans and span events, user ids replaced by a keyed hash. Groups with nothing to do are left out."""
     out: list[Group] = []
     for context in ("span", "spanevent"):
         statements = []
         if not spec.pii.keep_message_content:
             statements.append(f"delete_matching_keys({context}.attributes, {lit(_content_regex(dialects))})")
-        statements += [
-            f'replace_all_patterns({context}.attributes, "value", {lit(p.regex)}, {lit(p.replacement)})'
-            for p in spec.pii.patterns
-        ]
         out.append({"context": context, "statements": statements})
     if spec.pii.hash_user_ids:
         key = spec.pii.user_id_hash_key
         secret = f"${{env:{key.env}}}" if key.env else f"${{file:{key.file}}}"
         # The key is expanded by the collector at start-up from its environment or a mounted file;
-        # the rendered file holds only the reference. The hash is SHA-256 over key + ":" + id.
+        # the rendered file holds only the reference. The hash is SHA-256 over key + ":" + id, of the
+        # id as sent: the patterns run after it, so ids that are e-mail addresses stay distinct.
         out[0]["statements"] += [
             # An empty id names nobody (OpenLIT sends "" when the call had no user): no hash of "".
             f'delete_key(span.attributes, {lit(sc.USER_ID)}) where {attr(sc.USER_ID)} == ""',
             f'set({attr(sc.USER_ID)}, SHA256(Concat(["{secret}", {attr(sc.USER_ID)}], ":")))'
             f" where {attr(sc.USER_ID)} != nil",
         ]
-    out.append(
-        {
-            "context": "resource",
-            "statements": [
-                f'replace_all_patterns(resource.attributes, "value", {lit(p.regex)}, {lit(p.replacement)})'
-                for p in spec.pii.patterns
-            ],
-        }
-    )
-    return out
+    return [group for group in out if group["statements"]]
 
 
 def log_redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
-    """The same patterns over log bodies and attributes; GenAI content events lose their body."""
-    statements = []
-    if not spec.pii.keep_message_content:
-        statements += [
-            f"delete_matching_keys(log.attributes, {lit(_content_regex(dialects))})",
-            # GenAI instrumentations emit prompts and completions as log events named gen_ai.*.
-            'set(log.body, "") where IsMatch(log.event_name, "^gen_ai\\\\.")',
-        ]
-    for p in spec.pii.patterns:
-        statements += [
-            f"replace_pattern(log.body, {lit(p.regex)}, {lit(p.replacement)})",
-            f'replace_all_patterns(log.attributes, "value", {lit(p.regex)}, {lit(p.replacement)})',
-        ]
+    """Content out of logs (the patterns are the `redact` processor's): content keys dropped, GenAI
+    content events lose their body. Empty when message content is kept."""
+    if spec.pii.keep_message_content:
+        return []
+    statements = [
+        f"delete_matching_keys(log.attributes, {lit(_content_regex(dialects))})",
+        # GenAI instrumentations emit prompts and completions as log events named gen_ai.*.
+        'set(log.body, "") where IsMatch(log.event_name, "^gen_ai\\\\.")',
+    ]
     return [{"context": "log", "statements": statements}]
 
 
