@@ -104,6 +104,36 @@ def test_json_bodies_go_through_the_native_decoder_too() -> None:
     assert both(json.dumps(data).encode(), decode.JSON).rows == 1
 
 
+def _json_span(number: int) -> dict[str, Any]:
+    message = ExportTraceServiceRequest.FromString(request(LLM))
+    span = json.loads(json_format.MessageToJson(message))["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["traceId"], span["spanId"] = f"{number:032x}", f"{number:016x}"  # OTLP/JSON: hex, distinct
+    return span
+
+
+_DEEP = json.loads('{"arrayValue": {"values": [' * 250 + "]}}" * 250)  # 750 levels
+JSON_DEFECTS: dict[str, Any] = {
+    "an id that is not hex": {"traceId": "zz" * 16},
+    "a field of the wrong shape": {"kind": {"not": "an enum"}},
+    "a span that is not an object": None,
+    "an attribute nested past the recursion limit": {"attributes": [{"key": "deep", "value": _DEEP}]},
+}
+
+
+@pytest.mark.parametrize("defect", list(JSON_DEFECTS))
+def test_one_malformed_json_span_costs_only_itself(defect: str) -> None:
+    # The good spans before the bad one had their hex ids rewritten to base64 in place when the
+    # whole body failed, so salvaging that tree refused them too: all 10 spans for 1 bad one.
+    spans = [_json_span(n) for n in range(1, 11)]
+    patch = JSON_DEFECTS[defect]
+    spans[5] = 7 if patch is None else {**spans[5], **patch}
+    body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]})
+    result = both(body.encode(), decode.JSON)
+    assert (result.rows, result.refused) == (9, (("malformed", 1),))
+    stored = {line.split("\t")[2] for line in result.data.decode().splitlines()}
+    assert stored == {f"{n:016x}" for n in range(1, 11) if n != 6}
+
+
 ODD_VALUES: list[tuple[str, dict[str, Any]]] = [
     ("wrong types everywhere", {k: 7 for k in ("gen_ai.response.model", "user.id", "error.type")}),
     ("tokens as a string and a bool", {"gen_ai.usage.input_tokens": "3", "gen_ai.usage.output_tokens": True}),

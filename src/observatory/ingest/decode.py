@@ -117,7 +117,9 @@ def traces(body: bytes, media: str) -> Decoded:
         _hex_ids_to_base64(data)
         json_format.ParseDict(data, request, ignore_unknown_fields=True)
     except (BadRequest, json_format.ParseError, RecursionError) as err:
-        return _salvage_json(data, err)
+        # The ids were rewritten in place up to the failure (and base64 is seldom hex): salvage
+        # from the body as sent, not from the half-converted tree.
+        return _salvage_json(json.loads(body), err)
     return Decoded(request)
 
 
