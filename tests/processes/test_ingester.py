@@ -8,6 +8,7 @@ PostgreSQL restarts mid-stream ending with every row exactly once, and a gracefu
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import math
@@ -572,3 +573,70 @@ def test_a_stalled_body_is_cut_off(database: str, tmp_path: Path) -> None:
     finally:
         slow.close()
         service.stop()
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(database: str, tmp_path: Path) -> None:
+    # Each byte arrives well within the socket timeout, so only a deadline for the whole body
+    # stops a client from holding one of the request slots for as long as it likes.
+    service = Ingester(database, tmp_path, socket_timeout_seconds="1")
+    service.start()
+    slow = socket.create_connection(("127.0.0.1", service.port))
+    try:
+        started = time.monotonic()
+        slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n")
+        slow.sendall(b"Content-Length: 1000\r\n\r\n")
+        slow.settimeout(0.25)
+        answer = b""
+        while not answer and time.monotonic() - started < 10:
+            with contextlib.suppress(OSError):
+                slow.sendall(b"\0")
+            with contextlib.suppress(TimeoutError):
+                answer = slow.recv(200)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        slow.settimeout(5)
+        while chunk := slow.recv(200):  # the rest of the answer, until the ingester closes
+            answer += chunk
+        assert b"did not arrive within 1 s" in answer
+        assert time.monotonic() - started < 3
+        assert service.metric('ingester_requests_rejected_total{reason="timeout"}') == 1
+    finally:
+        slow.close()
+        service.stop()
+
+
+def test_a_body_announced_over_the_limit_is_answered_413_without_being_read(
+    ingester: Ingester,
+) -> None:
+    sender = socket.create_connection(("127.0.0.1", ingester.port))
+    try:
+        sender.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n")
+        sender.sendall(b"Content-Length: 100000000000\r\n\r\n")  # 100 GB, none of it sent
+        sender.settimeout(5)
+        answer = b""
+        while chunk := sender.recv(200):  # until the ingester closes: it does not wait for the body
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        assert answer.endswith(b"body of 100000000000 bytes exceeds 16777216\n")
+    finally:
+        sender.close()
+
+
+def test_a_json_request_gets_its_partial_success_as_json(ingester: Ingester) -> None:
+    traffic = _traffic(traces=20, seed=4)
+    merged = ExportTraceServiceRequest()
+    for message in traffic.traces:
+        merged.resource_spans.extend(message.resource_spans)
+    data = json.loads(_otlp_json(merged))
+    bad = dict(data["resourceSpans"][0]["scopeSpans"][0]["spans"][0], spanId="00" * 8)
+    bad["startTimeUnixNano"] = str(2**64 - 1)
+    not_hex = dict(data["resourceSpans"][0]["scopeSpans"][0]["spans"][0], spanId="not hex!")
+    data["resourceSpans"][0]["scopeSpans"][0]["spans"] += [bad, not_hex]
+    response = requests.post(
+        f"{ingester.url}/v1/traces", json=data, headers={"Content-Type": "application/json"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "2"
+    assert partial["errorMessage"].startswith("2 spans refused: 1 malformed, 1 bad_id (span: ")
+    _assert_exact(ingester.dsn, traffic)

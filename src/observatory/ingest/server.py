@@ -65,7 +65,8 @@ class Options:
     decode_workers: int = 0
     decoder: str = "native"  # or "python": the reference decoder (ingest/convert.py)
     write_timeout_seconds: float = 30
-    # A connection that sends nothing for this long (headers or body) is closed.
+    # A connection that sends nothing for this long is closed, and a body must arrive whole within
+    # this long of its headers (at 16 MiB, the largest body, that is about 0.5 MiB/s).
     socket_timeout_seconds: float = 30
     # Rows may start this far back (default: the raw rows' retention, spec.retention.requests
     # warm_days) and this far ahead (clocks disagree; a span from the future is a broken clock).
@@ -241,6 +242,9 @@ class Service:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+_READ_CHUNK = 2**20  # bytes per read of a body
+
+
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog is 5: a burst of collector connections would be refused.
     request_queue_size = 1024
@@ -365,13 +369,34 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             if not service.body_bytes.take(int(length)):
                 return media, None, encoding
             self._held = int(length)
+            return media, self._read_body(int(length)), encoding
+
+        def _read_body(self, length: int) -> bytes:
+            """The body, which must arrive whole within the socket timeout of its headers: a
+            per-read timeout alone lets a client that trickles a byte at a time hold a request
+            slot for ever (and 32 such clients turn every other sender away)."""
+            limit = service.options.socket_timeout_seconds
+            deadline = time.monotonic() + limit
+            chunks, received = [], 0
             try:
-                body = self.rfile.read(int(length))
+                while received < length:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    self.connection.settimeout(remaining)
+                    # read1: at most one recv, so no read waits past the deadline.
+                    chunk = self.rfile.read1(min(length - received, _READ_CHUNK))
+                    if not chunk:
+                        raise decode.BadRequest(400, f"body ended after {received} of {length} bytes")
+                    chunks.append(chunk)
+                    received += len(chunk)
             except TimeoutError:
-                raise decode.BadRequest(408, "the body did not arrive in time") from None
-            if len(body) < int(length):
-                raise decode.BadRequest(400, f"body ended after {len(body)} of {length} bytes")
-            return media, body, encoding
+                raise decode.BadRequest(
+                    408, f"the body did not arrive within {limit:g} s ({received} of {length} bytes)"
+                ) from None
+            finally:
+                self.connection.settimeout(limit)
+            return b"".join(chunks)
 
         def _charge(self, size: int) -> bool:
             """Counts `size` more bytes (a decompressed chunk) against the in-flight budget."""
@@ -551,7 +576,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--socket-timeout-seconds",
         type=float,
         default=Options.socket_timeout_seconds,
-        help="close a connection that sends nothing for this long",
+        help="close a connection idle this long; a body must arrive whole this soon after its headers (408)",
     )
     parser.add_argument("--no-migrate", action="store_true", help="do not apply the schema at start-up")
     parser.add_argument(
