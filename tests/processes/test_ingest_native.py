@@ -515,3 +515,16 @@ def test_postgresql_takes_every_row_either_decoder_writes_from_random_spans(data
         writer.stop()
     with psycopg.connect(database) as conn:
         assert conn.execute(f"SELECT count(*) FROM {names.TABLE_REQUESTS}").fetchone() == (500,)
+
+
+def test_no_span_a_real_library_sent_is_refused() -> None:
+    # tests/corpus holds what real instrumentation libraries exported; the refusals (ids, times,
+    # token counts, costs) must only ever catch broken senders, never one of these.
+    corpus = sorted((REPO / "tests" / "corpus").glob("*/*/traces.binpb"))
+    assert len(corpus) > 100
+    rows = 0
+    for path in corpus:
+        result = both(path.read_bytes())
+        assert (result.refused, result.detail) == ((), ""), path
+        rows += result.rows
+    assert rows > 100  # 119: the spans already in the semantic conventions, before the collector
