@@ -46,9 +46,16 @@ class Pending:
     refused_detail: str = ""
 
 
-# SQLSTATE classes that mean "these rows", not "this connection" or "this schema": 22 data
-# exception, 23 integrity constraint violation.
-_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+# SQLSTATEs that mean "these rows", not "this connection" or "this schema": class 22 data
+# exception, class 23 integrity constraint violation, and 54000 program limit exceeded, which a COPY
+# into this table raises for a row alone: a text value too long for a btree index (a request model or
+# application over ~2.7 kB once compressed). psycopg files 54000 under OperationalError, which would
+# make the row a lost connection: 503, retried for ever, and its neighbours never stored.
+_ROW_ERRORS = (
+    psycopg.errors.DataError,
+    psycopg.errors.IntegrityError,
+    psycopg.errors.ProgramLimitExceeded,
+)
 
 
 class Writer:
