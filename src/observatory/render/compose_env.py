@@ -13,7 +13,8 @@ from observatory.spec.types import Spec
 IMAGES_ENV = "stack/images.env"
 SETTINGS_ENV = "stack/settings.env"
 
-IMAGE_COMPONENTS = ("grafana", "prometheus", "alertmanager", "tempo", "loki", "timescaledb", "otel_collector")
+# The collector and the ingester are not here: compose builds both (docker/collector, docker/ingester).
+IMAGE_COMPONENTS = ("grafana", "prometheus", "alertmanager", "tempo", "loki", "timescaledb")
 PORT_COMPONENTS = (
     "grafana",
     "prometheus",

@@ -111,7 +111,7 @@ def lb_configmap(spec: Spec) -> tuple[o.Manifest, str]:
 def _tier(spec: Spec, name: str, volumes: list[Any], mounts: list[Any], env: list[Any]) -> dict[str, Any]:
     main = c.container(
         "otel-collector",
-        spec.images.otel_collector,
+        c.COLLECTOR_IMAGE,
         PORTS,
         args=[f"--config={names.COLLECTOR_CONFIG_PATH}"],
         env=env,
