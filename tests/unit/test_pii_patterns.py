@@ -11,7 +11,7 @@ import re
 import pytest
 
 from observatory.spec import defaults as d
-from observatory.spec.model import regex_problem
+from observatory.spec.model import BuiltinPattern, regex_problem
 
 CASES = {
     "email": (["jane.doe@example.com", "a+tag@mail.co.uk"], ["user@localhost", "gpt-4o@2024"]),
@@ -91,3 +91,7 @@ def test_a_builtin_pattern_catches_its_kind_and_leaves_look_alikes(name: str) ->
 
 def test_every_builtin_pattern_has_cases() -> None:
     assert set(CASES) == set(d.PII_BUILTIN_PATTERNS)
+
+
+def test_every_builtin_pattern_can_be_disabled_by_name_in_the_spec() -> None:
+    assert set(BuiltinPattern.__args__) == set(d.PII_BUILTIN_PATTERNS)  # type: ignore[attr-defined]

@@ -296,7 +296,8 @@ class AlertingFile(FileModel):
             yield ("heartbeat_receiver",), _unknown("receiver", self.heartbeat_receiver, names)
 
 
-BuiltinPattern = Literal["email", "phone", "card_number", "api_key", "bearer_token"]
+# The names of defaults.PII_BUILTIN_PATTERNS (tests/unit/test_pii_patterns.py holds them equal).
+BuiltinPattern = Literal["email", "iban", "ssn", "phone", "card_number", "api_key", "bearer_token", "jwt"]
 
 
 class PiiPatternFile(FileModel):
