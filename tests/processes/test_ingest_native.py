@@ -116,6 +116,8 @@ JSON_DEFECTS: dict[str, Any] = {
     "an id that is not hex": {"traceId": "zz" * 16},
     "a field of the wrong shape": {"kind": {"not": "an enum"}},
     "a span that is not an object": None,
+    "a string that is not UTF-8": {"name": "NOT-UTF-8"},  # the bytes replaced once serialized
+    "an enum name that is not UTF-8": {"kind": "NOT-UTF-8"},  # upb raised SystemError: no answer
     "an attribute nested past the recursion limit": {"attributes": [{"key": "deep", "value": _DEEP}]},
 }
 
@@ -128,7 +130,7 @@ def test_one_malformed_json_span_costs_only_itself(defect: str) -> None:
     patch = JSON_DEFECTS[defect]
     spans[5] = 7 if patch is None else {**spans[5], **patch}
     body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]})
-    result = both(body.encode(), decode.JSON)
+    result = both(body.encode().replace(b"NOT-UTF-8", b"\xff\xfe"), decode.JSON)
     assert (result.rows, result.refused) == (9, (("malformed", 1),))
     stored = {line.split("\t")[2] for line in result.data.decode().splitlines()}
     assert stored == {f"{n:016x}" for n in range(1, 11) if n != 6}

@@ -107,20 +107,50 @@ def traces(body: bytes, media: str) -> Decoded:
         except DecodeError as err:
             return _salvage_protobuf(body, err)
         return Decoded(request)
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise BadRequest(400, f"malformed JSON: {str(err)[:200]}") from None
+    data = _load_json(body)
     if not isinstance(data, dict):
         raise BadRequest(400, "OTLP JSON must be an object with resourceSpans")
     try:
         _hex_ids_to_base64(data)
         json_format.ParseDict(data, request, ignore_unknown_fields=True)
-    except (BadRequest, json_format.ParseError, RecursionError) as err:
+    except _JSON_ERRORS as err:
         # The ids were rewritten in place up to the failure (and base64 is seldom hex): salvage
         # from the body as sent, not from the half-converted tree.
-        return _salvage_json(json.loads(body), err)
+        return _salvage_json(_load_json(body), err)
     return Decoded(request)
+
+
+# What parsing untrusted OTLP/JSON into a message raises. json_format raises more than ParseError on
+# odd input (an enum name holding a lone surrogate: SystemError from upb; a list where a message
+# belongs: AttributeError or TypeError), and each means "this part is malformed".
+_JSON_ERRORS = (
+    BadRequest,
+    json_format.ParseError,
+    RecursionError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    SystemError,
+)
+
+
+def printable(text: str) -> str:
+    """`text` as UTF-8 can carry it: lone surrogates (bytes of the body that were not UTF-8, quoted
+    in an error) become backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _load_json(body: bytes) -> Any:
+    """The JSON document in `body`. Bytes that are not UTF-8 (a client's bug, usually inside one
+    string) become lone surrogates (U+DC80-U+DCFF) rather than failing the document: protobuf refuses
+    such a string, so only the span or resource holding it is lost."""
+    try:
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            return json.loads(body.decode("utf-8", "surrogateescape"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise BadRequest(400, f"malformed JSON: {str(err)[:200]}") from None
 
 
 # Protobuf's wire format, as far as the envelope needs it: field number and wire type in a varint key.
@@ -228,7 +258,7 @@ def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
     malformed, detail = 0, ""
     resource_spans = data.get("resourceSpans")
     if not isinstance(resource_spans, list):
-        raise BadRequest(400, f"malformed OTLP JSON: {str(error)[:200]}")
+        raise BadRequest(400, f"malformed OTLP JSON: {printable(str(error))[:200]}")
     for rs in resource_spans:
         scopes = rs.get("scopeSpans") if isinstance(rs, dict) else None
         if not isinstance(scopes, list):
@@ -248,8 +278,9 @@ def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
                         raise BadRequest(400, "a span must be an object")
                     _hex_ids_to_base64(span)
                     json_format.ParseDict(span, parsed, ignore_unknown_fields=True)
-                except (BadRequest, json_format.ParseError, RecursionError) as err:
-                    malformed, detail = malformed + 1, detail or f"span: {str(err)[:200]}"
+                except _JSON_ERRORS as err:
+                    why = printable(str(err))[:200]
+                    malformed, detail = malformed + 1, detail or f"span: {why}"
                     continue
                 if scope_ok:
                     ss_out.spans.append(parsed)
@@ -260,13 +291,13 @@ def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
         if rs_out.scope_spans:
             request.resource_spans.append(rs_out)
     if not malformed:
-        raise BadRequest(400, f"malformed OTLP JSON: {str(error)[:200]}")
+        raise BadRequest(400, f"malformed OTLP JSON: {printable(str(error))[:200]}")
     return Decoded(request, malformed, detail)
 
 
 def _parse_json(node: Any, message: Any) -> bool:
     try:
         json_format.ParseDict(node, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, RecursionError, AttributeError, TypeError):
+    except _JSON_ERRORS:
         return False
     return True
