@@ -231,3 +231,13 @@ def test_env_values_that_need_quoting_are_refused() -> None:
 def test_json_output_is_sorted_and_indented() -> None:
     data = serialize(Artifact("dashboards/x.json", {"b": 1, "a": [1.5, "é"]}, "json"), "s")
     assert data == b'{\n  "a": [\n    1.5,\n    "\xc3\xa9"\n  ],\n  "b": 1\n}\n'
+
+
+def test_grafanas_ini_carries_the_specs_root_url_and_cookie_flags() -> None:
+    local = render_files(parse("version: v1\n", "s"))[grafana.GRAFANA_INI].decode()
+    assert "cookie_secure = false\ncookie_samesite = lax\n" in local
+    assert "root_url" not in local  # Grafana derives it from the request
+    tls = "version: v1\ngrafana: {root_url: 'https://grafana.example.com/', cookie_samesite: strict}\n"
+    behind_tls = render_files(parse(tls, "s"))[grafana.GRAFANA_INI].decode()
+    assert "[server]\nhttp_port = 3000\nroot_url = https://grafana.example.com/\n" in behind_tls
+    assert "cookie_secure = true\ncookie_samesite = strict\n" in behind_tls

@@ -132,3 +132,21 @@ def test_an_unreadable_spec_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecInvalid) as caught:
         load(tmp_path / "missing.yaml")
     assert "cannot read the spec" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("grafana", "secure", "samesite"),
+    [
+        ("", False, "lax"),  # the local http stack: a Secure cookie would never come back
+        ("grafana: {root_url: 'https://grafana.example.com/'}", True, "lax"),
+        ("grafana: {root_url: 'http://grafana.internal:3000/'}", False, "lax"),
+        ("grafana: {root_url: 'https://g.example.com/', cookie_secure: false}", False, "lax"),
+        ("grafana: {cookie_secure: true, cookie_samesite: none}", True, "none"),
+        ("grafana: {cookie_samesite: strict}", False, "strict"),
+    ],
+)
+def test_grafanas_cookie_is_secure_when_its_root_url_is_https_unless_the_spec_says_otherwise(
+    grafana: str, secure: bool, samesite: str
+) -> None:
+    spec = parse(f"version: v1\n{grafana}\n", "s.yaml")
+    assert (spec.grafana.cookie_secure, spec.grafana.cookie_samesite) == (secure, samesite)

@@ -206,13 +206,19 @@ def dashboards_provider(spec: Spec) -> Artifact:
 
 
 def server_settings(spec: Spec) -> Artifact:
+    server: dict[str, Any] = {"http_port": names.PORT_GRAFANA}
+    if spec.grafana.root_url is not None:  # links, redirects and OAuth callbacks use it
+        server["root_url"] = spec.grafana.root_url
     content: dict[str, dict[str, Any]] = {
-        "server": {"http_port": names.PORT_GRAFANA},
+        "server": server,
         # Credentials come from the environment when Grafana starts; there is no default password.
+        # The session cookie is Secure behind TLS (spec grafana.cookie_secure, from root_url).
         "security": {
             "admin_user": f"$__env{{{names.ENV_GRAFANA_ADMIN_USER}}}",
             "admin_password": f"$__env{{{names.ENV_GRAFANA_ADMIN_PASSWORD}}}",
             "disable_gravatar": True,
+            "cookie_secure": spec.grafana.cookie_secure,
+            "cookie_samesite": spec.grafana.cookie_samesite,
         },
         "auth.anonymous": {"enabled": False},
         "users": {"allow_sign_up": False, "allow_org_create": False},

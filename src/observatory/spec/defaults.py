@@ -162,6 +162,11 @@ DEPLOY_NAMESPACE: Final = "llm-observatory"
 DEPLOY_COLLECTOR_REPLICAS: Final = 2
 DEPLOY_INGESTER_REPLICAS: Final = 2
 
+# Grafana's session cookie: lax (Grafana's own default) keeps links from chat and e-mail working
+# while a cross-site form cannot post with it. Whether it is Secure follows grafana.root_url
+# (https: yes; none given: the local http stack, no), so it is decided in resolve, not here.
+GRAFANA_COOKIE_SAMESITE: Final = "lax"
+
 # A price row with no effective_from has always applied.
 PRICE_EFFECTIVE_FROM: Final = date(2024, 1, 1)
 

@@ -408,6 +408,30 @@ class DeployFile(FileModel):
     replicas: ReplicasFile | None = None
 
 
+CookieSameSite = Literal["lax", "strict", "none", "disabled"]
+# scheme://host[:port][/path]: what Grafana builds its links and redirects from.
+_ROOT_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
+
+
+def _root_url(value: Any) -> Any:
+    if isinstance(value, str) and not _ROOT_URL.match(value):
+        raise PydanticCustomError(
+            "root_url",
+            "must be the URL users open, http:// or https:// then the host, got {value}",
+            {"value": repr(value)},
+        )
+    return value
+
+
+class GrafanaFile(FileModel):
+    """Grafana's server settings that depend on where it is deployed (behind TLS or not)."""
+
+    # The address users open, e.g. https://grafana.example.com/ behind a TLS-terminating proxy.
+    root_url: Annotated[str, BeforeValidator(_root_url)] | None = None
+    cookie_secure: bool | None = None
+    cookie_samesite: CookieSameSite | None = None
+
+
 class SpecFile(FileModel):
     """The whole of `observatory.yaml`."""
 
@@ -424,6 +448,7 @@ class SpecFile(FileModel):
     dashboards: DashboardsFile | None = None
     storage: StorageFile | None = None
     deploy: DeployFile | None = None
+    grafana: GrafanaFile | None = None
 
     @field_validator("version", mode="before")
     @classmethod

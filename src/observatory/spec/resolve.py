@@ -236,6 +236,18 @@ def _deploy(f: m.DeployFile | None) -> t.Deploy:
     )
 
 
+def _grafana(f: m.GrafanaFile | None) -> t.Grafana:
+    f = f or m.GrafanaFile()
+    # Served over https: the session cookie must never travel over plain http. Without a root URL the
+    # stack is the local one, on http, where a Secure cookie would never be sent back and no one could log in.
+    behind_tls = f.root_url is not None and f.root_url.startswith("https://")
+    return t.Grafana(
+        root_url=f.root_url,
+        cookie_secure=_pick(f.cookie_secure, behind_tls),
+        cookie_samesite=_pick(f.cookie_samesite, d.GRAFANA_COOKIE_SAMESITE),
+    )
+
+
 def resolve(f: m.SpecFile, source: str) -> t.Spec:
     """The frozen spec for a file model that passed validation."""
     return t.Spec(
@@ -252,6 +264,7 @@ def resolve(f: m.SpecFile, source: str) -> t.Spec:
         dashboards=_dashboards(f.dashboards),
         storage=_storage(f.storage),
         deploy=_deploy(f.deploy),
+        grafana=_grafana(f.grafana),
     )
 
 
@@ -299,6 +312,7 @@ def resolved_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
                     f"({obj.latency_p99_seconds:g} s)"
                 ),
             )
+    yield from _grafana_problems(spec.grafana)
     seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(spec.models):
         key = (row.provider, row.model, row.model_pattern, row.effective_from)
@@ -311,6 +325,21 @@ def resolved_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
                 ),
             )
         seen.setdefault(key, i)
+
+
+def _grafana_problems(grafana: t.Grafana) -> Iterator[m.Problem]:
+    """Cookie settings a browser would refuse or never send back: nobody could log in."""
+    if grafana.cookie_samesite == "none" and not grafana.cookie_secure:
+        yield (
+            ("grafana", "cookie_samesite"),
+            "none needs cookie_secure: true (browsers drop a SameSite=None cookie that is not Secure)",
+        )
+    if grafana.cookie_secure and grafana.root_url is not None and grafana.root_url.startswith("http://"):
+        yield (
+            ("grafana", "cookie_secure"),
+            f"true with an http root_url ({grafana.root_url}): browsers never send a Secure cookie "
+            "over http, so no one could log in; serve Grafana over https or set cookie_secure: false",
+        )
 
 
 def _port_problems(ports: t.Ports, set_here: m.PortsFile) -> Iterator[m.Problem]:

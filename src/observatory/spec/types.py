@@ -227,6 +227,13 @@ class Deploy:
 
 
 @dataclass(frozen=True, slots=True)
+class Grafana:
+    root_url: str | None  # None: Grafana derives it from the request (the local http stack)
+    cookie_secure: bool
+    cookie_samesite: str  # "lax", "strict", "none" or "disabled"
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     """Everything the renderers need, resolved from one `observatory.yaml`."""
 
@@ -243,3 +250,4 @@ class Spec:
     dashboards: Dashboards
     storage: Storage
     deploy: Deploy
+    grafana: Grafana
