@@ -485,12 +485,16 @@ const BAD_COST: usize = 5;
 const BAD_TTFT: usize = 6;
 const REFUSALS: usize = 7;
 
+/// Where a span is in its request: (resource spans, scope spans, span) indices.
+type Position = (usize, usize, usize);
+
 struct Output {
     data: Vec<u8>,
     rows: usize,
     spans: usize,
     days: BTreeSet<i64>,
     refused: [usize; REFUSALS],
+    first_refused: [Option<Position>; REFUSALS], // where the first span refused for each reason is
     repaired: usize,
 }
 
@@ -551,7 +555,8 @@ fn refusal(
     if !number_ok(slots[COST]) {
         return Some(BAD_COST);
     }
-    if !number_ok(slots[TTFT]) {
+    // Stored in milliseconds: a finite number of seconds can still overflow to infinity there.
+    if !number_ok(slots[TTFT]) || as_float(slots[TTFT]).is_some_and(|s| !(s * 1000.0).is_finite()) {
         return Some(BAD_TTFT);
     }
     None
@@ -562,6 +567,7 @@ fn span(
     res: &Resource<'_>,
     llm_operations: &[String],
     window: Window,
+    position: Position,
     out: &mut Output,
 ) -> Result<()> {
     let (mut trace_id, mut span_id): (&[u8], &[u8]) = (b"", b"");
@@ -594,6 +600,7 @@ fn span(
     }
     if let Some(reason) = refusal(trace_id, span_id, start, end, &slots, window) {
         out.refused[reason] += 1;
+        out.first_refused[reason].get_or_insert(position);
         return Ok(());
     }
     let mut repaired = 0;
@@ -684,13 +691,16 @@ fn request(body: &[u8], llm_operations: &[String], window: Window) -> Result<Out
         spans: 0,
         days: BTreeSet::new(),
         refused: [0; REFUSALS],
+        first_refused: [None; REFUSALS],
         repaired: 0,
     };
     let mut reader = Reader::new(body);
+    let mut resource_index = 0;
     while let Some((number, wire)) = reader.field()? {
         let (1, Wire::Bytes(resource_spans)) = (number, wire) else {
             continue;
         };
+        resource_index += 1;
         let (mut slots, mut scopes) = ([Any::Absent; 3], vec![]);
         let mut inner = Reader::new(resource_spans);
         while let Some((number, wire)) = inner.field()? {
@@ -701,11 +711,14 @@ fn request(body: &[u8], llm_operations: &[String], window: Window) -> Result<Out
             }
         }
         let res = resolve(&slots);
-        for scope in scopes {
+        for (scope_index, scope) in scopes.into_iter().enumerate() {
             let mut inner = Reader::new(scope);
+            let mut span_index = 0;
             while let Some((number, wire)) = inner.field()? {
                 if let (2, Wire::Bytes(b)) = (number, wire) {
-                    span(b, &res, llm_operations, window, &mut out)?;
+                    let position = (resource_index - 1, scope_index, span_index);
+                    span(b, &res, llm_operations, window, position, &mut out)?;
+                    span_index += 1;
                 }
             }
         }
@@ -713,10 +726,12 @@ fn request(body: &[u8], llm_operations: &[String], window: Window) -> Result<Out
     Ok(out)
 }
 
-/// (COPY text, rows, spans, days, refused, repaired) of a protobuf ExportTraceServiceRequest: a row
-/// per LLM span (an operation in `llm_operations` with a provider or a model) that can be true and
-/// starts in [earliest, latest] (ns since 1970); days as days since 1970-01-01 (UTC); refused spans
-/// counted by reason (`rows.REFUSALS` order); repaired: text values whose NUL became U+FFFD.
+/// (COPY text, rows, spans, days, refused, first refused, repaired) of a protobuf
+/// ExportTraceServiceRequest: a row per LLM span (an operation in `llm_operations` with a provider or
+/// a model) that can be true and starts in [earliest, latest] (ns since 1970); days as days since
+/// 1970-01-01 (UTC); refused spans counted by reason (`rows.REFUSALS` order), and the position
+/// (resource, scope, span) of the first one for each reason; repaired: text values whose NUL became
+/// U+FFFD.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
 fn copy_rows<'py>(
@@ -731,6 +746,7 @@ fn copy_rows<'py>(
     usize,
     Vec<i64>,
     Vec<usize>,
+    Vec<Option<Position>>,
     usize,
 )> {
     let window = Window { earliest, latest };
@@ -743,6 +759,7 @@ fn copy_rows<'py>(
         out.spans,
         out.days.into_iter().collect(),
         out.refused.to_vec(),
+        out.first_refused.to_vec(),
         out.repaired,
     ))
 }

@@ -1,12 +1,14 @@
 """What the ingester refuses and why, as a real process against a real PostgreSQL.
 
-Each case is one bad span among 1,000 good ones: the good ones are all stored, the bad one is named
-in OTLP's partial-success answer (its reason and where it was in the request) and counted.
+The partial-success answer names each reason and where the first span refused for it was in the
+request, and both decoders agree on it; one bad span among 1,000 good ones costs only itself, also
+when it is PostgreSQL that refuses its row.
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import psycopg
 import requests
@@ -15,11 +17,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from observatory import names
+from observatory.ingest import convert as convert_module
+from observatory.ingest.rows import Window
+from observatory.otlp import key_values
+from tests.conftest import missing_tool
+from tests.processes.test_ingest_native import LLM, START, both
 from tests.processes.test_ingester import PROTOBUF, Ingester, _assert_exact, _traffic, ingester
 
 __all__ = ["ingester"]  # the fixture, shared with test_ingester.py
+WINDOW = Window(START - 10**12, START + 10**12)
 
 
 def _merged(traces: int, seed: int) -> tuple[ExportTraceServiceRequest, object]:
@@ -64,3 +73,88 @@ def test_a_value_postgresql_refuses_costs_only_its_own_row(ingester: Ingester) -
     assert ingester.metric("ingester_rows_refused_total") == 1
     assert ingester.metric("ingester_write_failures_total") == 0  # the connection was never dropped
     assert requests.get(f"{ingester.url}/readyz", timeout=5).ok
+
+
+def _native_or_skip() -> None:
+    if why := convert_module.native_missing():
+        missing_tool(why)
+
+
+def _span(number: int, **fields: Any) -> Span:
+    defaults: dict[str, Any] = {
+        "trace_id": bytes(range(1, 17)),
+        "span_id": number.to_bytes(8, "big"),
+        "start_time_unix_nano": START,
+        "end_time_unix_nano": START + 10**9,
+    }
+    return Span(attributes=key_values(LLM), **(defaults | fields))
+
+
+def _body(*resources: list[list[Span]]) -> ExportTraceServiceRequest:
+    return ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(scope_spans=[ScopeSpans(spans=spans) for spans in scopes]) for scopes in resources
+        ]
+    )
+
+
+def test_both_decoders_say_where_the_first_span_of_each_reason_is() -> None:
+    _native_or_skip()
+    body = _body(
+        [[_span(1), _span(2)], [_span(3, start_time_unix_nano=2**64 - 1), _span(4)]],
+        [[_span(5), _span(6), _span(7, trace_id=bytes(26)), _span(8, span_id=bytes(8))]],
+    )
+    result = both(body.SerializeToString(), window=WINDOW)
+    assert (result.rows, result.refused) == (5, (("bad_id", 2), ("start_in_future", 1)))
+    assert result.first == (
+        ("bad_id", "resource 1 scope 0 span 2"),
+        ("start_in_future", "resource 0 scope 1 span 0"),
+    )
+
+
+def test_positions_in_a_salvaged_body_are_those_of_the_body_as_sent() -> None:
+    # The good spans of a body protobuf refuses are rebuilt into a new request, in which the spans
+    # after a malformed one move up: what is reported is where they were in what the sender sent.
+    _native_or_skip()
+    placeholder = _span(2, name="NOT-UTF-8!")
+    body = _body([[_span(1), placeholder, _span(3), _span(4, end_time_unix_nano=START - 1)]])
+    wire = body.SerializeToString().replace(b"NOT-UTF-8!", b"\xff\xfe" * 5)
+    result = both(wire, window=WINDOW)
+    assert (result.rows, result.refused) == (2, (("malformed", 1), ("negative_duration", 1)))
+    assert result.first == (("negative_duration", "resource 0 scope 0 span 3"),)
+    assert result.detail.startswith("resource 0 scope 0 span 1: ")
+
+
+def test_a_time_to_first_token_infinite_in_milliseconds_is_refused_identically() -> None:
+    # 1e306 s is finite, but the row stores milliseconds: 1e309 is infinity, which PostgreSQL takes.
+    _native_or_skip()
+    span = _span(1)
+    span.attributes.extend(key_values({"gen_ai.response.time_to_first_chunk": 1e306}))
+    result = both(_body([[span]]).SerializeToString(), window=WINDOW)
+    assert (result.rows, result.refused) == (0, (("bad_ttft", 1),))
+    span.attributes[-1].value.double_value = 1e300  # large, but finite in milliseconds: stored
+    assert both(_body([[span]]).SerializeToString(), window=WINDOW).rows == 1
+
+
+def test_the_partial_success_names_each_reason_and_where_its_first_span_is(ingester: Ingester) -> None:
+    merged, traffic = _merged(traces=900, seed=12)
+    spans = [s for rs in merged.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    template = next(s for s in spans if any(kv.key == "gen_ai.request.model" for kv in s.attributes))
+    future = merged.resource_spans[2].scope_spans[0].spans.add()
+    future.CopyFrom(template)
+    future.span_id, future.start_time_unix_nano = b"future!!", 2**64 - 1
+    at = f"resource 2 scope 0 span {len(merged.resource_spans[2].scope_spans[0].spans) - 1}"
+    not_utf8 = merged.resource_spans.add().scope_spans.add().spans.add()
+    not_utf8.CopyFrom(template)
+    not_utf8.span_id, not_utf8.name = b"notutf8!", "NOT-UTF-8!"
+    last = len(merged.resource_spans) - 1
+    wire = merged.SerializeToString().replace(b"NOT-UTF-8!", b"\xff\xfe" * 5)
+    response = requests.post(f"{ingester.url}/v1/traces", data=wire, headers=PROTOBUF, timeout=60)
+    assert response.status_code == 200, response.text
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 2
+    message = partial.error_message
+    assert message.startswith(f"2 spans refused: 1 malformed (resource {last} scope 0 span 0: "), message
+    assert message.endswith(f", 1 start_in_future ({at})"), message
+    assert len(message) < 1000
+    _assert_exact(ingester.dsn, traffic)

@@ -630,6 +630,7 @@ def test_a_json_request_gets_its_partial_success_as_json(ingester: Ingester) -> 
     bad = dict(data["resourceSpans"][0]["scopeSpans"][0]["spans"][0], spanId="00" * 8)
     bad["startTimeUnixNano"] = str(2**64 - 1)
     not_hex = dict(data["resourceSpans"][0]["scopeSpans"][0]["spans"][0], spanId="not hex!")
+    at = len(data["resourceSpans"][0]["scopeSpans"][0]["spans"])  # where `bad` goes
     data["resourceSpans"][0]["scopeSpans"][0]["spans"] += [bad, not_hex]
     response = requests.post(
         f"{ingester.url}/v1/traces", json=data, headers={"Content-Type": "application/json"}, timeout=30
@@ -638,5 +639,8 @@ def test_a_json_request_gets_its_partial_success_as_json(ingester: Ingester) -> 
     assert response.headers["Content-Type"] == "application/json"
     partial = response.json()["partialSuccess"]
     assert partial["rejectedSpans"] == "2"
-    assert partial["errorMessage"].startswith("2 spans refused: 1 malformed, 1 bad_id (span: ")
+    assert partial["errorMessage"] == (
+        f"2 spans refused: 1 malformed (resource 0 scope 0 span {at + 1}: spanId 'not hex!' is not hex),"
+        f" 1 bad_id (resource 0 scope 0 span {at})"
+    )
     _assert_exact(ingester.dsn, traffic)

@@ -10,12 +10,14 @@ Either way protobuf parses the body first, so both accept and refuse exactly the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 from observatory.ingest import decode
+from observatory.ingest.decode import Position
 from observatory.ingest.rows import LLM_OPERATIONS, REFUSALS, Row, Window, rows
 
 native: ModuleType | None
@@ -40,7 +42,9 @@ class Converted:
     days: tuple[date, ...]  # the UTC days the rows fall on (partitions to ensure)
     refused: tuple[tuple[str, int], ...] = ()  # (reason, spans) for spans left out, reasons in order
     repaired: int = 0  # text values whose NUL characters became U+FFFD
-    detail: str = ""  # why the first malformed span is malformed
+    detail: str = ""  # where the first malformed span is and why it is malformed
+    # (reason, where in the body as sent) of the first span refused for each reason but malformed.
+    first: tuple[tuple[str, str], ...] = ()
 
     @property
     def rejected(self) -> int:
@@ -83,6 +87,22 @@ def _refused(malformed: int, counts: list[int]) -> tuple[tuple[str, int], ...]:
     return tuple((reason, n) for reason, n in pairs if n)
 
 
+def _first(decoded: decode.Decoded, firsts: list[Position | None]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (reason, decode.where(decoded.position(at)))
+        for reason, at in zip(REFUSALS, firsts, strict=True)
+        if at is not None
+    )
+
+
+def _positions(request: Any) -> Iterator[Position]:
+    """(resource, scope, span) of each span of `request`, in the order `rows` visits them."""
+    for r, rs in enumerate(request.resource_spans):
+        for s, ss in enumerate(rs.scope_spans):
+            for i in range(len(ss.spans)):
+                yield r, s, i
+
+
 def convert(
     body: bytes,
     media: str,
@@ -102,10 +122,13 @@ def convert(
     if decoder == "python" or native is None:
         lines, days, spans, repaired = [], set(), 0, 0
         counts = [0] * len(REFUSALS)
-        for row in rows(request, window):
+        firsts: list[Position | None] = [None] * len(REFUSALS)
+        for row, position in zip(rows(request, window), _positions(request), strict=True):
             spans += 1
             if isinstance(row, str):
-                counts[REFUSALS.index(row)] += 1
+                reason = REFUSALS.index(row)
+                counts[reason] += 1
+                firsts[reason] = firsts[reason] or position
             elif row is not None:
                 lines.append(copy_line(row))
                 days.add(row[0].date())
@@ -118,11 +141,12 @@ def convert(
             _refused(malformed, counts),
             repaired,
             decoded.detail,
+            _first(decoded, firsts),
         )
     wire = body if media == decode.PROTOBUF and not malformed else request.SerializeToString()
     earliest, latest = (window.earliest, window.latest) if window else (0, 2**64 - 1)
     try:
-        data, count, spans, day_numbers, counts, repaired = native.copy_rows(
+        data, count, spans, day_numbers, counts, firsts, repaired = native.copy_rows(
             wire, _OPERATIONS, earliest, latest
         )
     except ValueError as err:  # protobuf accepted it, so this would be a bug in the port: say so
@@ -135,4 +159,5 @@ def convert(
         _refused(malformed, counts),
         repaired,
         decoded.detail,
+        _first(decoded, firsts),
     )

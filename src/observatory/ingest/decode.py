@@ -91,11 +91,24 @@ def _hex_ids_to_base64(node: Any) -> None:
             _hex_ids_to_base64(item)
 
 
+Position = tuple[int, int, int]  # (resource spans, scope spans, span) indices in a request
+
+
+def where(position: Position) -> str:
+    return "resource {} scope {} span {}".format(*position)
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     request: ExportTraceServiceRequest  # the spans that parse
     malformed: int = 0  # spans that do not, left out
-    detail: str = ""  # why the first of them does not
+    detail: str = ""  # where the first of them is in the body and why it does not parse
+    # Salvaged bodies only: each kept span's position in `request` -> its position in the body.
+    origin: dict[Position, Position] | None = None
+
+    def position(self, position: Position) -> Position:
+        """Where the span at `position` in `request` was in the body as sent."""
+        return position if self.origin is None else self.origin[position]
 
 
 def traces(body: bytes, media: str) -> Decoded:
@@ -201,11 +214,10 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
     walked on the wire and each span parsed on its own. A resource or scope that does not parse
     takes its spans with it; an envelope that cannot be walked is a 400."""
     request = ExportTraceServiceRequest()
-    malformed, detail = 0, ""
+    malformed, detail, origin = 0, "", {}
     try:
-        for number, resource_spans in _fields(body):
-            if number != 1 or resource_spans is None:
-                continue
+        resources = [p for n, p in _fields(body) if n == 1 and p is not None]
+        for r, resource_spans in enumerate(resources):
             rs_out = ResourceSpans()
             scopes: list[bytes] = []
             resource_ok = True
@@ -216,12 +228,12 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
                     try:
                         rs_out.resource.MergeFrom(Resource.FromString(payload))
                     except DecodeError as err:
-                        resource_ok, detail = False, detail or f"resource: {err}"
+                        resource_ok, detail = False, detail or f"resource {r}: {err}"
                 elif field == 2:
                     scopes.append(payload)
                 elif field == 3:
                     rs_out.schema_url = payload.decode("utf-8", "replace")
-            for scope_spans in scopes:
+            for s, scope_spans in enumerate(scopes):
                 ss_out = ScopeSpans()
                 spans = [p for f, p in _fields(scope_spans) if f == 2 and p is not None]
                 scope_ok = resource_ok
@@ -230,14 +242,16 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
                         try:
                             ss_out.scope.MergeFrom(InstrumentationScope.FromString(payload))
                         except DecodeError as err:
-                            scope_ok, detail = False, detail or f"scope: {err}"
-                for span in spans:
+                            scope_ok, detail = False, detail or f"resource {r} scope {s}: {err}"
+                for i, span in enumerate(spans):
                     try:
                         parsed = Span.FromString(span)
                     except DecodeError as err:
-                        malformed, detail = malformed + 1, detail or f"span: {err}"
+                        malformed, detail = malformed + 1, detail or f"{where((r, s, i))}: {err}"
                         continue
                     if scope_ok:
+                        here = (len(request.resource_spans), len(rs_out.scope_spans), len(ss_out.spans))
+                        origin[here] = (r, s, i)
                         ss_out.spans.append(parsed)
                     else:
                         malformed += 1
@@ -249,29 +263,29 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
         raise BadRequest(400, f"malformed OTLP protobuf: {error} ({err})") from None
     if not malformed:  # the envelope alone is what protobuf refused
         raise BadRequest(400, f"malformed OTLP protobuf: {error}")
-    return Decoded(request, malformed, detail)
+    return Decoded(request, malformed, detail, origin)
 
 
 def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
     """The spans of an OTLP/JSON body that does not parse as a whole, each parsed on its own."""
     request = ExportTraceServiceRequest()
-    malformed, detail = 0, ""
+    malformed, detail, origin = 0, "", {}
     resource_spans = data.get("resourceSpans")
     if not isinstance(resource_spans, list):
         raise BadRequest(400, f"malformed OTLP JSON: {printable(str(error))[:200]}")
-    for rs in resource_spans:
+    for r, rs in enumerate(resource_spans):
         scopes = rs.get("scopeSpans") if isinstance(rs, dict) else None
         if not isinstance(scopes, list):
             raise BadRequest(400, "malformed OTLP JSON: resourceSpans[].scopeSpans must be a list")
         rs_out = ResourceSpans()
         resource_ok = _parse_json(rs.get("resource") or {}, rs_out.resource)
-        for ss in scopes:
+        for s, ss in enumerate(scopes):
             spans = ss.get("spans") if isinstance(ss, dict) else None
             if not isinstance(spans, list):
                 raise BadRequest(400, "malformed OTLP JSON: scopeSpans[].spans must be a list")
             ss_out = ScopeSpans()
             scope_ok = resource_ok and _parse_json(ss.get("scope") or {}, ss_out.scope)
-            for span in spans:
+            for i, span in enumerate(spans):
                 parsed = Span()
                 try:
                     if not isinstance(span, dict):
@@ -280,19 +294,22 @@ def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
                     json_format.ParseDict(span, parsed, ignore_unknown_fields=True)
                 except _JSON_ERRORS as err:
                     why = printable(str(err))[:200]
-                    malformed, detail = malformed + 1, detail or f"span: {why}"
+                    malformed, detail = malformed + 1, detail or f"{where((r, s, i))}: {why}"
                     continue
                 if scope_ok:
+                    here = (len(request.resource_spans), len(rs_out.scope_spans), len(ss_out.spans))
+                    origin[here] = (r, s, i)
                     ss_out.spans.append(parsed)
                 else:
-                    malformed, detail = malformed + 1, detail or "its resource or scope is malformed"
+                    malformed += 1
+                    detail = detail or f"{where((r, s, i))}: its resource or scope is malformed"
             if ss_out.spans:
                 rs_out.scope_spans.append(ss_out)
         if rs_out.scope_spans:
             request.resource_spans.append(rs_out)
     if not malformed:
         raise BadRequest(400, f"malformed OTLP JSON: {printable(str(error))[:200]}")
-    return Decoded(request, malformed, detail)
+    return Decoded(request, malformed, detail, origin)
 
 
 def _parse_json(node: Any, message: Any) -> bool:

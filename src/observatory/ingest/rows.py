@@ -5,7 +5,8 @@ counted and skipped. A descriptive value of the wrong type becomes NULL. A value
 refuses the span's row, with a reason (`REFUSALS`), and never its neighbours': ids that are not 16 and
 8 bytes or are all zero, a start outside the window (before the raw rows' retention, or later than a
 few minutes ahead), an end before the start, a token count that is negative or not a whole number
-(a double), a cost or time to first token that is negative, infinite or NaN.
+(a double), a cost or time to first token that is negative, infinite or NaN (or, for the time to
+first token, infinite once in milliseconds).
 
 The ingester runs a port of this module in Rust (native/src/lib.rs) that must write the same rows
 byte for byte; tests/processes/test_ingest_native.py compares the two. Change both together.
@@ -140,7 +141,9 @@ def _refusal(span: Any, a: dict[str, Any], window: Window | None) -> str | None:
             return "bad_tokens"
     if not _number_ok(a.get(sc.COST_USD)):
         return "bad_cost"
-    if not _number_ok(a.get(sc.TIME_TO_FIRST_CHUNK)):
+    ttft = _float(a.get(sc.TIME_TO_FIRST_CHUNK))
+    # Stored in milliseconds: a finite number of seconds can still overflow to infinity there.
+    if ttft is not None and not (math.isfinite(ttft) and ttft >= 0 and math.isfinite(ttft * 1000)):
         return "bad_ttft"
     return None
 

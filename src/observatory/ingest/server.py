@@ -260,12 +260,15 @@ def _partial_success(media: str, rejected: int, message: str) -> bytes:
     return response.SerializeToString()
 
 
-def _refusal_message(refused: dict[str, int], detail: str) -> str:
-    """'3 spans refused: 2 bad_id, 1 malformed (span: ...)', short and bounded."""
+def _refusal_message(refused: dict[str, int], notes: dict[str, str]) -> str:
+    """'3 spans refused: 2 bad_id (resource 0 scope 0 span 3), 1 malformed (resource 1 scope 0
+    span 0: why)': the count of each reason and where its first span was, short and bounded."""
     total = sum(refused.values())
-    parts = ", ".join(f"{n} {reason}" for reason, n in refused.items())
-    text = f"{total} span{'s' if total != 1 else ''} refused: {parts}"
-    return (f"{text} ({detail})" if detail else text)[:500]
+    parts = ", ".join(
+        f"{n} {reason} ({notes[reason][:150]})" if notes.get(reason) else f"{n} {reason}"
+        for reason, n in refused.items()
+    )
+    return f"{total} span{'s' if total != 1 else ''} refused: {parts}"[:1000]
 
 
 def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
@@ -405,9 +408,9 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             self._held += size
             return True
 
-        def _ok(self, refused: dict[str, int] | None = None, detail: str = "") -> None:
+        def _ok(self, refused: dict[str, int] | None = None, notes: dict[str, str] | None = None) -> None:
             rejected = sum((refused or {}).values())
-            message = _refusal_message(refused, detail) if refused else ""
+            message = _refusal_message(refused, notes or {}) if refused else ""
             self._reply(200, _partial_success(self._media, rejected, message), self._media)
 
         def _unavailable(self, reason: str, why: str) -> None:
@@ -424,6 +427,7 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 batch.spans - batch.rows - batch.rejected,
             )
             refused = dict(batch.refused)
+            notes = {"malformed": batch.detail, **dict(batch.first)}
             for reason, n in refused.items():
                 service.metrics.inc(
                     "ingester_spans_refused_total", "Spans refused, by reason", n, reason=reason
@@ -436,7 +440,7 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                     rule="nul",
                 )
             if not batch.rows:
-                self._ok(refused, batch.detail)
+                self._ok(refused, notes)
                 return
             pending = service.writer.submit(batch)
             if pending is None:
@@ -451,14 +455,14 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 return
             if pending.refused_rows:
                 reason = "refused_by_database"
-                refused[reason] = pending.refused_rows
+                refused[reason], notes[reason] = pending.refused_rows, pending.refused_detail
                 service.metrics.inc(
                     "ingester_spans_refused_total",
                     "Spans refused, by reason",
                     pending.refused_rows,
                     reason=reason,
                 )
-            self._ok(refused, batch.detail or pending.refused_detail)
+            self._ok(refused, notes)
 
     return Handler
 
