@@ -113,6 +113,26 @@ def _cmd_maintain(spec: Spec, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ingest_limits_wrong(args: argparse.Namespace) -> list[str]:
+    """Every ingest limit that cannot work, each naming its flag: a timeout of 0 makes every socket
+    non-blocking, a negative age refuses every span, a zero queue or batch never writes."""
+    at_least = [
+        ("--max-body-bytes", args.max_body_bytes, 1),
+        ("--max-queue-rows", args.max_queue_rows, 1),
+        ("--max-inflight-requests", args.max_inflight_requests, 1),
+        ("--max-inflight-bytes", args.max_inflight_bytes, 1),
+        ("--batch-rows", args.batch_rows, 1),
+        ("--decode-workers", args.decode_workers, 0),
+        ("--max-future-seconds", args.max_future_seconds, 0),
+    ]
+    if args.max_age_days is not None:
+        at_least.append(("--max-age-days", args.max_age_days, 1))
+    wrong = [f"{flag} must be >= {low}, got {value:g}" for flag, value, low in at_least if not value >= low]
+    if not args.socket_timeout_seconds > 0:
+        wrong.append(f"--socket-timeout-seconds must be > 0, got {args.socket_timeout_seconds:g}")
+    return wrong
+
+
 def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
     from observatory.ingest import server
     from observatory.ingest.convert import native_missing
@@ -122,6 +142,8 @@ def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
         raise UsageError(f"--listen wants host:port, got {args.listen!r}")
     if args.decoder == "native" and (why := native_missing()):
         raise UsageError(why)
+    if wrong := _ingest_limits_wrong(args):
+        raise UsageError("; ".join(wrong))
     options = server.Options(
         dsn=_dsn(args),
         host=host or "0.0.0.0",
