@@ -3,7 +3,6 @@ package redactprocessor
 import (
 	"regexp"
 	"strconv"
-	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -11,31 +10,29 @@ import (
 type rule struct {
 	re          *regexp.Regexp
 	replacement string
+	// Byte sets a text must each meet before re can match it (prefilter.go): most texts need no
+	// regex at all, where running every pattern over every key and value was the pipeline's
+	// largest cost (docs/BENCHMARKS.md).
+	filter []byteSet
 }
 
 // redactor applies the patterns to one text at a time and walks pdata values and maps.
 type redactor struct {
 	rules []rule
-	// any matches wherever at least one pattern does: one linear scan decides that most texts need
-	// no work, instead of one scan per pattern. Nil when the union does not compile (duplicate
-	// group names); every pattern is then tried in turn.
-	any *regexp.Regexp
 }
 
 func newRedactor(patterns []Pattern) (*redactor, error) {
 	r := &redactor{}
-	union := make([]string, 0, len(patterns))
 	for _, p := range patterns {
 		re, err := regexp.Compile(p.Regex)
 		if err != nil {
 			return nil, err
 		}
-		r.rules = append(r.rules, rule{re: re, replacement: p.Replacement})
-		// A group of its own keeps a pattern's flags ((?i)) and alternatives to itself.
-		union = append(union, "(?:"+p.Regex+")")
-	}
-	if len(union) > 0 {
-		r.any, _ = regexp.Compile(strings.Join(union, "|"))
+		filter, err := filterOf(p.Regex)
+		if err != nil {
+			return nil, err
+		}
+		r.rules = append(r.rules, rule{re: re, replacement: p.Replacement, filter: filter})
 	}
 	return r, nil
 }
@@ -45,14 +42,14 @@ func (r *redactor) text(s string) (string, bool) {
 	if s == "" || len(r.rules) == 0 {
 		return s, false
 	}
-	if r.any != nil && !r.any.MatchString(s) {
-		return s, false
-	}
+	bytes := present(s)
 	out := s
 	for _, ru := range r.rules {
-		if ru.re.MatchString(out) {
-			out = ru.re.ReplaceAllString(out, ru.replacement)
+		if !mayMatch(ru.filter, bytes) || !ru.re.MatchString(out) {
+			continue
 		}
+		out = ru.re.ReplaceAllString(out, ru.replacement)
+		bytes = present(out) // a replacement brings its own bytes to the patterns after it
 	}
 	return out, out != s
 }

@@ -245,16 +245,6 @@ func TestPatternsApplyInOrderAndGroupsExpandInTheReplacement(t *testing.T) {
 	}
 }
 
-func TestPatternsWhoseUnionDoesNotCompileAreStillEachApplied(t *testing.T) {
-	r := mustRedactor(t, []Pattern{
-		{Name: "a", Regex: `(?P<x>alpha)`, Replacement: "A"},
-		{Name: "b", Regex: `(?P<x>beta)`, Replacement: "B"},
-	})
-	if got, _ := r.text("alpha beta"); got != "A B" {
-		t.Errorf("got %q", got)
-	}
-}
-
 func TestConfigNamesEveryBadPatternAtOnce(t *testing.T) {
 	cfg := &Config{Patterns: []Pattern{
 		{Name: "ok", Regex: `x`},
