@@ -2,6 +2,8 @@
 # Starts the container stack, waits until every service answers, and prints where to look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One .env for both stacks, so a user's id hashes alike in each (docs/user-id-hash-key.md).
+scripts/secrets-env.sh
 # Without a Docker engine: say what is missing, then run what can run here as local processes.
 if ! why=$(scripts/compose.sh version 2>&1 >/dev/null); then
   printf '%s\n' "$why" | head -n 1 >&2
@@ -9,7 +11,6 @@ if ! why=$(scripts/compose.sh version 2>&1 >/dev/null); then
   scripts/build-collector.sh >/dev/null
   exec .venv/bin/observatory local up
 fi
-scripts/secrets-env.sh
 scripts/compose.sh up -d --wait --remove-orphans
 # Tempo and Loki have no shell for an in-container healthcheck: probe them from here.
 set -a; . stack/settings.env; set +a

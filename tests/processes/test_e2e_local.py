@@ -173,7 +173,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     _require_local_stack()
     state_dir = tmp_path_factory.mktemp("local-stack")
     spec = load(REPO / "observatory.yaml")
-    state = stack.up(REPO, spec, state_dir, out=io.StringIO())
+    state = stack.up(REPO, spec, state_dir, out=io.StringIO(), env_file=state_dir / ".env")
     pids = {name: svc["pid"] for name, svc in state["services"].items()}
     try:
         options = demo.Options(endpoint=state["urls"]["otlp_http"], traces=TRACES, seed=23, logs=False)
@@ -294,7 +294,8 @@ def test_without_the_native_decoder_the_local_ingester_runs_the_python_one(
     _require_local_stack()
     monkeypatch.setattr(stack, "native_missing", lambda: "the native decoder is not installed")
     out = io.StringIO()
-    state = stack.up(REPO, load(REPO / "observatory.yaml"), tmp_path / "state", out=out)
+    spec = load(REPO / "observatory.yaml")
+    state = stack.up(REPO, spec, tmp_path / "state", out=out, env_file=tmp_path / ".env")
     try:
         ingester = state["services"]["ingester"]
         argv = Path(f"/proc/{ingester['pid']}/cmdline").read_bytes().split(b"\0")

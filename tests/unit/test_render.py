@@ -241,3 +241,24 @@ def test_grafanas_ini_carries_the_specs_root_url_and_cookie_flags() -> None:
     behind_tls = render_files(parse(tls, "s"))[grafana.GRAFANA_INI].decode()
     assert "[server]\nhttp_port = 3000\nroot_url = https://grafana.example.com/\n" in behind_tls
     assert "cookie_secure = true\ncookie_samesite = strict\n" in behind_tls
+
+
+def test_kubernetes_never_starts_a_collector_without_the_user_id_hash_key() -> None:
+    # A non-optional secretKeyRef keeps the pod in CreateContainerConfigError until the Secret has the key.
+    files = render_files(parse("version: v1\n", "s"))
+    sampling = yaml.safe_load(files["stack/k8s/otel-collector-sampling-deployment.yaml"])
+    env = sampling["spec"]["template"]["spec"]["containers"][0]["env"]
+    ref = next(e for e in env if e["name"] == names.ENV_USER_ID_HASH_KEY)["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "llm-observatory-secrets", "key": "user-id-hash-key"}  # no `optional`
+
+    def secret_refs(node: object) -> list[dict[str, object]]:
+        if isinstance(node, dict):
+            here = [v for k, v in node.items() if k in ("secretKeyRef", "secret") and isinstance(v, dict)]
+            return here + [r for v in node.values() for r in secret_refs(v)]
+        return [r for v in node for r in secret_refs(v)] if isinstance(node, list) else []
+
+    workloads = [
+        yaml.safe_load(b) for p, b in files.items() if p.endswith(("-deployment.yaml", "-statefulset.yaml"))
+    ]
+    refs = [r for w in workloads for r in secret_refs(w)]
+    assert ref in refs and all(not r.get("optional") for r in refs), refs

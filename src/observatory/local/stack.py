@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -33,6 +32,7 @@ import yaml
 from observatory import names
 from observatory.ingest import server as ingest_server
 from observatory.ingest.convert import native_missing
+from observatory.local import hash_key
 from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port, poll_until, port_is_free
 from observatory.render import alertmanager, prometheus
@@ -144,8 +144,12 @@ class _Starter:
         proc.wait_ready(lambda: requests.get(ready, timeout=2).ok, f"{name} ready at {ready}", 90)
 
 
-def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dict[str, Any]:
-    """Start the local stack for `spec`; returns its state. On a failure, stops what it started, raises."""
+def up(
+    root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout, *, env_file: Path | None = None
+) -> dict[str, Any]:
+    """Start the local stack for `spec`; returns its state. On a failure, stops what it started, raises.
+
+    `env_file` is where the user-id hash key is kept (default: the checkout's git-ignored .env)."""
     spec_path = Path(spec.source) if Path(spec.source).is_file() else None  # else the built-in default
     if running_state(state_dir) is not None:
         raise StackError(f"a local stack is already running ({state_dir / STATE_FILE}); stop it first")
@@ -154,6 +158,7 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
         raise StackError(f"{collector_bin} does not exist (make collector builds it)")
     bins = {"prometheus": _binary("prometheus"), "alertmanager": _binary("prometheus-alertmanager")}
     local_spec = parse(local_spec_text(spec_path), "local spec")  # fails here, not in the ingester
+    key_env = _hash_key_env(spec, env_file or root / ".env", out)
     state_dir.mkdir(parents=True, exist_ok=True)
     for leftover in ("prometheus-data", "alertmanager-data", "collector-queue"):  # the database is new too
         shutil.rmtree(state_dir / leftover, ignore_errors=True)
@@ -187,7 +192,7 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
             f"{ingester_url}/readyz",
             {"OBSERVATORY_DATABASE_URL": pg.dsn},
         )
-        _collector(start, spec, collector_bin, ports, local_target(root, ports))
+        _collector(start, spec, collector_bin, ports, local_target(root, ports), key_env)
     except BaseException:
         down(state_dir)
         raise
@@ -195,6 +200,17 @@ def up(root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout) -> dic
     start.state["storage_engine"] = local_spec.storage.engine
     start.save()
     return start.state
+
+
+def _hash_key_env(spec: Spec, env_file: Path, out: TextIO) -> dict[str, str]:
+    """The collector's environment for the user-id hash key, checked before anything starts: the
+    collector itself would hash with an empty key when the variable is unset."""
+    if not spec.pii.hash_user_ids:
+        return {}
+    try:
+        return hash_key.resolve(spec.pii.user_id_hash_key, env_file, out=out)
+    except hash_key.HashKeyError as err:
+        raise StackError(str(err)) from None
 
 
 def _alertmanager(start: _Starter, spec: Spec, binary: str, port: int) -> None:
@@ -231,7 +247,12 @@ def _prometheus(
 
 
 def _collector(
-    start: _Starter, spec: Spec, binary: Path, ports: dict[str, int], target: targets.Target
+    start: _Starter,
+    spec: Spec,
+    binary: Path,
+    ports: dict[str, int],
+    target: targets.Target,
+    key_env: dict[str, str],
 ) -> None:
     config = start.dir / "collector.yaml"
     config.write_text(to_yaml(collector_render.config(spec, target)))
@@ -245,7 +266,7 @@ def _collector(
         metrics_port=ports["collector_metrics"],
         ingester_url=f"http://127.0.0.1:{ports['ingester']}",
     )
-    env[names.ENV_USER_ID_HASH_KEY] = os.environ.get(names.ENV_USER_ID_HASH_KEY) or secrets.token_hex(16)
+    env.update(key_env)
     url = f"http://127.0.0.1:{otlp_http}"
     start.state["urls"]["otlp_grpc"] = f"127.0.0.1:{otlp_grpc}"
     start.state["urls"]["collector_metrics"] = f"http://127.0.0.1:{ports['collector_metrics']}/metrics"
