@@ -8,6 +8,7 @@ when it is PostgreSQL that refuses its row.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,7 +26,7 @@ from observatory.ingest.rows import Window
 from observatory.otlp import key_values
 from tests.conftest import missing_tool
 from tests.processes.test_ingest_native import LLM, START, both
-from tests.processes.test_ingester import PROTOBUF, Ingester, _assert_exact, _traffic, ingester
+from tests.processes.test_ingester import PROTOBUF, Ingester, _assert_exact, _send_all, _traffic, ingester
 
 __all__ = ["ingester"]  # the fixture, shared with test_ingester.py
 WINDOW = Window(START - 10**12, START + 10**12)
@@ -158,3 +159,17 @@ def test_the_partial_success_names_each_reason_and_where_its_first_span_is(inges
     assert message.endswith(f", 1 start_in_future ({at})"), message
     assert len(message) < 1000
     _assert_exact(ingester.dsn, traffic)
+
+
+def test_a_window_wider_than_a_start_time_can_be_still_takes_every_row(database: str, tmp_path: Path) -> None:
+    # 100,000 days back is before 1970 and 1e30 s ahead is past 2^64 ns: the window is clamped to what
+    # a span's fixed64 start can hold, instead of overflowing the native decoder's arguments (every
+    # request's thread died and the sender got no answer at all).
+    service = Ingester(database, tmp_path, max_age_days="100000", max_future_seconds="1e30")
+    service.start()
+    try:
+        traffic = _traffic(traces=40, seed=13)
+        assert _send_all(service.url, traffic) == 0
+        _assert_exact(database, traffic)
+    finally:
+        service.stop()

@@ -41,6 +41,7 @@ from observatory.storage.migrate import MigrationError, migrate
 
 log = logging.getLogger("observatory.ingest")
 RETRY_AFTER_SECONDS = 5
+_LAST_NS = 2**64 - 1  # the latest start time a span can carry (fixed64 nanoseconds since 1970)
 _M_ARENA_MAX = -8  # mallopt's parameter number for the arena cap (glibc malloc.h)
 
 
@@ -143,11 +144,12 @@ class Service:
         return int(self.server.server_address[1])
 
     def window(self) -> Window:
+        """The start times rows may have now, within what a start time can be (an unsigned 64-bit
+        count of nanoseconds): unclamped, a horizon of 30,000 days or a future of 1e30 seconds
+        overflowed the native decoder's arguments and every request's thread died unanswered."""
         now = time.time_ns()
-        return Window(
-            now - self.max_age_days * 86_400 * 10**9,
-            now + int(self.options.max_future_seconds * 10**9),
-        )
+        ahead = min(self.options.max_future_seconds * 10**9, _LAST_NS - now)
+        return Window(max(0, now - self.max_age_days * 86_400 * 10**9), now + int(ahead))
 
     def convert(
         self, body: bytes, media: str, encoding: str, charge: Callable[[int], bool] | None = None
