@@ -242,7 +242,14 @@ def without(cfg: dict[str, Any], stage: str) -> dict[str, Any]:
     return out
 
 
-ABLATED = ("transform/normalise", "transform/price", "transform/redact", "signal_to_metrics", "tail_sampling")
+ABLATED = (
+    "transform/normalise",
+    "transform/price",
+    "transform/redact",
+    "redact",
+    "signal_to_metrics",
+    "tail_sampling",
+)
 
 
 def main() -> None:
