@@ -60,8 +60,8 @@ bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMA
 	$(BIN)/python scripts/bench_ingester.py
 	$(BIN)/python scripts/bench_e2e.py
 
-up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack)
-	scripts/up.sh
+up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack; FRESH=1 empties its data)
+	FRESH=$(FRESH) scripts/up.sh
 
 down: ## Stop the stack (volumes are kept), or the local stack when that is what runs
 	scripts/down.sh

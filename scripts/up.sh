@@ -2,6 +2,9 @@
 # Starts the container stack, waits until every service answers, and prints where to look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# FRESH=1 (make up FRESH=1): the local stack deletes the data earlier runs kept before it starts.
+fresh=()
+[ "${FRESH:-}" = 1 ] && fresh=(--fresh)
 # One .env for both stacks, so a user's id hashes alike in each (docs/user-id-hash-key.md).
 scripts/secrets-env.sh
 # Without a Docker engine: say what is missing, then run what can run here as local processes.
@@ -9,7 +12,12 @@ if ! why=$(scripts/compose.sh version 2>&1 >/dev/null); then
   printf '%s\n' "$why" | head -n 1 >&2
   echo "Starting the local stack instead (PostgreSQL, Prometheus, Alertmanager, ingester, collector)." >&2
   scripts/build-collector.sh >/dev/null
-  exec .venv/bin/observatory local up
+  exec .venv/bin/observatory local up "${fresh[@]}"
+fi
+if [ ${#fresh[@]} -gt 0 ]; then
+  echo "FRESH=1 resets the local stack only; compose keeps its data in volumes:" \
+    "remove them with 'scripts/compose.sh down --volumes' first" >&2
+  exit 2
 fi
 scripts/compose.sh up -d --wait --remove-orphans
 # Tempo and Loki have no shell for an in-container healthcheck: probe them from here.

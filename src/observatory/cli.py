@@ -189,9 +189,11 @@ def _cmd_local(spec: Spec, args: argparse.Namespace) -> int:
     from observatory.local import stack
 
     state_dir = Path(args.state_dir)
+    if args.fresh and args.action != "up":
+        raise UsageError("--fresh goes with `local up` (it deletes the data the next up would reuse)")
     if args.action == "up":
         try:
-            state = stack.up(Path(args.root).resolve(), spec, state_dir.resolve())
+            state = stack.up(Path(args.root).resolve(), spec, state_dir.resolve(), fresh=args.fresh)
         except (stack.StackError, TimeoutError, RuntimeError) as err:
             print(f"observatory local up: {err}", file=sys.stderr)
             return EXIT_INVALID
@@ -274,6 +276,11 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=("up", "down", "status"))
     local.add_argument("--state-dir", default=".cache/local-stack", help="where state.json and logs go")
     local.add_argument("--root", default=".", help="repository root with the rendered files (default: .)")
+    local.add_argument(
+        "--fresh",
+        action="store_true",
+        help="up: delete the data earlier runs kept (database, Prometheus, Alertmanager, collector queue)",
+    )
     for name, command in sub.choices.items():
         if name != "schema":  # every command but `schema` reads the spec
             command.add_argument(

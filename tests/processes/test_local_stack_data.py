@@ -4,13 +4,22 @@ unless `--fresh` asks it to start empty."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from observatory import names
-from tests.conftest import REPO
+import psycopg
+import requests
+
+from observatory import demo, names
+from observatory.local import hash_key, stack
+from observatory.spec import Spec, load
+from observatory.traffic import Traffic
+from tests.conftest import REPO, poll_until
 from tests.processes.test_e2e_local import _require_local_stack
 
 
@@ -41,3 +50,63 @@ def test_local_up_refuses_a_short_hash_key_before_starting_anything_and_says_how
         "(docs/user-id-hash-key.md)\n"
     )
     assert not (tmp_path / "state.json").exists()  # nothing was started, so nothing to stop
+
+
+def _rows(dsn: str) -> tuple[int, set[str]]:
+    with psycopg.connect(dsn) as conn:
+        count = conn.execute(f"SELECT count(*) FROM {names.TABLE_REQUESTS}").fetchone()
+        users = {r[0] for r in conn.execute(f"SELECT DISTINCT user_id FROM {names.TABLE_REQUESTS}")}
+    return (count[0] if count else 0), users - {None}
+
+
+def _series(state: dict[str, Any]) -> int:
+    url = f"{state['urls']['prometheus']}/api/v1/series"
+    data = requests.get(url, params={"match[]": names.METRIC_REQUESTS}, timeout=5).json()["data"]
+    return len(data)
+
+
+def _send(spec: Spec, state: dict[str, Any], seed: int) -> Traffic:
+    options = demo.Options(endpoint=state["urls"]["otlp_http"], traces=40, seed=seed, logs=False)
+    traffic, _ = demo.send(spec, options, progress=None)
+    return traffic
+
+
+def test_data_written_before_down_is_there_after_up_and_gone_after_up_fresh(tmp_path: Path) -> None:
+    _require_local_stack()
+    spec, state_dir, env_file = load(REPO / "observatory.yaml"), tmp_path / "state", tmp_path / ".env"
+
+    def up(fresh: bool = False) -> dict[str, Any]:
+        return stack.up(REPO, spec, state_dir, out=io.StringIO(), env_file=env_file, fresh=fresh)
+
+    state = up()
+    try:
+        first = _send(spec, state, seed=5)
+        want = len(first.truth.span_cost)
+        poll_until(lambda: _rows(state["database_url"])[0] == want, f"{want} rows after the first up", 60)
+        poll_until(lambda: _series(state) > 0, f"{names.METRIC_REQUESTS} series in Prometheus", 60)
+    finally:
+        stack.down(state_dir)
+
+    state = up()
+    try:
+        count, _ = _rows(state["database_url"])
+        assert count == want, "the database did not survive down and up"
+        assert _series(state) > 0, "Prometheus's series did not survive down and up"
+        # The key made on the first up hashes the users of the second: one user, one hash, across restarts.
+        key = hash_key.read_env_file(env_file)[names.ENV_USER_ID_HASH_KEY]
+        second = _send(spec, state, seed=6)
+        hashed = {hashlib.sha256(f"{key}:{u}".encode()).hexdigest() for u in second.truth.user_ids}
+        assert hashed, "the traffic must carry user ids"
+        more = want + len(second.truth.span_cost)
+        poll_until(lambda: _rows(state["database_url"])[0] == more, f"{more} rows after the second up", 60)
+        assert hashed <= _rows(state["database_url"])[1]
+    finally:
+        stack.down(state_dir)
+
+    state = up(fresh=True)
+    try:
+        assert _rows(state["database_url"]) == (0, set()), "--fresh kept the rows"
+        assert _series(state) == 0, "--fresh kept Prometheus's series"
+        assert hash_key.read_env_file(env_file)[names.ENV_USER_ID_HASH_KEY] == key  # not data: kept
+    finally:
+        stack.down(state_dir)

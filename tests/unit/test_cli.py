@@ -193,3 +193,9 @@ def test_the_console_script_is_installed() -> None:
     assert exe is not None
     result = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
     assert result.stdout.startswith("observatory ")
+
+
+def test_fresh_is_refused_with_any_local_action_but_up(tmp_path: Path) -> None:
+    result = run("local", "down", "--fresh", "--state-dir", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "--fresh goes with `local up`" in result.stderr

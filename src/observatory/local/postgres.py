@@ -1,8 +1,9 @@
-"""A throwaway PostgreSQL cluster on loopback: initdb, start, stop, restart, a database with a password.
+"""A PostgreSQL cluster on loopback: initdb, start, stop, restart, a database with a password.
 
 PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` system user. The
-superuser gets a random password (no trust authentication over TCP), and the data directory lives
-under the system temporary directory, where that user can reach it.
+superuser gets a random password (no trust authentication over TCP). By default the cluster is
+throwaway, under the system temporary directory, where that user can reach it; given a `root` and the
+password it was made with, it is kept there and started again on its data.
 """
 
 from __future__ import annotations
@@ -39,12 +40,22 @@ def available() -> bool:
 
 
 class LocalPostgres:
-    def __init__(self, database: str = "observatory", port: int | None = None) -> None:
+    def __init__(
+        self,
+        database: str = "observatory",
+        port: int | None = None,
+        root: Path | None = None,
+        password: str | None = None,
+    ) -> None:
         self.bindir = _bindir()
         self.database = database
         self.port = port or free_port()
-        self.password = secrets.token_urlsafe(16)
-        self.root = Path(tempfile.mkdtemp(prefix="observatory-pg-"))
+        self.password = password or secrets.token_urlsafe(16)
+        if root is not None:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root = root or Path(tempfile.mkdtemp(prefix="observatory-pg-"))
+        # A throwaway cluster skips fsync for speed; a kept one must survive a machine crash.
+        self._fsync = "on" if root is not None else "off"
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self._as_root = os.geteuid() == 0
@@ -89,7 +100,7 @@ class LocalPostgres:
             "-l",
             str(self.log),
             "-o",
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off",
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync={self._fsync}",
         )
         self._create_database()
         return self.dsn

@@ -12,12 +12,15 @@ What runs here differs from the container stack in three ways, each said when it
 - Grafana does not run.
 `up` writes the ports, pids, URLs and log paths to `state.json` in the state directory; `down` reads it
 and stops every process it names (SIGTERM, then SIGKILL), checking each pid is still the process it
-started. The stack is throwaway: each `up` starts with an empty database, Prometheus and queue.
+started. Data is kept from one `up` to the next, as the container stack's volumes are: the database,
+Prometheus's and Alertmanager's storage and the collector's disk queue (whose spans a restart must
+still deliver). `up(fresh=True)` (`local up --fresh`) deletes them first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +51,8 @@ STATE_FILE = "state.json"
 COLLECTOR_BINARY = Path(".cache/otelcol/build/otelcol-observatory")
 NEEDS_DOCKER = ("Grafana", "Tempo", "Loki", "TimescaleDB")
 STOP_TIMEOUT_SECONDS = 15.0
+DATA_DIRS = ("prometheus-data", "alertmanager-data", "collector-queue")  # in the state directory
+DATABASE_FILE = "database.json"  # where the kept database is and its password (mode 0600)
 
 
 class StackError(RuntimeError):
@@ -145,11 +150,18 @@ class _Starter:
 
 
 def up(
-    root: Path, spec: Spec, state_dir: Path, out: TextIO = sys.stdout, *, env_file: Path | None = None
+    root: Path,
+    spec: Spec,
+    state_dir: Path,
+    out: TextIO = sys.stdout,
+    *,
+    env_file: Path | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Start the local stack for `spec`; returns its state. On a failure, stops what it started, raises.
 
-    `env_file` is where the user-id hash key is kept (default: the checkout's git-ignored .env)."""
+    `env_file` is where the user-id hash key is kept (default: the checkout's git-ignored .env);
+    `fresh` deletes the data of earlier runs (database, Prometheus, Alertmanager, collector queue)."""
     spec_path = Path(spec.source) if Path(spec.source).is_file() else None  # else the built-in default
     if running_state(state_dir) is not None:
         raise StackError(f"a local stack is already running ({state_dir / STATE_FILE}); stop it first")
@@ -160,19 +172,19 @@ def up(
     local_spec = parse(local_spec_text(spec_path), "local spec")  # fails here, not in the ingester
     key_env = _hash_key_env(spec, env_file or root / ".env", out)
     state_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in ("prometheus-data", "alertmanager-data", "collector-queue"):  # the database is new too
-        shutil.rmtree(state_dir / leftover, ignore_errors=True)
+    if fresh:
+        reset(state_dir, out)
     start = _Starter(root, state_dir, out)
     try:
         print("Starting the local stack (no Docker):", file=out)
         ports = choose_ports(spec, out)
-        pg = LocalPostgres(database=names.DB_NAME)
+        pg = _database(state_dir)
         start.state["postgres_root"] = str(pg.root)
         start.save()
         try:
             pg.start()
         except BaseException:
-            pg.destroy()
+            pg.stop("immediate")  # its data stays: the next `up` (or `up --fresh`) decides
             raise
         pid = int((pg.data / "postmaster.pid").read_text().split()[0])
         start.state["database_url"] = pg.dsn
@@ -200,6 +212,48 @@ def up(
     start.state["storage_engine"] = local_spec.storage.engine
     start.save()
     return start.state
+
+
+def _database_root(state_dir: Path) -> Path:
+    """Where the kept database lives: in the state directory, except as root, where PostgreSQL runs as
+    the `postgres` user, who may not reach it; then /var/tmp, which survives a reboot (FHS), named
+    after the state directory so two stacks do not share one."""
+    if os.geteuid() != 0:
+        return state_dir / "postgres"
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:16]
+    return Path("/var/tmp") / f"observatory-pg-{digest}"
+
+
+def _database(state_dir: Path) -> LocalPostgres:
+    """The stack's database: the one an earlier `up` made (same files, same password), else a new one."""
+    record = state_dir / DATABASE_FILE
+    if record.exists():
+        kept = json.loads(record.read_text())
+        if Path(kept["root"], "data").exists():
+            return LocalPostgres(database=names.DB_NAME, root=Path(kept["root"]), password=kept["password"])
+    pg = LocalPostgres(database=names.DB_NAME, root=_database_root(state_dir))
+    fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the password
+    with os.fdopen(fd, "w") as f:
+        json.dump({"root": str(pg.root), "password": pg.password}, f)
+    return pg
+
+
+def reset(state_dir: Path, out: TextIO | None = None) -> None:
+    """Delete what earlier runs kept: the database, Prometheus's and Alertmanager's storage, the
+    collector's queue. Refused while the stack runs. The user-id hash key is not data: it stays."""
+    if any(status(state_dir).values()):
+        raise StackError(f"the local stack is running ({state_dir / STATE_FILE}); stop it before a reset")
+    record = state_dir / DATABASE_FILE
+    if record.exists():
+        shutil.rmtree(json.loads(record.read_text())["root"], ignore_errors=True)
+        record.unlink()
+    for name in DATA_DIRS:
+        shutil.rmtree(state_dir / name, ignore_errors=True)
+    if out is not None:
+        print(
+            f"  --fresh: deleted the database, Prometheus, Alertmanager and collector data in {state_dir}",
+            file=out,
+        )
 
 
 def _hash_key_env(spec: Spec, env_file: Path, out: TextIO) -> dict[str, str]:
@@ -318,9 +372,7 @@ def down(state_dir: Path, out: TextIO | None = None) -> list[str]:
             stopped.append(name)
             if out:
                 print(f"stopped {name} (pid {svc['pid']})", file=out)
-    if state.get("postgres_root"):
-        shutil.rmtree(state["postgres_root"], ignore_errors=True)  # the throwaway database
-    (state_dir / STATE_FILE).unlink()
+    (state_dir / STATE_FILE).unlink()  # the data stays for the next `up`
     return stopped
 
 
