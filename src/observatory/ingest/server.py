@@ -293,6 +293,10 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
+            if self.close_connection:
+                # Said, so that the client does not send its next request on a connection about to
+                # close (it would fail, and a POST is not retried by most clients).
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
