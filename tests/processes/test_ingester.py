@@ -539,8 +539,20 @@ DEFECTS = {
 }
 
 
+@pytest.mark.parametrize("decoder", ["native", "python"])
 @pytest.mark.parametrize("defect", list(DEFECTS))
-def test_one_bad_span_among_1000_good_ones_is_refused_alone(ingester: Ingester, defect: str) -> None:
+def test_one_bad_span_among_1000_good_ones_is_refused_alone(
+    database: str, tmp_path: Path, defect: str, decoder: str
+) -> None:
+    ingester = Ingester(database, tmp_path, decoder=decoder)
+    ingester.start()
+    try:
+        _one_bad_among_1000(ingester, defect)
+    finally:
+        ingester.stop()
+
+
+def _one_bad_among_1000(ingester: Ingester, defect: str) -> None:
     traffic = _traffic(traces=900, seed=3)
     merged = ExportTraceServiceRequest()
     for message in traffic.traces:
