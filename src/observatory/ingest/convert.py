@@ -10,7 +10,6 @@ Either way protobuf parses the body first, so both accept and refuse exactly the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import ModuleType
@@ -95,12 +94,15 @@ def _first(decoded: decode.Decoded, firsts: list[Position | None]) -> tuple[tupl
     )
 
 
-def _positions(request: Any) -> Iterator[Position]:
-    """(resource, scope, span) of each span of `request`, in the order `rows` visits them."""
+def _position(request: Any, n: int) -> Position:
+    """(resource, scope, span) of the `n`th span (from 0) `rows` visits: found when a span is refused,
+    so that the loop over every span does not pay for it."""
     for r, rs in enumerate(request.resource_spans):
         for s, ss in enumerate(rs.scope_spans):
-            for i in range(len(ss.spans)):
-                yield r, s, i
+            if n < len(ss.spans):
+                return r, s, n
+            n -= len(ss.spans)
+    raise IndexError(n)
 
 
 def convert(
@@ -123,12 +125,12 @@ def convert(
         lines, days, spans, repaired = [], set(), 0, 0
         counts = [0] * len(REFUSALS)
         firsts: list[Position | None] = [None] * len(REFUSALS)
-        for row, position in zip(rows(request, window), _positions(request), strict=True):
+        for row in rows(request, window):
             spans += 1
             if isinstance(row, str):
                 reason = REFUSALS.index(row)
                 counts[reason] += 1
-                firsts[reason] = firsts[reason] or position
+                firsts[reason] = firsts[reason] or _position(request, spans - 1)
             elif row is not None:
                 lines.append(copy_line(row))
                 days.add(row[0].date())
