@@ -13,10 +13,11 @@ from observatory import names
 from observatory.spec.types import Images, ModelPrice
 
 # Images: one coherent set, pinned. Grafana Labs ships Grafana 13.2, Prometheus 3.14, Loki 3.7.6
-# together (grafana/docker-otel-lgtm). The collector entry pins a release, not an image that runs:
-# its tag is the collector release the project's own distribution is built from (the builder
-# manifest's module versions); compose and Kubernetes run that distribution, built by
-# docker/collector/Dockerfile, because the contrib image lacks the project's redact processor.
+# together (grafana/docker-otel-lgtm). The collector entry's tag is also the collector release the
+# project's own distribution is built from (the builder manifest's module versions): compose and
+# Kubernetes' sampling tier run that distribution (docker/collector/Dockerfile), because the contrib
+# image lacks the project's redact processor; only Kubernetes' load-balancing tier, which routes and
+# needs the contrib load_balancing exporter, runs this image itself.
 IMAGES: Final = Images(
     grafana="grafana/grafana:13.2.0",
     prometheus="prom/prometheus:v3.14.0",

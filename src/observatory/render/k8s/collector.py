@@ -15,6 +15,7 @@ from typing import Any
 from observatory import names
 from observatory.render.artifact import Artifact, serialize
 from observatory.render.collector import ENV_INSTANCE
+from observatory.render.collector import receivers as collector_receivers
 from observatory.render.k8s import components as c
 from observatory.render.k8s import configs
 from observatory.render.k8s import objects as o
@@ -46,14 +47,11 @@ def lb_config(spec: Spec) -> dict[str, Any]:
         return {"routing_key": routing_key, "protocol": {"otlp": _otlp_protocol()}, "resolver": {"dns": dns}}
 
     any_addr = "0.0.0.0"
-    receivers = {
-        "otlp": {
-            "protocols": {
-                "grpc": {"endpoint": f"{any_addr}:{names.PORT_OTLP_GRPC}"},
-                "http": {"endpoint": f"{any_addr}:{names.PORT_OTLP_HTTP}"},
-            }
-        }
-    }
+    # Applications send here: the same limits (timeouts, body size) as the rendered config's receivers.
+    receivers = collector_receivers()
+    protocols = receivers["otlp"]["protocols"]
+    protocols["grpc"]["endpoint"] = f"{any_addr}:{names.PORT_OTLP_GRPC}"
+    protocols["http"]["endpoint"] = f"{any_addr}:{names.PORT_OTLP_HTTP}"
     metrics_reader = {
         "pull": {"exporter": {"prometheus": {"host": any_addr, "port": names.PORT_COLLECTOR_METRICS}}}
     }
@@ -108,10 +106,12 @@ def lb_configmap(spec: Spec) -> tuple[o.Manifest, str]:
     return manifest, hashlib.sha256(body).hexdigest()
 
 
-def _tier(spec: Spec, name: str, volumes: list[Any], mounts: list[Any], env: list[Any]) -> dict[str, Any]:
+def _tier(
+    spec: Spec, name: str, image: str, volumes: list[Any], mounts: list[Any], env: list[Any]
+) -> dict[str, Any]:
     main = c.container(
         "otel-collector",
-        c.COLLECTOR_IMAGE,
+        image,
         PORTS,
         args=[f"--config={names.COLLECTOR_CONFIG_PATH}"],
         env=env,
@@ -142,7 +142,10 @@ def lb_tier(spec: Spec) -> list[o.Manifest]:
         "subPath": "config.yaml",
         "readOnly": True,
     }
-    pod = _tier(spec, LB, [o.configmap_volume("config", LB_CONFIGMAP)], [mount], [])
+    # The contrib image: this tier only routes, and needs the contrib load_balancing exporter, which
+    # the project's own distribution (built for the rendered config) does not carry.
+    volumes = [o.configmap_volume("config", LB_CONFIGMAP)]
+    pod = _tier(spec, LB, spec.images.otel_collector, volumes, [mount], [])
     metrics = [("metrics", names.PORT_COLLECTOR_METRICS)]
     return [
         *_workloads(spec, LB, pod, digest, configmap),
@@ -162,7 +165,8 @@ def sampling_tier(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     # that autoscales cannot hold claims, and a drained pod flushes its queue before it stops.
     volumes = [*volumes, {"name": "queue", "emptyDir": {}}]
     mounts = [*mounts, *secret_mounts, {"name": "queue", "mountPath": names.COLLECTOR_DATA_DIR}]
-    pod = _tier(spec, SAMPLING, volumes, mounts, env)
+    # The project's own distribution: the rendered config needs its redact processor.
+    pod = _tier(spec, SAMPLING, c.COLLECTOR_IMAGE, volumes, mounts, env)
     pod["terminationGracePeriodSeconds"] = 60
     out = _workloads(spec, SAMPLING, pod, digest, None)
     # The load-balancing exporter resolves it to reach every sampling pod, and Prometheus to scrape each.

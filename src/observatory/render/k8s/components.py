@@ -28,7 +28,8 @@ KEY_USER_ID_HASH_KEY = "user-id-hash-key"
 # `kustomize edit set image` for a real cluster (kind and k3d can load it directly).
 INGESTER_IMAGE = "llm-observatory/ingester:local"
 # The same for the collector (docker/collector/Dockerfile): the project's own distribution, since
-# the contrib image lacks the redact processor. Both tiers run it.
+# the contrib image lacks the redact processor. The sampling tier runs it; the load-balancing tier,
+# which only routes, runs the contrib image the spec pins (render/k8s/collector.py).
 COLLECTOR_IMAGE = "llm-observatory/otel-collector:local"
 # Uid and gid of the user each image runs as; fsGroup makes the claimed volume writable to it.
 UIDS = {"grafana": 472, "prometheus": 65534, "alertmanager": 65534, "tempo": 10001, "loki": 10001}
