@@ -656,3 +656,30 @@ def test_a_json_request_gets_its_partial_success_as_json(ingester: Ingester) -> 
         f" 1 bad_id (resource 0 scope 0 span {at})"
     )
     _assert_exact(ingester.dsn, traffic)
+
+
+def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_deadline(database: str, tmp_path: Path) -> None:
+    # Like the body: each byte within the socket timeout, the whole never. The connection (and the
+    # thread serving it) is closed once the timeout has passed since the request began.
+    service = Ingester(database, tmp_path, socket_timeout_seconds="1")
+    service.start()
+    slow = socket.create_connection(("127.0.0.1", service.port))
+    try:
+        started = time.monotonic()
+        slow.sendall(b"POST /v1/traces HTTP/1.1\r\n")
+        slow.settimeout(0.25)
+        closed = False
+        while not closed and time.monotonic() - started < 10:
+            try:
+                slow.sendall(b"X")
+                closed = slow.recv(200) == b""
+            except TimeoutError:
+                continue
+            except OSError:  # reset: closed too
+                closed = True
+        assert closed, "the connection stayed open while headers trickled in"
+        assert time.monotonic() - started < 3
+        assert requests.get(f"{service.url}/readyz", timeout=5).ok
+    finally:
+        slow.close()
+        service.stop()

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import io
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -247,6 +249,27 @@ class Service:
 _READ_CHUNK = 2**20  # bytes per read of a body
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A connection's reads, each given only the time left until `deadline` when one is set: a
+    timeout per read alone lets a client that sends a byte now and then hold its connection and
+    thread for ever."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline: float | None = None  # time.monotonic() seconds
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the request line and headers did not arrive in time")
+            self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
+
+
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog is 5: a burst of collector connections would be refused.
     request_queue_size = 1024
@@ -280,6 +303,23 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
+
+        def setup(self) -> None:
+            super().setup()
+            self._reader = _DeadlineReader(self.connection)
+            self.rfile = io.BufferedReader(self._reader)
+
+        def handle_one_request(self) -> None:
+            # The request line and headers must arrive whole within the timeout (the body has a
+            # deadline of its own); http.server closes the connection when they do not.
+            self._reader.deadline = time.monotonic() + service.options.socket_timeout_seconds
+            super().handle_one_request()
+
+        def parse_request(self) -> bool:
+            parsed = super().parse_request()  # reads the headers
+            self._reader.deadline = None
+            self.connection.settimeout(service.options.socket_timeout_seconds)
+            return parsed
 
         def _reply(
             self,
