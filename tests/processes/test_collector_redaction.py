@@ -10,6 +10,7 @@ keeps only some of it in rows).
 from __future__ import annotations
 
 import copy
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from observatory.ingest import server
 from observatory.otlp import spans
 from observatory.render.artifact import to_yaml
 from observatory.render.collector import config, loopback_env
-from observatory.spec import load
+from observatory.spec import defaults, load
 from observatory.spec.types import Spec
 from tests.conftest import REPO, ManagedProcess, collector_binary, free_port, poll_until, start_prometheus
 from tests.otlp_capture import OtlpCapture
@@ -354,3 +355,28 @@ def test_what_is_not_pii_comes_out_unchanged(run: Run) -> None:
         timeout=5,
     ).json()["data"]["result"]
     assert float(tokens[0]["value"][1]) == INPUT_TOKENS * len(IDENTIFIERS)
+
+
+def test_a_spec_that_keeps_content_and_ids_and_turns_every_pattern_off_renders_a_valid_config(
+    tmp_path: Path,
+) -> None:
+    """Nothing to redact: the redaction processors are left out (a transform with no statements, or a
+    pipeline naming an undefined processor, would stop the collector from starting)."""
+    data = yaml.safe_load((REPO / "observatory.yaml").read_text())
+    data["pii"] = {
+        "keep_message_content": True,
+        "hash_user_ids": False,
+        "disable_builtin_patterns": sorted(defaults.PII_BUILTIN_PATTERNS),
+    }
+    (tmp_path / "observatory.yaml").write_text(yaml.safe_dump(data))
+    cfg = config(load(tmp_path / "observatory.yaml"))
+    assert not {"redact", "transform/redact", "transform/redact_logs"} & set(cfg["processors"])
+    (tmp_path / "config.yaml").write_text(to_yaml(cfg))
+    result = subprocess.run(
+        [str(collector_binary()), "validate", f"--config={tmp_path / 'config.yaml'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
