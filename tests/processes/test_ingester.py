@@ -227,6 +227,9 @@ def test_text_postgresql_cannot_store_is_stored_rather_than_failing_the_batch(in
         ).fetchone()
     assert stored == ("bad\ufffdbyte\ttab",)
     _assert_exact(ingester.dsn, traffic)
+    # A repair, not a refusal: counted by rule, once per value changed.
+    assert ingester.metric('ingester_values_repaired_total{rule="nul"}') == 1
+    assert ingester.metric("ingester_spans_refused_total") == 0
 
 
 def test_a_row_the_database_refuses_costs_only_itself(ingester: Ingester) -> None:
