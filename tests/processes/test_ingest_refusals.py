@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from observatory import names
@@ -121,9 +123,10 @@ def test_positions_in_a_salvaged_body_are_those_of_the_body_as_sent() -> None:
     body = _body([[_span(1), placeholder, _span(3), _span(4, end_time_unix_nano=START - 1)]])
     wire = body.SerializeToString().replace(b"NOT-UTF-8!", b"\xff\xfe" * 5)
     result = both(wire, window=WINDOW)
-    assert (result.rows, result.refused) == (2, (("malformed", 1), ("negative_duration", 1)))
-    assert result.first == (("negative_duration", "resource 0 scope 0 span 3"),)
-    assert result.detail.startswith("resource 0 scope 0 span 1: ")
+    assert (result.rows, result.refused) == (2, (("not_utf8", 1), ("negative_duration", 1)))
+    (malformed, why), negative = result.first
+    assert (malformed, negative) == ("not_utf8", ("negative_duration", "resource 0 scope 0 span 3"))
+    assert why.startswith("resource 0 scope 0 span 1: ") and why == result.detail
 
 
 def test_a_time_to_first_token_infinite_in_milliseconds_is_refused_identically() -> None:
@@ -155,7 +158,7 @@ def test_the_partial_success_names_each_reason_and_where_its_first_span_is(inges
     partial = ExportTraceServiceResponse.FromString(response.content).partial_success
     assert partial.rejected_spans == 2
     message = partial.error_message
-    assert message.startswith(f"2 spans refused: 1 malformed (resource {last} scope 0 span 0: "), message
+    assert message.startswith(f"2 spans refused: 1 not_utf8 (resource {last} scope 0 span 0: "), message
     assert message.endswith(f", 1 start_in_future ({at})"), message
     assert len(message) < 1000
     _assert_exact(ingester.dsn, traffic)
@@ -173,3 +176,50 @@ def test_a_window_wider_than_a_start_time_can_be_still_takes_every_row(database:
         _assert_exact(database, traffic)
     finally:
         service.stop()
+
+
+def _wire_defect(defect: str) -> bytes:
+    """Spans 1-4 in one scope, and one more resource with spans 5-6, with `defect` in span 2 (or in
+    the second resource): bytes protobuf refuses, so the body is salvaged span by span. Built on the
+    wire, where the defects exist."""
+    from tests.faults import fuzz
+
+    spans = [_span(n).SerializeToString() for n in range(1, 7)]
+    resource = Resource(attributes=key_values({"service.name": "chat"})).SerializeToString()
+    if defect == "span not UTF-8":
+        spans[1] = _span(2, name="PLACEHOLDER").SerializeToString().replace(b"PLACEHOLDER", b"\xff" * 11)
+    elif defect == "span nested 10,000 deep":
+        spans[1] = fuzz.span_with_attribute(spans[1], b"deep", fuzz.nested_kvlist(10_000))
+    elif defect == "span truncated inside":  # an attribute whose length runs past the span's end
+        spans[1] += b"\x4a\x7f"
+    elif defect == "resource not UTF-8":
+        resource = resource.replace(b"chat", b"\xfe" * 4)
+
+    def scope(*numbers: int) -> bytes:
+        return fuzz.field(2, b"".join(fuzz.field(2, spans[n - 1]) for n in numbers))
+
+    return fuzz.field(1, scope(1, 2, 3, 4)) + fuzz.field(1, fuzz.field(1, resource) + scope(5, 6))
+
+
+@pytest.mark.parametrize(
+    ("defect", "reason", "rows", "refused"),
+    [
+        ("span not UTF-8", "not_utf8", 5, 1),
+        ("span nested 10,000 deep", "nested_too_deep", 5, 1),
+        ("span truncated inside", "malformed", 5, 1),
+        ("resource not UTF-8", "not_utf8", 4, 2),  # its spans go with it
+    ],
+)
+def test_a_span_that_does_not_parse_is_refused_for_its_own_reason_by_both_decoders(
+    defect: str, reason: str, rows: int, refused: int
+) -> None:
+    _native_or_skip()
+    result = both(_wire_defect(defect), window=WINDOW)
+    assert (result.rows, result.refused) == (rows, ((reason, refused),))
+    ((first_reason, why),) = result.first
+    at = (
+        "resource 1 scope 0 span 0: its resource"
+        if defect.startswith("resource")
+        else "resource 0 scope 0 span 1"
+    )
+    assert first_reason == reason and why.startswith(at), why

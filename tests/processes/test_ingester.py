@@ -537,8 +537,8 @@ DEFECTS = {
     "NaN cost": "bad_cost",
     "infinite cost": "bad_cost",
     "negative tokens": "bad_tokens",
-    "not UTF-8": "malformed",
-    "nested 10,000 deep": "malformed",
+    "not UTF-8": "not_utf8",
+    "nested 10,000 deep": "nested_too_deep",
 }
 
 

@@ -39,15 +39,21 @@ class Converted:
     rows: int
     spans: int  # received, refused ones included
     days: tuple[date, ...]  # the UTC days the rows fall on (partitions to ensure)
-    refused: tuple[tuple[str, int], ...] = ()  # (reason, spans) for spans left out, reasons in order
+    # (reason, spans) for spans left out: decode.MALFORMED reasons, then rows.REFUSALS, in that order
+    refused: tuple[tuple[str, int], ...] = ()
     repaired: int = 0  # text values whose NUL characters became U+FFFD
-    detail: str = ""  # where the first malformed span is and why it is malformed
-    # (reason, where in the body as sent) of the first span refused for each reason but malformed.
+    # (reason, where) of the first span refused for each reason: its place in the body as sent, and
+    # for the MALFORMED reasons why it does not parse ("resource 0 scope 1 span 7: ...").
     first: tuple[tuple[str, str], ...] = ()
 
     @property
     def rejected(self) -> int:
         return sum(n for _, n in self.refused)
+
+    @property
+    def detail(self) -> str:
+        """Where the first span that does not parse is and why ("" when every span parses)."""
+        return next((note for reason, note in self.first if reason in decode.MALFORMED), "")
 
 
 def native_missing() -> str | None:
@@ -81,13 +87,13 @@ def _repaired(row: Row) -> int:
     return sum(1 for value in row if isinstance(value, str) and "\0" in value)
 
 
-def _refused(malformed: int, counts: list[int]) -> tuple[tuple[str, int], ...]:
-    pairs = [("malformed", malformed), *zip(REFUSALS, counts, strict=True)]
-    return tuple((reason, n) for reason, n in pairs if n)
+def _refused(decoded: decode.Decoded, counts: list[int]) -> tuple[tuple[str, int], ...]:
+    pairs = zip(REFUSALS, counts, strict=True)
+    return decoded.refused + tuple((reason, n) for reason, n in pairs if n)
 
 
 def _first(decoded: decode.Decoded, firsts: list[Position | None]) -> tuple[tuple[str, str], ...]:
-    return tuple(
+    return decoded.first + tuple(
         (reason, decode.where(decoded.position(at)))
         for reason, at in zip(REFUSALS, firsts, strict=True)
         if at is not None
@@ -140,9 +146,8 @@ def convert(
             len(lines),
             spans + malformed,
             tuple(sorted(days)),
-            _refused(malformed, counts),
+            _refused(decoded, counts),
             repaired,
-            decoded.detail,
             _first(decoded, firsts),
         )
     wire = body if media == decode.PROTOBUF and not malformed else request.SerializeToString()
@@ -158,8 +163,7 @@ def convert(
         count,
         spans + malformed,
         tuple(_EPOCH_DAY + timedelta(days=d) for d in day_numbers),
-        _refused(malformed, counts),
+        _refused(decoded, counts),
         repaired,
-        decoded.detail,
         _first(decoded, firsts),
     )

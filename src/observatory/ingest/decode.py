@@ -2,9 +2,10 @@
 
 Every way a whole body can be wrong becomes a `BadRequest` with the HTTP status and a reason a sender
 can act on; nothing here raises anything else for bad input. A body whose envelope reads but some of
-whose spans do not (a string that is not UTF-8, a value nested past protobuf's limit, a JSON span of
-the wrong shape) is salvaged: the spans that parse are kept, the others counted as malformed, so one
-bad span never costs the good ones (the ingester answers with OTLP's partial success).
+whose spans do not is salvaged: the spans that parse are kept, the others counted by reason
+(`MALFORMED`: a string that is not UTF-8, messages nested past protobuf's limit, anything else), with
+where the first of each was, so one bad span never costs the good ones (the ingester answers with
+OTLP's partial success). Protobuf alone decides whether a span parses; the reason is only a label.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
@@ -98,17 +100,45 @@ def where(position: Position) -> str:
     return "resource {} scope {} span {}".format(*position)
 
 
+# Why a span does not parse, in the order they are reported: a string that is not UTF-8, messages
+# nested deeper than protobuf's limit, anything else (a truncated field, a JSON value of the wrong
+# shape, an id that is not hex). A span whose resource or scope does not parse goes with it, for the
+# resource's or scope's reason.
+MALFORMED = ("malformed", "not_utf8", "nested_too_deep")
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     request: ExportTraceServiceRequest  # the spans that parse
-    malformed: int = 0  # spans that do not, left out
-    detail: str = ""  # where the first of them is in the body and why it does not parse
+    refused: tuple[tuple[str, int], ...] = ()  # (reason, spans) that do not, left out; MALFORMED order
+    first: tuple[tuple[str, str], ...] = ()  # (reason, "where: why") of the first span of each reason
     # Salvaged bodies only: each kept span's position in `request` -> its position in the body.
     origin: dict[Position, Position] | None = None
+
+    @property
+    def malformed(self) -> int:
+        return sum(n for _, n in self.refused)
 
     def position(self, position: Position) -> Position:
         """Where the span at `position` in `request` was in the body as sent."""
         return position if self.origin is None else self.origin[position]
+
+
+class _Left:
+    """The spans a salvage leaves out: how many for each reason, and where and why the first was."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.first: dict[str, str] = {}
+
+    def add(self, reason: str, position: Position, why: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self.first.setdefault(reason, f"{where(position)}: {why}")
+
+    def decoded(self, request: ExportTraceServiceRequest, origin: dict[Position, Position]) -> Decoded:
+        order = [reason for reason in MALFORMED if reason in self.counts]
+        refused = tuple((reason, self.counts[reason]) for reason in order)
+        return Decoded(request, refused, tuple((reason, self.first[reason]) for reason in order), origin)
 
 
 def traces(body: bytes, media: str) -> Decoded:
@@ -213,14 +243,13 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
     """The spans of a body protobuf refuses as a whole: the envelope (resource spans, scope spans) is
     walked on the wire and each span parsed on its own. A resource or scope that does not parse
     takes its spans with it; an envelope that cannot be walked is a 400."""
-    request = ExportTraceServiceRequest()
-    malformed, detail, origin = 0, "", {}
+    request, left, origin = ExportTraceServiceRequest(), _Left(), {}
     try:
         resources = [p for n, p in _fields(body) if n == 1 and p is not None]
         for r, resource_spans in enumerate(resources):
             rs_out = ResourceSpans()
             scopes: list[bytes] = []
-            resource_ok = True
+            resource_bad: tuple[str, str] | None = None  # (reason, why) when the resource does not parse
             for field, payload in _fields(resource_spans):
                 if payload is None:
                     continue
@@ -228,7 +257,7 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
                     try:
                         rs_out.resource.MergeFrom(Resource.FromString(payload))
                     except DecodeError as err:
-                        resource_ok, detail = False, detail or f"resource {r}: {err}"
+                        resource_bad = (_wire_reason(payload, Resource.DESCRIPTOR), f"its resource: {err}")
                 elif field == 2:
                     scopes.append(payload)
                 elif field == 3:
@@ -236,40 +265,96 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
             for s, scope_spans in enumerate(scopes):
                 ss_out = ScopeSpans()
                 spans = [p for f, p in _fields(scope_spans) if f == 2 and p is not None]
-                scope_ok = resource_ok
+                bad = resource_bad
                 for field, payload in _fields(scope_spans):
-                    if field == 1 and payload is not None:
+                    if field == 1 and payload is not None and bad is None:
                         try:
                             ss_out.scope.MergeFrom(InstrumentationScope.FromString(payload))
                         except DecodeError as err:
-                            scope_ok, detail = False, detail or f"resource {r} scope {s}: {err}"
+                            bad = (
+                                _wire_reason(payload, InstrumentationScope.DESCRIPTOR),
+                                f"its scope: {err}",
+                            )
                 for i, span in enumerate(spans):
                     try:
                         parsed = Span.FromString(span)
                     except DecodeError as err:
-                        malformed, detail = malformed + 1, detail or f"{where((r, s, i))}: {err}"
+                        left.add(_wire_reason(span, Span.DESCRIPTOR), (r, s, i), str(err))
                         continue
-                    if scope_ok:
-                        here = (len(request.resource_spans), len(rs_out.scope_spans), len(ss_out.spans))
-                        origin[here] = (r, s, i)
-                        ss_out.spans.append(parsed)
-                    else:
-                        malformed += 1
+                    if bad is not None:
+                        left.add(bad[0], (r, s, i), bad[1])
+                        continue
+                    origin[(len(request.resource_spans), len(rs_out.scope_spans), len(ss_out.spans))] = (
+                        r,
+                        s,
+                        i,
+                    )
+                    ss_out.spans.append(parsed)
                 if ss_out.spans:
                     rs_out.scope_spans.append(ss_out)
             if rs_out.scope_spans:
                 request.resource_spans.append(rs_out)
     except ValueError as err:
         raise BadRequest(400, f"malformed OTLP protobuf: {error} ({err})") from None
-    if not malformed:  # the envelope alone is what protobuf refused
+    if not left.counts:  # the envelope alone is what protobuf refused
         raise BadRequest(400, f"malformed OTLP protobuf: {error}")
-    return Decoded(request, malformed, detail, origin)
+    return left.decoded(request, origin)
+
+
+# Protobuf's default recursion limit (upb, C++, Go): messages nested deeper are refused.
+_MAX_DEPTH = 100
+
+
+def _wire_reason(buf: bytes, descriptor: Descriptor) -> str:
+    """Why protobuf refused `buf` as a `descriptor` message, as a reason from MALFORMED: its string
+    fields and nested messages walked on the wire, depth first (without recursion: the nesting is
+    what may be too deep)."""
+    stack = [(buf, descriptor, 0)]
+    while stack:
+        message, kind, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return "nested_too_deep"
+        try:
+            fields = _fields(message)
+        except ValueError:
+            return "malformed"
+        for number, payload in reversed(fields):
+            field = kind.fields_by_number.get(number)
+            if field is None or payload is None:
+                continue
+            if field.type == FieldDescriptor.TYPE_STRING:
+                try:
+                    payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    return "not_utf8"
+            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
+                stack.append((payload, field.message_type, depth + 1))
+    return "malformed"
+
+
+def _json_reason(node: Any, err: BaseException) -> str:
+    """Why `node` (a span, resource or scope of OTLP/JSON) did not parse, as a reason from MALFORMED."""
+    if isinstance(err, RecursionError) or "too deep" in str(err):  # json_format's own depth limit
+        return "nested_too_deep"
+    stack = [node]
+    while stack:  # without recursion, for the same reason as _wire_reason
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: bytes of the body that were not UTF-8
+                return "not_utf8"
+    return "malformed"
 
 
 def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
     """The spans of an OTLP/JSON body that does not parse as a whole, each parsed on its own."""
-    request = ExportTraceServiceRequest()
-    malformed, detail, origin = 0, "", {}
+    request, left, origin = ExportTraceServiceRequest(), _Left(), {}
     resource_spans = data.get("resourceSpans")
     if not isinstance(resource_spans, list):
         raise BadRequest(400, f"malformed OTLP JSON: {printable(str(error))[:200]}")
@@ -278,13 +363,13 @@ def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
         if not isinstance(scopes, list):
             raise BadRequest(400, "malformed OTLP JSON: resourceSpans[].scopeSpans must be a list")
         rs_out = ResourceSpans()
-        resource_ok = _parse_json(rs.get("resource") or {}, rs_out.resource)
+        resource_bad = _parse_json(rs.get("resource") or {}, rs_out.resource, "its resource")
         for s, ss in enumerate(scopes):
             spans = ss.get("spans") if isinstance(ss, dict) else None
             if not isinstance(spans, list):
                 raise BadRequest(400, "malformed OTLP JSON: scopeSpans[].spans must be a list")
             ss_out = ScopeSpans()
-            scope_ok = resource_ok and _parse_json(ss.get("scope") or {}, ss_out.scope)
+            bad = resource_bad or _parse_json(ss.get("scope") or {}, ss_out.scope, "its scope")
             for i, span in enumerate(spans):
                 parsed = Span()
                 try:
@@ -293,28 +378,26 @@ def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
                     _hex_ids_to_base64(span)
                     json_format.ParseDict(span, parsed, ignore_unknown_fields=True)
                 except _JSON_ERRORS as err:
-                    why = printable(str(err))[:200]
-                    malformed, detail = malformed + 1, detail or f"{where((r, s, i))}: {why}"
+                    left.add(_json_reason(span, err), (r, s, i), printable(str(err))[:200])
                     continue
-                if scope_ok:
-                    here = (len(request.resource_spans), len(rs_out.scope_spans), len(ss_out.spans))
-                    origin[here] = (r, s, i)
-                    ss_out.spans.append(parsed)
-                else:
-                    malformed += 1
-                    detail = detail or f"{where((r, s, i))}: its resource or scope is malformed"
+                if bad is not None:
+                    left.add(bad[0], (r, s, i), bad[1])
+                    continue
+                origin[(len(request.resource_spans), len(rs_out.scope_spans), len(ss_out.spans))] = (r, s, i)
+                ss_out.spans.append(parsed)
             if ss_out.spans:
                 rs_out.scope_spans.append(ss_out)
         if rs_out.scope_spans:
             request.resource_spans.append(rs_out)
-    if not malformed:
+    if not left.counts:
         raise BadRequest(400, f"malformed OTLP JSON: {printable(str(error))[:200]}")
-    return Decoded(request, malformed, detail, origin)
+    return left.decoded(request, origin)
 
 
-def _parse_json(node: Any, message: Any) -> bool:
+def _parse_json(node: Any, message: Any, what: str) -> tuple[str, str] | None:
+    """Parses `node` into `message`; (reason, why) when it does not parse."""
     try:
         json_format.ParseDict(node, message, ignore_unknown_fields=True)
-    except _JSON_ERRORS:
-        return False
-    return True
+    except _JSON_ERRORS as err:
+        return _json_reason(node, err), f"{what}: {printable(str(err))[:200]}"
+    return None
