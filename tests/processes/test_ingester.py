@@ -686,3 +686,32 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_deadline(database:
     finally:
         slow.close()
         service.stop()
+
+
+def test_connections_past_the_limit_get_503_and_the_slots_come_back(database: str, tmp_path: Path) -> None:
+    # Each connection has a thread; idle ones hold theirs until the socket timeout (30 s here).
+    service = Ingester(database, tmp_path, max_connections="3")
+    service.start()
+    idle = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(3)]
+    try:
+        time.sleep(0.5)  # accepted, each by a thread of its own
+        extra = socket.create_connection(("127.0.0.1", service.port))
+        extra.settimeout(5)
+        answer = b""
+        while chunk := extra.recv(200):  # until the ingester closes it
+            answer += chunk
+        extra.close()
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n"), answer
+        for sock in idle:
+            sock.close()
+        idle.clear()
+        poll_until(
+            lambda: requests.get(f"{service.url}/readyz", timeout=5).ok,
+            "a connection taken again once the idle ones closed",
+            10,
+        )
+        assert service.metric('ingester_requests_rejected_total{reason="too_many_connections"}') >= 1
+    finally:
+        for sock in idle:
+            sock.close()
+        service.stop()

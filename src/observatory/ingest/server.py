@@ -12,6 +12,7 @@ SIGTERM stops intake, finishes what was accepted, then exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import io
 import logging
@@ -58,6 +59,9 @@ class Options:
     # waiting for their commit (each holds its body and rows). Past them the answer is 503.
     max_queue_rows: int = 50_000
     max_inflight_requests: int = 32
+    # Connections open at once, each served by a thread of its own (an idle one, or one that is still
+    # sending its headers, costs a thread too); past it a new connection is answered 503 and closed.
+    max_connections: int = 1024
     # Bytes of request bodies held at once (as received). With the count above alone, 32 bodies of
     # the largest size would hold 512 MiB; the collector's batches are about 150 KiB gzipped.
     max_inflight_bytes: int = 64 * 2**20
@@ -137,7 +141,12 @@ class Service:
         self.max_age_days = (
             options.max_age_days if options.max_age_days is not None else spec.retention.requests.warm_days
         )
-        self.server = _Server((options.host, options.port), _handler(self))
+        self.server = _Server(
+            (options.host, options.port),
+            _handler(self),
+            options.max_connections,
+            lambda: self.reject("too_many_connections"),
+        )
         self.server.daemon_threads = False  # shutdown waits for requests in flight
         self.server.block_on_close = True
 
@@ -273,6 +282,42 @@ class _DeadlineReader(io.RawIOBase):
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog is 5: a burst of collector connections would be refused.
     request_queue_size = 1024
+    _BUSY = (
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: %d\r\nContent-Length: 0\r\n"
+        b"Connection: close\r\n\r\n" % RETRY_AFTER_SECONDS
+    )
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int,
+        refused: Callable[[], None],
+    ) -> None:
+        super().__init__(address, handler)
+        self._connections = threading.BoundedSemaphore(max_connections)
+        self._refused = refused
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # A thread per connection, but not without bound: many connections that send nothing (or
+        # trickle) would each hold a thread until their deadline.
+        if not self._connections.acquire(blocking=False):
+            self._refused()
+            with contextlib.suppress(OSError):
+                request.sendall(self._BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
 
 def _partial_success(media: str, rejected: int, message: str) -> bytes:
@@ -591,6 +636,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=Options.max_body_bytes)
     parser.add_argument("--max-queue-rows", type=int, default=Options.max_queue_rows)
     parser.add_argument("--max-inflight-requests", type=int, default=Options.max_inflight_requests)
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=Options.max_connections,
+        help="connections open at once (a thread each); past it a new one gets 503",
+    )
     parser.add_argument(
         "--max-inflight-bytes",
         type=int,
