@@ -518,7 +518,7 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 batch.spans - batch.rows - batch.rejected,
             )
             refused = dict(batch.refused)
-            notes = {"malformed": batch.detail, **dict(batch.first)}
+            notes = dict(batch.first)  # the first span of each reason: where, and why when it does not parse
             for reason, n in refused.items():
                 service.metrics.inc(
                     "ingester_spans_refused_total", "Spans refused, by reason", n, reason=reason
