@@ -180,7 +180,7 @@ def measure(
         loki_url=sinks[1][1],
         ingester_url=sinks[2][1],
     )
-    env[names.ENV_USER_ID_HASH_KEY] = "bench"
+    env[names.ENV_USER_ID_HASH_KEY] = "bench-user-hash-key"
     (work / f"{label}.yaml").write_text(to_yaml(cfg))
     proc = ManagedProcess([str(BINARY), f"--config={work / f'{label}.yaml'}"], work / f"{label}.log", env)
     metrics_url = f"http://127.0.0.1:{ports['metrics']}/metrics"

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
+
+	"go.opentelemetry.io/collector/config/configopaque"
 )
 
 // Pattern is one rule: every match of Regex (RE2 syntax) becomes Replacement, in which $1 or ${name}
@@ -23,6 +26,21 @@ type Pattern struct {
 // Config is the ordered list of patterns; each text goes through all of them, first to last.
 type Config struct {
 	Patterns []Pattern `mapstructure:"patterns"`
+	// UserIDHash, when set, replaces each span's user id by a keyed hash before the patterns run.
+	UserIDHash *UserIDHash `mapstructure:"user_id_hash"`
+}
+
+// MinKeyBytes is the shortest hash key taken: a shorter one is guessable, and an empty one (an unset
+// environment variable expands to nothing) would make the hash a plain SHA-256 of the id.
+const MinKeyBytes = 16
+
+// UserIDHash: the attribute holding the user id becomes hex(SHA-256(key + ":" + id)); an empty id
+// names nobody and is removed. The key comes from the environment or a mounted file, expanded by the
+// collector at start-up; KeyFrom says where, for the error a missing key gets.
+type UserIDHash struct {
+	Attribute string              `mapstructure:"attribute"`
+	Key       configopaque.String `mapstructure:"key"`
+	KeyFrom   string              `mapstructure:"key_from"`
 }
 
 // Validate names every bad pattern at once, so a config with several mistakes is fixed in one go.
@@ -42,5 +60,25 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("patterns[%d] (%s): %w", i, p.Name, err))
 		}
 	}
+	if h := c.UserIDHash; h != nil {
+		if h.Attribute == "" {
+			errs = append(errs, errors.New("user_id_hash.attribute is empty"))
+		}
+		if n := len(hashKey(h.Key)); n < MinKeyBytes {
+			from := h.KeyFrom
+			if from == "" {
+				from = "user_id_hash.key"
+			}
+			errs = append(errs, fmt.Errorf(
+				"user_id_hash: the key from %s is %d bytes, and at least %d are needed to hash user ids: "+
+					"set it to a random value (e.g. `openssl rand -hex 32`); see docs/user-id-hash-key.md",
+				from, n, MinKeyBytes))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// hashKey is the key as used: a key file's final line break is not part of it.
+func hashKey(key configopaque.String) string {
+	return strings.TrimRight(string(key), "\r\n")
 }

@@ -27,9 +27,13 @@ func NewFactory() processor.Factory {
 var mutates = processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true})
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	r, err := newRedactor(cfg.(*Config).Patterns)
+	c := cfg.(*Config)
+	r, err := newRedactor(c.Patterns)
 	if err != nil {
 		return nil, err
+	}
+	if c.UserIDHash != nil {
+		r.userID = &userIDHasher{attribute: c.UserIDHash.Attribute, key: hashKey(c.UserIDHash.Key)}
 	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, r.traces, mutates)
 }

@@ -1,6 +1,8 @@
 package redactprocessor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"regexp"
 	"strconv"
 
@@ -18,7 +20,32 @@ type rule struct {
 
 // redactor applies the patterns to one text at a time and walks pdata values and maps.
 type redactor struct {
-	rules []rule
+	rules  []rule
+	userID *userIDHasher // nil: user ids are left as they are (bar the patterns)
+}
+
+// userIDHasher replaces a user id by hex(SHA-256(key + ":" + id)), the hash the collector's OTTL
+// computed before it moved here (so per-user history continues), and removes an empty one.
+type userIDHasher struct {
+	attribute string
+	key       string
+}
+
+func (h *userIDHasher) hash(attrs pcommon.Map) {
+	if h == nil {
+		return
+	}
+	value, ok := attrs.Get(h.attribute)
+	if !ok {
+		return
+	}
+	id := value.AsString()
+	if id == "" {
+		attrs.Remove(h.attribute)
+		return
+	}
+	sum := sha256.Sum256([]byte(h.key + ":" + id))
+	value.SetStr(hex.EncodeToString(sum[:]))
 }
 
 func newRedactor(patterns []Pattern) (*redactor, error) {

@@ -16,6 +16,7 @@ func (r *redactor) traces(_ context.Context, td ptrace.Traces) (ptrace.Traces, e
 		for _, ss := range rs.ScopeSpans().All() {
 			r.scope(ss.Scope())
 			for _, span := range ss.Spans().All() {
+				r.userID.hash(span.Attributes()) // first: the patterns would mask an id that is an address
 				r.setText(span.Name, span.SetName)
 				r.setText(span.Status().Message, span.Status().SetMessage)
 				r.attributes(span.Attributes())

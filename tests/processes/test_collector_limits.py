@@ -51,7 +51,7 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
         loki_url=nowhere,
         ingester_url=nowhere,
     )
-    env[names.ENV_USER_ID_HASH_KEY] = "limits-test-key"
+    env[names.ENV_USER_ID_HASH_KEY] = "limits-test-hash-key"
     process = ManagedProcess(
         [str(binary), f"--config={tmp / 'config.yaml'}"], Path(tmp / "collector.log"), env
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import subprocess
 import time
 from collections import Counter
@@ -59,19 +60,31 @@ def _spec(default_ratio: float, special_ratio: float) -> Spec:
     return replace(spec, sampling=sampling)
 
 
-def _validate(config_path: Path) -> None:
-    result = subprocess.run(
+def _validate(config_path: Path, key: str | None = HASH_KEY) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != names.ENV_USER_ID_HASH_KEY}
+    if key is not None:
+        env[names.ENV_USER_ID_HASH_KEY] = key
+    return subprocess.run(
         [str(collector_binary()), "validate", f"--config={config_path}"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_validate_accepts_the_committed_collector_config() -> None:
-    _validate(REPO / COLLECTOR_CONFIG)
+    result = _validate(REPO / COLLECTOR_CONFIG)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("key", [None, "", "short-key"], ids=["unset", "empty", "short"])
+def test_the_collector_refuses_to_start_without_a_hash_key_and_says_how_to_set_one(key: str | None) -> None:
+    result = _validate(REPO / COLLECTOR_CONFIG, key)
+    assert result.returncode != 0
+    assert f"the environment variable {names.ENV_USER_ID_HASH_KEY}" in result.stderr
+    assert "at least 16" in result.stderr and "docs/user-id-hash-key.md" in result.stderr
 
 
 def test_validate_accepts_the_local_stacks_variant_which_has_no_trace_or_log_store(tmp_path: Path) -> None:
@@ -85,7 +98,8 @@ def test_validate_accepts_the_local_stacks_variant_which_has_no_trace_or_log_sto
         "metrics/apps",
     }
     (tmp_path / "config.yaml").write_text(to_yaml(cfg))
-    _validate(tmp_path / "config.yaml")
+    result = _validate(tmp_path / "config.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 @pytest.fixture(scope="module", params=[(0.1, 0.5), (0.6, 0.02)], ids=["ratio-0.1", "ratio-0.6"])

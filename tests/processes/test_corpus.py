@@ -42,7 +42,7 @@ from tests.otlp_capture import OtlpCapture
 
 CORPUS = REPO / "tests" / "corpus"
 SUPPORT = yaml.safe_load((CORPUS / "support.yaml").read_text())
-HASH_KEY = "corpus-test-key"
+HASH_KEY = "corpus-test-hash-key"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 ROW_FIELDS = (
     "response_model",

@@ -170,7 +170,7 @@ def processors(spec: Spec, target: Target) -> dict[str, Any]:
     }
     if not target.runs_trace_and_log_stores:
         del out["tail_sampling"], out["transform/redact_logs"]
-    if not spec.pii.patterns:
+    if not spec.pii.patterns and not spec.pii.hash_user_ids:
         del out[redact.TYPE]
     # A transform with no statements is refused: a spec that keeps content and user ids has none.
     for name in ("transform/redact", "transform/redact_logs"):

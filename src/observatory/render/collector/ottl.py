@@ -341,27 +341,14 @@ def _content_regex(dialects: Dialects) -> str:
 
 
 def redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
-    """What OTTL does well before the `redact` processor masks patterns: content keys dropped from
-    spans and span events, user ids replaced by a keyed hash. Groups with nothing to do are left out."""
+    """What OTTL does well before the `redact` processor hashes user ids and masks patterns: content
+    keys dropped from spans and span events. Groups with nothing to do are left out."""
     out: list[Group] = []
     for context in ("span", "spanevent"):
-        statements = []
         if not spec.pii.keep_message_content:
-            statements.append(f"delete_matching_keys({context}.attributes, {lit(_content_regex(dialects))})")
-        out.append({"context": context, "statements": statements})
-    if spec.pii.hash_user_ids:
-        key = spec.pii.user_id_hash_key
-        secret = f"${{env:{key.env}}}" if key.env else f"${{file:{key.file}}}"
-        # The key is expanded by the collector at start-up from its environment or a mounted file;
-        # the rendered file holds only the reference. The hash is SHA-256 over key + ":" + id, of the
-        # id as sent: the patterns run after it, so ids that are e-mail addresses stay distinct.
-        out[0]["statements"] += [
-            # An empty id names nobody (OpenLIT sends "" when the call had no user): no hash of "".
-            f'delete_key(span.attributes, {lit(sc.USER_ID)}) where {attr(sc.USER_ID)} == ""',
-            f'set({attr(sc.USER_ID)}, SHA256(Concat(["{secret}", {attr(sc.USER_ID)}], ":")))'
-            f" where {attr(sc.USER_ID)} != nil",
-        ]
-    return [group for group in out if group["statements"]]
+            statements = [f"delete_matching_keys({context}.attributes, {lit(_content_regex(dialects))})"]
+            out.append({"context": context, "statements": statements})
+    return out
 
 
 def log_redaction_groups(spec: Spec, dialects: Dialects) -> list[Group]:
