@@ -56,7 +56,11 @@ def gunzip(body: bytes, limit: int, charge: Callable[[int], bool] | None = None)
     inflate enormously: 413) and, when `charge` refuses the next chunk's bytes (the in-flight byte
     budget is spent by other requests), refusing for now (503)."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = bytearray()
+    # The chunks as they come, joined once at the end: a growing bytearray is reallocated as it
+    # grows, and each reallocation may hold the old and the new copy at once (and it was copied once
+    # more into bytes at the end); a bomb never gets to the join.
+    chunks: list[bytes] = []
+    size = 0
     pending = body
     try:
         while not inflater.eof:
@@ -64,16 +68,17 @@ def gunzip(body: bytes, limit: int, charge: Callable[[int], bool] | None = None)
             pending = inflater.unconsumed_tail
             if not chunk and not pending:
                 break
-            if len(out) + len(chunk) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise BadRequest(413, f"body is larger than {limit} bytes once decompressed")
             if charge is not None and not charge(len(chunk)):
                 raise BadRequest(503, "too many request bytes in flight")
-            out += chunk
+            chunks.append(chunk)
     except zlib.error as err:
         raise BadRequest(400, f"invalid gzip body: {err}") from err
     if not inflater.eof:
         raise BadRequest(400, "invalid gzip body: truncated")
-    return bytes(out)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _hex_ids_to_base64(node: Any) -> None:
