@@ -417,6 +417,23 @@ def test_seeded_random_spans_convert_identically() -> None:
     assert min(total, refused) > 100  # both outcomes exercised
 
 
+@pytest.mark.parametrize("holder", ["resource", "scope"])
+def test_a_schema_url_that_is_not_utf8_costs_only_the_spans_under_it(holder: str) -> None:
+    # protobuf refuses the whole body for it, and every span parses alone: the salvage found nothing
+    # malformed and answered 400, so the good resources' spans went too.
+    good = ExportTraceServiceRequest.FromString(request(LLM))
+    two = ResourceSpans()
+    two.CopyFrom(good.resource_spans[0])
+    two.scope_spans[0].spans[0].span_id = bytes(range(8, 16))
+    good.resource_spans.append(two)
+    bad = ResourceSpans()
+    bad.CopyFrom(good.resource_spans[0])
+    (bad if holder == "resource" else bad.scope_spans[0]).schema_url = "PLACEHOLDER"
+    good.resource_spans.append(bad)
+    result = both(good.SerializeToString().replace(b"PLACEHOLDER", b"\xff" * 11))
+    assert (result.rows, result.refused) == (2, (("not_utf8", 1),))
+
+
 def test_corrupted_bodies_are_refused_or_converted_identically_never_crash() -> None:
     import observatory_native
 

@@ -266,12 +266,22 @@ def _salvage_protobuf(body: bytes, error: DecodeError) -> Decoded:
                 elif field == 2:
                     scopes.append(payload)
                 elif field == 3:
-                    rs_out.schema_url = payload.decode("utf-8", "replace")
+                    # Not stored, but a schema_url that is not UTF-8 is what failed the whole body:
+                    # it takes its resource's spans with it, not every span of the request.
+                    try:
+                        rs_out.schema_url = payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        resource_bad = resource_bad or ("not_utf8", "its resource's schema_url is not UTF-8")
             for s, scope_spans in enumerate(scopes):
                 ss_out = ScopeSpans()
                 spans = [p for f, p in _fields(scope_spans) if f == 2 and p is not None]
                 bad = resource_bad
                 for field, payload in _fields(scope_spans):
+                    if field == 3 and payload is not None and bad is None:
+                        try:
+                            ss_out.schema_url = payload.decode("utf-8")
+                        except UnicodeDecodeError:
+                            bad = ("not_utf8", "its scope's schema_url is not UTF-8")
                     if field == 1 and payload is not None and bad is None:
                         try:
                             ss_out.scope.MergeFrom(InstrumentationScope.FromString(payload))
