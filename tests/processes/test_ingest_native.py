@@ -434,6 +434,19 @@ def test_a_schema_url_that_is_not_utf8_costs_only_the_spans_under_it(holder: str
     assert (result.rows, result.refused) == (2, (("not_utf8", 1),))
 
 
+@pytest.mark.parametrize("holder", ["resource", "scope"])
+def test_a_json_schema_url_that_is_not_utf8_costs_only_the_spans_under_it(holder: str) -> None:
+    def resource_spans(number: int, schema_url: str = "") -> dict[str, Any]:
+        scope: dict[str, Any] = {"spans": [_json_span(number)]}
+        rs: dict[str, Any] = {"resource": {}, "scopeSpans": [scope]}
+        (rs if holder == "resource" else scope)["schemaUrl"] = schema_url
+        return rs
+
+    data = {"resourceSpans": [resource_spans(1), resource_spans(2), resource_spans(3, "NOT-UTF-8")]}
+    result = both(json.dumps(data).encode().replace(b"NOT-UTF-8", b"\xff\xfe"), decode.JSON)
+    assert (result.rows, result.refused) == (2, (("not_utf8", 1),))
+
+
 def test_corrupted_bodies_are_refused_or_converted_identically_never_crash() -> None:
     import observatory_native
 

@@ -378,13 +378,16 @@ def _salvage_json(data: dict[str, Any], error: Exception) -> Decoded:
         if not isinstance(scopes, list):
             raise BadRequest(400, "malformed OTLP JSON: resourceSpans[].scopeSpans must be a list")
         rs_out = ResourceSpans()
-        resource_bad = _parse_json(rs.get("resource") or {}, rs_out.resource, "its resource")
+        # All but its spans (the resource, the schema_url): what does not parse takes them with it.
+        envelope = {k: v for k, v in rs.items() if k != "scopeSpans"}
+        resource_bad = _parse_json(envelope, rs_out, "its resource")
         for s, ss in enumerate(scopes):
             spans = ss.get("spans") if isinstance(ss, dict) else None
             if not isinstance(spans, list):
                 raise BadRequest(400, "malformed OTLP JSON: scopeSpans[].spans must be a list")
             ss_out = ScopeSpans()
-            bad = resource_bad or _parse_json(ss.get("scope") or {}, ss_out.scope, "its scope")
+            envelope = {k: v for k, v in ss.items() if k != "spans"}
+            bad = resource_bad or _parse_json(envelope, ss_out, "its scope")
             for i, span in enumerate(spans):
                 parsed = Span()
                 try:
