@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -129,8 +130,9 @@ def _ingest_limits_wrong(args: argparse.Namespace) -> list[str]:
     if args.max_age_days is not None:
         at_least.append(("--max-age-days", args.max_age_days, 1))
     wrong = [f"{flag} must be >= {low}, got {value:g}" for flag, value, low in at_least if not value >= low]
-    if not args.socket_timeout_seconds > 0:
-        wrong.append(f"--socket-timeout-seconds must be > 0, got {args.socket_timeout_seconds:g}")
+    # Finite too: a socket cannot wait for ever by a timeout (settimeout(inf) raises OverflowError).
+    if not 0 < args.socket_timeout_seconds < math.inf:
+        wrong.append(f"--socket-timeout-seconds must be > 0 and finite, got {args.socket_timeout_seconds:g}")
     return wrong
 
 
