@@ -419,6 +419,7 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                     release_free_memory()
 
         def _handle(self) -> None:
+            self._body_read = False
             try:
                 media, body, encoding = self._read()
                 if body is None:
@@ -439,8 +440,9 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                         415: "unsupported",
                     }.get(bad.status, "bad")
                 )
-                # The unread (or half-read) body would poison the stream.
-                self.close_connection = bad.status in (408, 411, 413) or self.close_connection
+                # An unread (or half-read) body would be read as the next request: the connection
+                # closes after any answer given before the body was read whole (411, 413, 415, 408).
+                self.close_connection = not self._body_read or self.close_connection
                 self._reply(bad.status, f"{bad.reason}\n".encode())
                 return
             except BrokenProcessPool:
@@ -463,7 +465,9 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             if not service.body_bytes.take(int(length)):
                 return media, None, encoding
             self._held = int(length)
-            return media, self._read_body(int(length)), encoding
+            body = self._read_body(int(length))
+            self._body_read = True
+            return media, body, encoding
 
         def _read_body(self, length: int) -> bytes:
             """The body, which must arrive whole within the socket timeout of its headers: a
