@@ -480,10 +480,11 @@ const BAD_ID: usize = 0;
 const START_TOO_OLD: usize = 1;
 const START_IN_FUTURE: usize = 2;
 const NEGATIVE_DURATION: usize = 3;
-const BAD_TOKENS: usize = 4;
-const BAD_COST: usize = 5;
-const BAD_TTFT: usize = 6;
-const REFUSALS: usize = 7;
+const END_IN_FUTURE: usize = 4;
+const BAD_TOKENS: usize = 5;
+const BAD_COST: usize = 6;
+const BAD_TTFT: usize = 7;
+const REFUSALS: usize = 8;
 
 /// Where a span is in its request: (resource spans, scope spans, span) indices.
 type Position = (usize, usize, usize);
@@ -535,6 +536,11 @@ fn refusal(
     }
     if end < start {
         return Some(NEGATIVE_DURATION);
+    }
+    // A span is exported after it ends: an end past the window's is a broken clock, and would be
+    // stored as a duration of up to 584 years.
+    if end > window.latest {
+        return Some(END_IN_FUTURE);
     }
     let tokens = [
         INPUT_TOKENS,

@@ -223,3 +223,18 @@ def test_a_span_that_does_not_parse_is_refused_for_its_own_reason_by_both_decode
         else "resource 0 scope 0 span 1"
     )
     assert first_reason == reason and why.startswith(at), why
+
+
+@pytest.mark.parametrize(
+    ("end", "reason"),
+    [
+        (2**64 - 1, "end_in_future"),  # stored, it was a duration of 584 years
+        (START + 10**12 + 1, "end_in_future"),  # one nanosecond past the window
+        (START + 10**12, None),  # the window's end is inside it
+        (START - 1, "negative_duration"),  # checked first: it is the more precise reason
+    ],
+)
+def test_an_end_past_the_window_is_refused_identically(end: int, reason: str | None) -> None:
+    _native_or_skip()
+    result = both(_body([[_span(1, end_time_unix_nano=end)]]).SerializeToString(), window=WINDOW)
+    assert (result.rows, result.refused) == ((0, ((reason, 1),)) if reason else (1, ()))

@@ -508,6 +508,8 @@ def _one_bad_among(good: ExportTraceServiceRequest, defect: str) -> bytes:
         bad.start_time_unix_nano -= 400 * 86_400 * 10**9
     elif defect == "end before start":
         bad.end_time_unix_nano = bad.start_time_unix_nano - 1
+    elif defect == "end 2^64-1":
+        bad.end_time_unix_nano = 2**64 - 1
     elif defect == "26-byte trace id":
         bad.trace_id += bytes(10)
     elif defect == "NaN cost":
@@ -533,6 +535,7 @@ DEFECTS = {
     "start tomorrow": "start_in_future",
     "start before retention": "start_too_old",
     "end before start": "negative_duration",
+    "end 2^64-1": "end_in_future",
     "26-byte trace id": "bad_id",
     "NaN cost": "bad_cost",
     "infinite cost": "bad_cost",

@@ -4,9 +4,9 @@ Only LLM requests become rows (an inference operation with a provider or a model
 counted and skipped. A descriptive value of the wrong type becomes NULL. A value that cannot be true
 refuses the span's row, with a reason (`REFUSALS`), and never its neighbours': ids that are not 16 and
 8 bytes or are all zero, a start outside the window (before the raw rows' retention, or later than a
-few minutes ahead), an end before the start, a token count that is negative or not a whole number
-(a double), a cost or time to first token that is negative, infinite or NaN (or, for the time to
-first token, infinite once in milliseconds).
+few minutes ahead), an end before the start or past the window, a token count that is negative or
+not a whole number (a double), a cost or time to first token that is negative, infinite or NaN (or,
+for the time to first token, infinite once in milliseconds).
 
 The ingester runs a port of this module in Rust (native/src/lib.rs) that must write the same rows
 byte for byte; tests/processes/test_ingest_native.py compares the two. Change both together.
@@ -33,6 +33,7 @@ REFUSALS = (
     "start_too_old",
     "start_in_future",
     "negative_duration",
+    "end_in_future",
     "bad_tokens",
     "bad_cost",
     "bad_ttft",
@@ -135,6 +136,10 @@ def _refusal(span: Any, a: dict[str, Any], window: Window | None) -> str | None:
         return "start_in_future"
     if span.end_time_unix_nano < start:
         return "negative_duration"
+    # A span is exported after it ends: an end past the window's is a broken clock, and would be
+    # stored as a duration of up to 584 years.
+    if window is not None and span.end_time_unix_nano > window.latest:
+        return "end_in_future"
     for key in _TOKENS:
         value = a.get(key)
         if value is not None and (value.HasField("double_value") or (_int(value) or 0) < 0):
