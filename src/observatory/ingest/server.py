@@ -373,6 +373,10 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             media: str = "text/plain",
             headers: dict[str, str] | None = None,
         ) -> None:
+            # The body is done with once the answer is known: its bytes go back to the budget before
+            # the answer goes out, or a client sending its next request straight away could find
+            # them still held and be told 503 (seen in the fuzz run).
+            self._give_back()
             self.send_response(status)
             self.send_header("Content-Type", media)
             self.send_header("Content-Length", str(len(body)))
@@ -409,14 +413,21 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # the body is not read: the connection cannot be reused
                 self._unavailable("busy", "too many requests in flight")
                 return
-            self._held = 0
+            self._held = self._peak_held = 0
             try:
                 self._handle()
             finally:
-                service.body_bytes.give(self._held)
+                self._give_back()
                 service.inflight.release()
-                if self._held >= TRIM_AFTER_BYTES:
+                if self._peak_held >= TRIM_AFTER_BYTES:
                     release_free_memory()
+
+        def _give_back(self) -> None:
+            held = getattr(self, "_held", 0)
+            if held:
+                self._peak_held = max(self._peak_held, held)
+                service.body_bytes.give(held)
+                self._held = 0
 
         def _handle(self) -> None:
             self._body_read = False
