@@ -146,23 +146,29 @@ def _traces() -> ExportTraceServiceRequest:
         )
         scope = ScopeSpans(spans=[span, failed])
         scope.scope.name = "redaction-test"
+        scope.scope.version = f"1.0 by {text}"
         scope.scope.attributes.extend(_kvs(_places(text)))
         out.append(ResourceSpans(resource=resource, scope_spans=[scope]))
     return ExportTraceServiceRequest(resource_spans=out)
 
 
 def _logs() -> ExportLogsServiceRequest:
+    """Per kind: a string body with the identifier in every attribute place, a map body, an array
+    body and an event name; the resource and scope carry every kind too."""
     records = []
     for text, _ in IDENTIFIERS.values():
         records += [
             LogRecord(time_unix_nano=START, body=_any(f"login by {text}"), attributes=_kvs(_places(text))),
             LogRecord(time_unix_nano=START, body=_any({"user": text, "items": [text, {"deep": text}]})),
+            LogRecord(time_unix_nano=START, body=_any([f"by {text}", {"who": [text]}])),
+            LogRecord(time_unix_nano=START, body=_any("login"), event_name=f"app.login {text}"),
         ]
-    resource = Resource(
-        attributes=_kvs({"service.name": "redaction-logs", "app.owner": "jane.doe@example.com"})
-    )
+    owners = {f"app.owner.{kind}": text for kind, (text, _) in IDENTIFIERS.items()}
+    resource = Resource(attributes=_kvs({"service.name": "redaction-logs", **owners}))
     scope = ScopeLogs(log_records=records)
-    scope.scope.attributes.extend(_kvs({"app.owner": "jane.doe@example.com"}))
+    scope.scope.name = "redaction-logs"
+    scope.scope.version = f"1.0 by {IDENTIFIERS['iban'][0]}"
+    scope.scope.attributes.extend(_kvs(owners))
     return ExportLogsServiceRequest(resource_logs=[ResourceLogs(resource=resource, scope_logs=[scope])])
 
 
@@ -332,6 +338,21 @@ def test_each_place_holds_the_replacement_where_the_identifier_was(run: Run) -> 
     assert ok.events[0]["name"] == "retry for <email>"
     iban = next(s for s in received if s.resource["service.name"] == "redaction-iban" and s.status_code != 2)
     assert iban.name == "chat <iban>"
+    scopes = [
+        ss.scope for request in run.store.traces for rs in request.resource_spans for ss in rs.scope_spans
+    ]
+    assert {s.version for s in scopes} >= {"1.0 by <email>", "1.0 by <iban>"}, scopes[:2]
+    records = [
+        lr
+        for request in run.loki.logs
+        for rl in request.resource_logs
+        for sl in rl.scope_logs
+        for lr in sl.log_records
+    ]
+    assert {lr.event_name for lr in records} >= {"app.login <email>", "app.login <ssn>"}
+    arrays = [lr.body.array_value.values for lr in records if lr.body.HasField("array_value")]
+    assert len(arrays) == len(IDENTIFIERS), records[:3]
+    assert "by <iban>" in {values[0].string_value for values in arrays}, arrays
 
 
 def test_what_is_not_pii_comes_out_unchanged(run: Run) -> None:
