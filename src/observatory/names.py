@@ -180,6 +180,7 @@ OTELCOL_EXPORTER_QUEUE_SIZE: Final = "otelcol_exporter_queue_size"
 OTELCOL_EXPORTER_QUEUE_CAPACITY: Final = "otelcol_exporter_queue_capacity"
 OTELCOL_TAIL_SAMPLING_TRACES_ON_MEMORY: Final = "otelcol_processor_tail_sampling_sampling_traces_on_memory"
 INGESTER_REQUESTS_REJECTED: Final = "ingester_requests_rejected_total"
+INGESTER_SPANS_REFUSED: Final = "ingester_spans_refused_total"
 INGESTER_QUEUE_ROWS: Final = "ingester_queue_rows"
 INGESTER_QUEUE_CAPACITY: Final = "ingester_queue_capacity_rows"  # its --max-queue-rows
 INGESTER_DATABASE_UP: Final = "ingester_database_up"

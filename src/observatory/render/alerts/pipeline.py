@@ -108,6 +108,19 @@ def checks(spec: Spec) -> list[Check]:
             gauge(7, 30),
         ),
         Check(
+            "IngesterRefusingSpans",
+            f"sum by (job, instance, reason) (rate({n.INGESTER_SPANS_REFUSED}[15m])) > 0",
+            "15m",
+            "warning",
+            f"Ingester {WHERE} refuses spans ({{{{ $labels.reason }}}})",
+            "Spans arrive whose values cannot be true (or do not parse): the rest of their requests is "
+            "stored, these LLM requests have no row and are missing from cost reports.",
+            n.INGESTER_SPANS_REFUSED,
+            (("reason", "bad_tokens"),),
+            counter((1.0, 30)),
+            gauge(0, 30),
+        ),
+        Check(
             "IngesterDatabaseDown",
             f"min by (job, instance) ({n.INGESTER_DATABASE_UP}) == 0",
             "2m",
