@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -108,5 +109,43 @@ def test_data_written_before_down_is_there_after_up_and_gone_after_up_fresh(tmp_
         assert _rows(state["database_url"]) == (0, set()), "--fresh kept the rows"
         assert _series(state) == 0, "--fresh kept Prometheus's series"
         assert hash_key.read_env_file(env_file)[names.ENV_USER_ID_HASH_KEY] == key  # not data: kept
+    finally:
+        stack.down(state_dir)
+
+
+def _queued_for_the_ingester(state: dict[str, Any]) -> float:
+    """Spans in the collector's disk queue for the ingester, from its own metrics."""
+    text = requests.get(state["urls"]["collector_metrics"], timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(names.OTELCOL_EXPORTER_QUEUE_SIZE + "{") and 'exporter="otlp_http/ingester"' in line
+    )
+
+
+def test_spans_the_collector_accepted_while_the_ingester_was_down_are_stored_after_down_and_up(
+    tmp_path: Path,
+) -> None:
+    _require_local_stack()
+    spec, state_dir, env_file = load(REPO / "observatory.yaml"), tmp_path / "state", tmp_path / ".env"
+    state = stack.up(REPO, spec, state_dir, out=io.StringIO(), env_file=env_file)
+    try:
+        ingester = state["services"]["ingester"]
+        os.kill(ingester["pid"], signal.SIGTERM)  # only the ingester: the collector must queue to disk
+        poll_until(lambda: not stack.status(state_dir)["ingester"], "the ingester to exit", 30)
+        traffic = _send(spec, state, seed=7)  # every request answered 200 by the collector
+        want = len(traffic.truth.span_cost)
+        poll_until(lambda: _queued_for_the_ingester(state) > 0, "spans in the collector's queue", 30)
+        assert _rows(state["database_url"])[0] == 0  # none reached the database yet
+    finally:
+        stack.down(state_dir)  # the collector stops with the spans still on disk
+
+    state = stack.up(REPO, spec, state_dir, out=io.StringIO(), env_file=env_file)
+    try:
+        poll_until(
+            lambda: _rows(state["database_url"])[0] == want,
+            f"the {want} rows the collector queued before down, delivered after up",
+            90,
+        )
     finally:
         stack.down(state_dir)
