@@ -116,11 +116,9 @@ def test_data_written_before_down_is_there_after_up_and_gone_after_up_fresh(tmp_
 def _queued_for_the_ingester(state: dict[str, Any]) -> float:
     """Spans in the collector's disk queue for the ingester, from its own metrics."""
     text = requests.get(state["urls"]["collector_metrics"], timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(names.OTELCOL_EXPORTER_QUEUE_SIZE + "{") and 'exporter="otlp_http/ingester"' in line
-    )
+    prefix, exporter = names.OTELCOL_EXPORTER_QUEUE_SIZE + "{", 'exporter="otlp_http/ingester"'
+    lines = text.splitlines()
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines if ln.startswith(prefix) and exporter in ln)
 
 
 def test_spans_the_collector_accepted_while_the_ingester_was_down_are_stored_after_down_and_up(
