@@ -26,7 +26,10 @@ func NewFactory() processor.Factory {
 // It rewrites data in place: the pipeline hands it its own copy when a fan-out shares the data.
 var mutates = processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true})
 
-func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+// fromConfig is the redactor a config describes: its patterns, and the user-id hash when set. Every
+// signal gets both: a user id on a log record or an application's datapoint (a Prometheus label) is
+// the same person as on a span, and hashed alike, so it can still be matched across them.
+func fromConfig(cfg component.Config) (*redactor, error) {
 	c := cfg.(*Config)
 	r, err := newRedactor(c.Patterns)
 	if err != nil {
@@ -35,11 +38,19 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	if c.UserIDHash != nil {
 		r.userID = &userIDHasher{attribute: c.UserIDHash.Attribute, key: hashKey(c.UserIDHash.Key)}
 	}
+	return r, nil
+}
+
+func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	r, err := fromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, r.traces, mutates)
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	r, err := newRedactor(cfg.(*Config).Patterns)
+	r, err := fromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +58,7 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	r, err := newRedactor(cfg.(*Config).Patterns)
+	r, err := fromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 )
@@ -71,3 +73,46 @@ func TestAMissingOrShortHashKeyStopsTheCollectorAndSaysHowToSetIt(t *testing.T) 
 }
 
 func configopaqueString(s string) configopaque.String { return configopaque.String(s) }
+
+func TestAUserIDOnALogRecordOrADatapointIsHashedAsOnASpan(t *testing.T) {
+	f := NewFactory()
+	ctx, set := context.Background(), processortest.NewNopSettings(f.Type())
+	logSink, metricSink := new(consumertest.LogsSink), new(consumertest.MetricsSink)
+	lp, err := f.CreateLogs(ctx, set, hashingConfig("0123456789abcdef"), logSink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := f.CreateMetrics(ctx, set, hashingConfig("0123456789abcdef"), metricSink)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ld := plog.NewLogs()
+	records := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	records.AppendEmpty().Attributes().PutStr("user.id", "alice@example.com")
+	records.AppendEmpty().Attributes().PutStr("user.id", "")
+	if err := lp.ConsumeLogs(ctx, ld); err != nil {
+		t.Fatal(err)
+	}
+	got := logSink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	if id, _ := got.At(0).Attributes().Get("user.id"); id.Str() != aliceHash {
+		t.Errorf("log record: user id %q, want %q", id.Str(), aliceHash)
+	}
+	if _, ok := got.At(1).Attributes().Get("user.id"); ok {
+		t.Error("log record: an empty user id should be removed")
+	}
+
+	md := pmetric.NewMetrics()
+	metrics := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
+	metrics.AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty().Attributes().PutStr("user.id", "alice@example.com")
+	metrics.AppendEmpty().SetEmptyHistogram().DataPoints().AppendEmpty().Attributes().PutStr("user.id", "alice@example.com")
+	if err := mp.ConsumeMetrics(ctx, md); err != nil {
+		t.Fatal(err)
+	}
+	out := metricSink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	gauge, _ := out.At(0).Gauge().DataPoints().At(0).Attributes().Get("user.id")
+	histogram, _ := out.At(1).Histogram().DataPoints().At(0).Attributes().Get("user.id")
+	if gauge.Str() != aliceHash || histogram.Str() != aliceHash {
+		t.Errorf("datapoints: user ids %q and %q, want %q", gauge.Str(), histogram.Str(), aliceHash)
+	}
+}

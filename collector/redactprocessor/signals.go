@@ -33,13 +33,15 @@ func (r *redactor) traces(_ context.Context, td ptrace.Traces) (ptrace.Traces, e
 	return td, nil
 }
 
-// logs redacts resources, scopes, log bodies of any type, attributes and event names.
+// logs hashes user ids and redacts resources, scopes, log bodies of any type, attributes and event
+// names.
 func (r *redactor) logs(_ context.Context, ld plog.Logs) (plog.Logs, error) {
 	for _, rl := range ld.ResourceLogs().All() {
 		r.attributes(rl.Resource().Attributes())
 		for _, sl := range rl.ScopeLogs().All() {
 			r.scope(sl.Scope())
 			for _, lr := range sl.LogRecords().All() {
+				r.userID.hash(lr.Attributes())
 				r.value(lr.Body())
 				r.attributes(lr.Attributes())
 				r.setText(lr.EventName, lr.SetEventName)
@@ -50,7 +52,7 @@ func (r *redactor) logs(_ context.Context, ld plog.Logs) (plog.Logs, error) {
 }
 
 // metrics redacts resources, scopes, metric descriptions and every datapoint's and exemplar's
-// attributes (which become Prometheus labels). Metric names and units are identifiers the
+// attributes (which become Prometheus labels), a datapoint's user id hashed first. Metric names and units are identifiers the
 // application chose, not data, and are left alone.
 func (r *redactor) metrics(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	for _, rm := range md.ResourceMetrics().All() {
@@ -76,26 +78,31 @@ func (r *redactor) datapoints(m pmetric.Metric) {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		for _, dp := range m.Gauge().DataPoints().All() {
+			r.userID.hash(dp.Attributes())
 			r.attributes(dp.Attributes())
 			r.exemplars(dp.Exemplars())
 		}
 	case pmetric.MetricTypeSum:
 		for _, dp := range m.Sum().DataPoints().All() {
+			r.userID.hash(dp.Attributes())
 			r.attributes(dp.Attributes())
 			r.exemplars(dp.Exemplars())
 		}
 	case pmetric.MetricTypeHistogram:
 		for _, dp := range m.Histogram().DataPoints().All() {
+			r.userID.hash(dp.Attributes())
 			r.attributes(dp.Attributes())
 			r.exemplars(dp.Exemplars())
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+			r.userID.hash(dp.Attributes())
 			r.attributes(dp.Attributes())
 			r.exemplars(dp.Exemplars())
 		}
 	case pmetric.MetricTypeSummary:
 		for _, dp := range m.Summary().DataPoints().All() {
+			r.userID.hash(dp.Attributes())
 			r.attributes(dp.Attributes())
 		}
 	}
