@@ -10,6 +10,7 @@ keeps only some of it in rows).
 from __future__ import annotations
 
 import copy
+import hashlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -59,6 +60,9 @@ IDENTIFIERS: dict[str, tuple[str, str]] = {
     "ssn": ("078-05-1120", "078-05-1120"),
     "jwt": ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl", "eyJzdWIiOiIxMjM0NTY3ODkwIn0"),
 }
+# A user id no pattern matches: only the keyed hash keeps it out, on spans, log records and datapoints.
+USER_ID = "u-opaque-4711"
+HASH_KEY = "redaction-test-key"
 MODEL = "gpt-4o-2024-08-06"  # a dated model name: looks like digits and dashes, is not PII
 INPUT_TOKENS, OUTPUT_TOKENS = 1234, 56
 START = time.time_ns() - 60 * 10**9
@@ -114,6 +118,7 @@ def _traces() -> ExportTraceServiceRequest:
                     "gen_ai.usage.input_tokens": INPUT_TOKENS,
                     "gen_ai.usage.output_tokens": OUTPUT_TOKENS,
                     "gen_ai.response.finish_reasons": [f"stop {text}"],
+                    "user.id": USER_ID,
                     **_places(text),
                 }
             ),
@@ -163,6 +168,7 @@ def _logs() -> ExportLogsServiceRequest:
             LogRecord(time_unix_nano=START, body=_any([f"by {text}", {"who": [text]}])),
             LogRecord(time_unix_nano=START, body=_any("login"), event_name=f"app.login {text}"),
         ]
+    records.append(LogRecord(time_unix_nano=START, body=_any("seen"), attributes=_kvs({"user.id": USER_ID})))
     owners = {f"app.owner.{kind}": text for kind, (text, _) in IDENTIFIERS.items()}
     resource = Resource(attributes=_kvs({"service.name": "redaction-logs", **owners}))
     scope = ScopeLogs(log_records=records)
@@ -179,7 +185,7 @@ def _metrics() -> ExportMetricsServiceRequest:
     """An application's own counter whose datapoint attributes (Prometheus labels) carry identifiers."""
     points = [
         NumberDataPoint(
-            attributes=_kvs({"user": text, "kind": kind}),
+            attributes=_kvs({"user": text, "kind": kind, "user.id": USER_ID}),
             start_time_unix_nano=START,
             time_unix_nano=time.time_ns(),
             as_int=1,
@@ -257,7 +263,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[Run
         loki_url=f"{loki.url}/otlp",
         ingester_url=f"http://127.0.0.1:{ingest_port}",
     )
-    env[names.ENV_USER_ID_HASH_KEY] = "redaction-test-key"
+    env[names.ENV_USER_ID_HASH_KEY] = HASH_KEY
     collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
     try:
         ingester.wait_ready(
@@ -317,9 +323,10 @@ def test_no_identifier_reaches_any_exporter_from_any_place(run: Run) -> None:
         "prometheus labels": repr(_series(run)).encode(),
     }
     assert all(outputs.values()), {name: len(data) for name, data in outputs.items()}
+    needles = {kind: needle for kind, (_, needle) in IDENTIFIERS.items()} | {"user_id": USER_ID}
     leaks = {
         kind: [name for name, data in outputs.items() if needle.encode() in data]
-        for kind, (_, needle) in IDENTIFIERS.items()
+        for kind, needle in needles.items()
     }
     assert not {kind: where for kind, where in leaks.items() if where}, leaks
 
@@ -353,6 +360,19 @@ def test_each_place_holds_the_replacement_where_the_identifier_was(run: Run) -> 
     arrays = [lr.body.array_value.values for lr in records if lr.body.HasField("array_value")]
     assert len(arrays) == len(IDENTIFIERS), records[:3]
     assert "by <iban>" in {values[0].string_value for values in arrays}, arrays
+
+
+def test_a_user_id_is_the_same_keyed_hash_on_spans_log_records_and_prometheus_labels(run: Run) -> None:
+    hashed = hashlib.sha256(f"{HASH_KEY}:{USER_ID}".encode()).hexdigest()
+    received = [s for request in run.store.traces for s in spans(request)]
+    assert {s.attributes.get("user.id") for s in received if s.status_code != 2} == {hashed}
+    records = [
+        lr for r in run.loki.logs for rl in r.resource_logs for sl in rl.scope_logs for lr in sl.log_records
+    ]
+    ids = {kv.value.string_value for lr in records for kv in lr.attributes if kv.key == "user.id"}
+    assert ids == {hashed}, ids
+    labels = {series.get("user_id") for series in _series(run, f"{APP_METRIC}.*")}
+    assert labels == {hashed}, labels
 
 
 def test_what_is_not_pii_comes_out_unchanged(run: Run) -> None:
