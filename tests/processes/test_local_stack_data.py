@@ -17,7 +17,8 @@ import psycopg
 import requests
 
 from observatory import demo, names
-from observatory.local import hash_key, stack
+from observatory.local import env_file as dotenv
+from observatory.local import stack
 from observatory.spec import Spec, load
 from observatory.traffic import Traffic
 from tests.conftest import REPO, poll_until
@@ -94,7 +95,7 @@ def test_data_written_before_down_is_there_after_up_and_gone_after_up_fresh(tmp_
         assert count == want, "the database did not survive down and up"
         assert _series(state) > 0, "Prometheus's series did not survive down and up"
         # The key made on the first up hashes the users of the second: one user, one hash, across restarts.
-        key = hash_key.read_env_file(env_file)[names.ENV_USER_ID_HASH_KEY]
+        key = dotenv.read(env_file)[names.ENV_USER_ID_HASH_KEY]
         second = _send(spec, state, seed=6)
         hashed = {hashlib.sha256(f"{key}:{u}".encode()).hexdigest() for u in second.truth.user_ids}
         assert hashed, "the traffic must carry user ids"
@@ -108,7 +109,7 @@ def test_data_written_before_down_is_there_after_up_and_gone_after_up_fresh(tmp_
     try:
         assert _rows(state["database_url"]) == (0, set()), "--fresh kept the rows"
         assert _series(state) == 0, "--fresh kept Prometheus's series"
-        assert hash_key.read_env_file(env_file)[names.ENV_USER_ID_HASH_KEY] == key  # not data: kept
+        assert dotenv.read(env_file)[names.ENV_USER_ID_HASH_KEY] == key  # not data: kept
     finally:
         stack.down(state_dir)
 

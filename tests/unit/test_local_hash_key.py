@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from observatory import names
+from observatory.local import env_file as dotenv
 from observatory.local import hash_key
 from observatory.spec.types import SecretRef
 
@@ -35,7 +36,9 @@ def test_an_env_file_made_before_the_key_existed_gets_it_added_and_keeps_its_oth
     env_file = tmp_path / ".env"
     env_file.write_text("# made by an older secrets-env.sh\nGRAFANA_ADMIN_PASSWORD=kept\n")
     key = hash_key.resolve(ENV, env_file, environ={})[NAME]
-    assert hash_key.read_env_file(env_file) == {"GRAFANA_ADMIN_PASSWORD": "kept", NAME: key}
+    kept = dotenv.read(env_file)
+    assert kept["GRAFANA_ADMIN_PASSWORD"] == "kept" and kept[NAME] == key
+    assert set(kept) == set(dotenv.SECRETS)  # completed as make up completes it, for compose too
 
 
 def test_the_process_environment_wins_over_the_env_file_as_it_does_for_compose(tmp_path: Path) -> None:
