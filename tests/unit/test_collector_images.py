@@ -35,10 +35,14 @@ def _built() -> set[tuple[str, str]]:
     return out
 
 
-def _image(deployment: str) -> str:
+def _container(deployment: str) -> dict[str, Any]:
     pod = yaml.safe_load((K8S / deployment).read_text())["spec"]["template"]["spec"]
     (container,) = [c for c in pod["containers"] if c["name"] == "otel-collector"]
-    return str(container["image"])
+    return dict(container)
+
+
+def _image(deployment: str) -> str:
+    return str(_container(deployment)["image"])
 
 
 def test_the_sampling_tier_runs_the_projects_image_which_has_every_component_of_its_config() -> None:
@@ -46,6 +50,8 @@ def test_the_sampling_tier_runs_the_projects_image_which_has_every_component_of_
     assert ("processors", "redact") in _types(config)
     assert _types(config) <= _built()
     assert _image("otel-collector-sampling-deployment.yaml") == components.COLLECTOR_IMAGE
+    # Built locally and loaded into the cluster, as the ingester's image is: no registry to pull from.
+    assert _container("otel-collector-sampling-deployment.yaml")["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_the_load_balancing_tier_needs_a_contrib_component_so_runs_the_contrib_image() -> None:

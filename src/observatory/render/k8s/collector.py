@@ -107,12 +107,13 @@ def lb_configmap(spec: Spec) -> tuple[o.Manifest, str]:
 
 
 def _tier(
-    spec: Spec, name: str, image: str, volumes: list[Any], mounts: list[Any], env: list[Any]
+    spec: Spec, name: str, image: str, volumes: list[Any], mounts: list[Any], env: list[Any], **fields: Any
 ) -> dict[str, Any]:
     main = c.container(
         "otel-collector",
         image,
         PORTS,
+        **fields,
         args=[f"--config={names.COLLECTOR_CONFIG_PATH}"],
         env=env,
         volumeMounts=mounts,
@@ -166,7 +167,8 @@ def sampling_tier(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     volumes = [*volumes, {"name": "queue", "emptyDir": {}}]
     mounts = [*mounts, *secret_mounts, {"name": "queue", "mountPath": names.COLLECTOR_DATA_DIR}]
     # The project's own distribution: the rendered config needs its redact processor.
-    pod = _tier(spec, SAMPLING, c.COLLECTOR_IMAGE, volumes, mounts, env)
+    # Built locally and loaded into the cluster (kind, k3d) like the ingester's: never pulled when present.
+    pod = _tier(spec, SAMPLING, c.COLLECTOR_IMAGE, volumes, mounts, env, imagePullPolicy="IfNotPresent")
     pod["terminationGracePeriodSeconds"] = 60
     out = _workloads(spec, SAMPLING, pod, digest, None)
     # The load-balancing exporter resolves it to reach every sampling pod, and Prometheus to scrape each.
