@@ -205,6 +205,8 @@ def _cmd_local(spec: Spec, args: argparse.Namespace) -> int:
     elif args.action == "down":
         stopped = stack.down(state_dir, sys.stdout)
         print(f"stopped {len(stopped)} processes" if stopped else "no local stack was running")
+        if stopped:
+            print(f"its data stays in {state_dir} for the next up (local up --fresh deletes it)")
     else:
         services = stack.status(state_dir)
         for name, alive in services.items():

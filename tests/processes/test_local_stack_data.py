@@ -148,3 +148,36 @@ def test_spans_the_collector_accepted_while_the_ingester_was_down_are_stored_aft
         )
     finally:
         stack.down(state_dir)
+
+
+def test_the_cli_keeps_the_database_across_down_and_up_and_up_fresh_empties_it(tmp_path: Path) -> None:
+    _require_local_stack()
+    state_dir, env = tmp_path / "state", {names.ENV_USER_ID_HASH_KEY: "a-test-key-of-32-characters-0123"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        result = _observatory("local", *args, "--state-dir", str(state_dir), env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def marker_kept() -> bool:
+        dsn = stack.read_state(state_dir)["database_url"]  # type: ignore[index]
+        with psycopg.connect(dsn) as conn:
+            return conn.execute("SELECT to_regclass('public.kept_marker') IS NOT NULL").fetchone() == (True,)
+
+    cli("up")
+    try:
+        with psycopg.connect(stack.read_state(state_dir)["database_url"]) as conn:  # type: ignore[index]
+            conn.execute("CREATE TABLE kept_marker (x int)")
+    finally:
+        down = cli("down")
+    assert "its data stays in" in down.stdout and "--fresh" in down.stdout
+    cli("up")
+    try:
+        assert marker_kept(), "the table made before `local down` is gone after `local up`"
+    finally:
+        cli("down")
+    cli("up", "--fresh")
+    try:
+        assert not marker_kept(), "`local up --fresh` kept the database"
+    finally:
+        cli("down")
