@@ -208,10 +208,13 @@ def run_with_faults(client: Client, action: Callable[[], None], times: int) -> F
     if faults.error is not None:
         raise faults.error
     assert faults.done == times, f"{faults.done} of {times} faults happened"
+    # Shown with `pytest -s`, for docs/RELIABILITY.md.
+    print(f"{times} faults; the client re-sent {client.retries} times: {dict(client.refusals)}")
     return faults
 
 
 def assert_exactly_once(stored: list[str], acknowledged: set[str]) -> None:
+    print(f"{len(acknowledged)} acknowledged LLM requests, {len(stored)} rows, {len(set(stored))} distinct")
     duplicates = len(stored) - len(set(stored))
     assert duplicates == 0, f"{duplicates} requests stored twice"
     missing = acknowledged - set(stored)
