@@ -40,7 +40,7 @@ class Body:
         return out
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
@@ -51,7 +51,7 @@ def _varint(n: int) -> bytes:
 
 def field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 @cache
@@ -163,7 +163,7 @@ def _bytes(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     if choice == 5:
         return "garbage", rng.randbytes(rng.randrange(4096))
     # A length that points far past the end of the body.
-    return "length past the end", _varint(1 << 3 | 2) + _varint(2**62) + data[:64]
+    return "length past the end", varint(1 << 3 | 2) + varint(2**62) + data[:64]
 
 
 def _utf8(data: bytes, rng: random.Random) -> tuple[str, bytes]:

@@ -36,6 +36,7 @@ from observatory.otlp import key_values
 from observatory.spec import load
 from observatory.traffic import Workload, generate
 from tests.conftest import REPO, missing_tool
+from tests.faults.fuzz import varint
 
 LIMIT = 64 * 2**20
 START = 1_764_000_000_123_456_789
@@ -345,19 +346,10 @@ def test_merged_messages_and_unknown_fields_convert_identically() -> None:
         .SerializeToString()
     )
     raw_span = span.SerializeToString() + unknown + group
-    scope = bytes([0x12]) + _varint(len(raw_span)) + raw_span  # ScopeSpans.spans = 2
-    resource_spans = bytes([0x12]) + _varint(len(scope)) + scope  # ResourceSpans.scope_spans = 2
-    body = bytes([0x0A]) + _varint(len(resource_spans)) + resource_spans + unknown
+    scope = bytes([0x12]) + varint(len(raw_span)) + raw_span  # ScopeSpans.spans = 2
+    resource_spans = bytes([0x12]) + varint(len(scope)) + scope  # ResourceSpans.scope_spans = 2
+    body = bytes([0x0A]) + varint(len(resource_spans)) + resource_spans + unknown
     assert both(body).rows == 1
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def _random_value(rng: random.Random) -> Any:
