@@ -22,6 +22,7 @@ type rule struct {
 type redactor struct {
 	rules  []rule
 	userID *userIDHasher // nil: user ids are left as they are (bar the patterns)
+	clean  *cleanSet     // short texts already seen to match nothing (clean.go)
 }
 
 // userIDHasher replaces a user id by hex(SHA-256(key + ":" + id)), the hash the collector's OTTL
@@ -49,7 +50,7 @@ func (h *userIDHasher) hash(attrs pcommon.Map) {
 }
 
 func newRedactor(patterns []Pattern) (*redactor, error) {
-	r := &redactor{}
+	r := &redactor{clean: newCleanSet()}
 	for _, p := range patterns {
 		re, err := regexp.Compile(p.Regex)
 		if err != nil {
@@ -66,7 +67,7 @@ func newRedactor(patterns []Pattern) (*redactor, error) {
 
 // text is s with every pattern applied in order, and whether anything changed.
 func (r *redactor) text(s string) (string, bool) {
-	if s == "" || len(r.rules) == 0 {
+	if s == "" || len(r.rules) == 0 || r.clean.has(s) {
 		return s, false
 	}
 	bytes := present(s)
@@ -77,6 +78,9 @@ func (r *redactor) text(s string) (string, bool) {
 		}
 		out = ru.re.ReplaceAllString(out, ru.replacement)
 		bytes = present(out) // a replacement brings its own bytes to the patterns after it
+	}
+	if out == s {
+		r.clean.add(s)
 	}
 	return out, out != s
 }

@@ -2,7 +2,9 @@ package redactprocessor
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -315,5 +317,64 @@ func TestTheFactorysProcessorsRedactWhatTheyPassOn(t *testing.T) {
 		if err := p.Shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestATextGivesTheSameResultWhenSeenAgainAndTheCleanSetStaysBounded(t *testing.T) {
+	r, err := newRedactor(testPatterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"gpt-4o-2024-08-06", "mail jane@example.com", "", "gen_ai.request.model"} {
+		first, _ := r.text(s)
+		again, changed := r.text(s)
+		if again != first || changed != (first != s) {
+			t.Errorf("%q: %q the first time, %q (changed %v) the second", s, first, again, changed)
+		}
+	}
+	if _, ok := r.clean.texts["mail jane@example.com"]; ok {
+		t.Error("a text a pattern changed is in the clean set")
+	}
+	long := strings.Repeat("x", cleanMaxBytes+1)
+	r.text(long)
+	if _, ok := r.clean.texts[long]; ok {
+		t.Error("a text over cleanMaxBytes is in the clean set")
+	}
+	for i := 0; i < 3*cleanMaxTexts; i++ {
+		r.text(fmt.Sprintf("model-%d", i))
+	}
+	if n := len(r.clean.texts); n > cleanMaxTexts || n == 0 {
+		t.Errorf("clean set holds %d texts, bound %d", n, cleanMaxTexts)
+	}
+}
+
+func TestConcurrentSpansAreRedactedAlike(t *testing.T) {
+	r, err := newRedactor(testPatterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				clean := fmt.Sprintf("model-%d", i%300)
+				if got, _ := r.text(clean); got != clean {
+					errs <- got
+					return
+				}
+				if got, _ := r.text("to jane@example.com"); got != "to <email>" {
+					errs <- got
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for got := range errs {
+		t.Errorf("concurrent redaction gave %q", got)
 	}
 }
