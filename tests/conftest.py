@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -125,6 +125,40 @@ def collector_binary() -> Path:
     if not binary.exists() or not stamp.exists() or stamp.read_text().strip() != current:
         missing_tool("the collector is not built from the current manifest (make collector builds it)")
     return binary
+
+
+def loopback_collector(
+    tmp: Path,
+    config: dict[str, Any],
+    *,
+    prometheus_url: str,
+    ingester_url: str,
+    tempo_url: str,
+    loki_url: str,
+    hash_key: str,
+) -> tuple[ManagedProcess, int, int]:
+    """The built collector running `config` on loopback ports, its queue under `tmp` (not waited for);
+    the process, its health port and its OTLP/HTTP port."""
+    from observatory import names
+    from observatory.render.artifact import to_yaml
+    from observatory.render.collector import loopback_env
+
+    health, otlp_http = free_port(), free_port()
+    (tmp / "config.yaml").write_text(to_yaml(config))
+    env = loopback_env(
+        prometheus_write_url=f"{prometheus_url}/api/v1/write",
+        storage_dir=str(tmp / "queue"),
+        health_port=health,
+        otlp_grpc_port=free_port(),
+        otlp_http_port=otlp_http,
+        metrics_port=free_port(),
+        tempo_url=tempo_url,
+        loki_url=f"{loki_url}/otlp",
+        ingester_url=ingester_url,
+    )
+    env[names.ENV_USER_ID_HASH_KEY] = hash_key
+    argv = [str(collector_binary()), f"--config={tmp / 'config.yaml'}"]
+    return ManagedProcess(argv, tmp / "collector.log", env), health, otlp_http
 
 
 @pytest.fixture(scope="session")

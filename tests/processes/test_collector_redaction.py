@@ -42,10 +42,18 @@ from observatory import names
 from observatory.ingest import server
 from observatory.otlp import spans
 from observatory.render.artifact import to_yaml
-from observatory.render.collector import config, loopback_env
+from observatory.render.collector import config
 from observatory.spec import defaults, load
 from observatory.spec.types import Spec
-from tests.conftest import REPO, ManagedProcess, collector_binary, free_port, poll_until, start_prometheus
+from tests.conftest import (
+    REPO,
+    ManagedProcess,
+    collector_binary,
+    free_port,
+    loopback_collector,
+    poll_until,
+    start_prometheus,
+)
 from tests.otlp_capture import OtlpCapture
 
 # One identifier of each kind (the text seeded) and what must never come out (the needle).
@@ -235,7 +243,7 @@ def _with_store_capture(cfg: dict[str, Any], url: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[Run]:
-    binary = collector_binary()
+    collector_binary()  # skip early, before anything starts, when it is not built
     tmp = tmp_path_factory.mktemp("redaction")
     spec = _spec(tmp)
     admin = postgres.dsn.rsplit("/", 1)[0] + "/postgres"
@@ -250,21 +258,15 @@ def run(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[Run
     )
     prometheus, prom_url = start_prometheus(tmp)
     tempo, loki, store = OtlpCapture(), OtlpCapture(), OtlpCapture()
-    health, otlp_http = free_port(), free_port()
-    (tmp / "config.yaml").write_text(to_yaml(_with_store_capture(config(spec), store.url)))
-    env = loopback_env(
-        prometheus_write_url=f"{prom_url}/api/v1/write",
-        storage_dir=str(tmp / "queue"),
-        health_port=health,
-        otlp_grpc_port=free_port(),
-        otlp_http_port=otlp_http,
-        metrics_port=free_port(),
-        tempo_url=tempo.url,
-        loki_url=f"{loki.url}/otlp",
+    collector, health, otlp_http = loopback_collector(
+        tmp,
+        _with_store_capture(config(spec), store.url),
+        prometheus_url=prom_url,
         ingester_url=f"http://127.0.0.1:{ingest_port}",
+        tempo_url=tempo.url,
+        loki_url=loki.url,
+        hash_key=HASH_KEY,
     )
-    env[names.ENV_USER_ID_HASH_KEY] = HASH_KEY
-    collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
     try:
         ingester.wait_ready(
             lambda: requests.get(f"http://127.0.0.1:{ingest_port}/readyz", timeout=2).ok, "ingester ready"

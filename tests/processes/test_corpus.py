@@ -33,11 +33,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from observatory import names
 from observatory.ingest import server
 from observatory.pricing import Usage, cost_usd, find_price, priced_model
-from observatory.render.artifact import to_yaml
-from observatory.render.collector import config, loopback_env
+from observatory.render.collector import config
 from observatory.spec import load
 from observatory.spec.types import Spec
-from tests.conftest import REPO, ManagedProcess, collector_binary, free_port, poll_until, start_prometheus
+from tests.conftest import (
+    REPO,
+    ManagedProcess,
+    collector_binary,
+    free_port,
+    loopback_collector,
+    poll_until,
+    start_prometheus,
+)
 from tests.otlp_capture import OtlpCapture
 
 CORPUS = REPO / "tests" / "corpus"
@@ -137,7 +144,7 @@ def _spec(tmp: Path) -> Spec:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[Pipeline]:
-    binary = collector_binary()
+    collector_binary()  # skip early, before anything starts, when it is not built
     tmp = tmp_path_factory.mktemp("corpus")
     spec = _spec(tmp)
     admin = postgres.dsn.rsplit("/", 1)[0] + "/postgres"
@@ -160,21 +167,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterato
     )
     prometheus, prom_url = start_prometheus(tmp)
     tempo, loki = OtlpCapture(), OtlpCapture()
-    health, otlp_http = free_port(), free_port()
-    (tmp / "config.yaml").write_text(to_yaml(config(spec)))
-    env = loopback_env(
-        prometheus_write_url=f"{prom_url}/api/v1/write",
-        storage_dir=str(tmp / "queue"),
-        health_port=health,
-        otlp_grpc_port=free_port(),
-        otlp_http_port=otlp_http,
-        metrics_port=free_port(),
-        tempo_url=tempo.url,
-        loki_url=f"{loki.url}/otlp",
+    collector, health, otlp_http = loopback_collector(
+        tmp,
+        config(spec),
+        prometheus_url=prom_url,
         ingester_url=f"http://127.0.0.1:{ingest_port}",
+        tempo_url=tempo.url,
+        loki_url=loki.url,
+        hash_key=HASH_KEY,
     )
-    env[names.ENV_USER_ID_HASH_KEY] = HASH_KEY
-    collector = ManagedProcess([str(binary), f"--config={tmp / 'config.yaml'}"], tmp / "collector.log", env)
     try:
         ingester.wait_ready(
             lambda: requests.get(f"http://127.0.0.1:{ingest_port}/readyz", timeout=2).ok, "ingester"
