@@ -7,11 +7,13 @@ UTC days and hours whatever the session's time zone is.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +27,7 @@ import pytest
 from observatory import names
 from observatory.spec import parse
 from observatory.sql.columns import NAMES
+from observatory.sql.rollups import ROLLUPS
 from observatory.storage.maintain import MaintainReport, maintain
 from observatory.storage.migrate import migrate
 
@@ -110,6 +113,10 @@ def _row(rng: random.Random, i: int, time: datetime) -> Row:
         "unpriced": unpriced,
         "price_version": None if unpriced else date(2026, 1, 1),
     }
+    if not error:  # drawn last, so the draws above stay those of older versions of this generator
+        values["finish_reason"] = rng.choice(("stop", "stop", "length", "tool_calls"))
+        if model and rng.random() < 0.3:
+            values["response_model"] = model + "-2026-01-01"
     return tuple(values[name] for name in NAMES)
 
 
@@ -142,6 +149,12 @@ def rollup(conn: psycopg.Connection, table: str) -> list[Row]:
     keys = ROLLUP_KEYS + (", user_id" if table == DAILY else "")
     query = f"SELECT bucket, {keys}, {ROLLUP_MEASURES} FROM {table}"
     return sorted(_normal(r) for r in conn.execute(query.encode()))
+
+
+def _count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def partitions(conn: psycopg.Connection) -> list[str]:
@@ -214,13 +227,15 @@ def test_rollups_equal_a_plain_group_by_for_every_bucket_retention_keeps(conn: p
 def test_daily_rollups_outlive_their_raw_partitions_until_the_cold_tier(conn: psycopg.Connection) -> None:
     maintain(conn, SPEC, NOW)
     hourly, daily = rollup(conn, HOURLY), rollup(conn, DAILY)
+    stored = {r.store: _count(conn, r.store) for r in ROLLUPS}
     later = NOW + timedelta(days=2)
     report = maintain(conn, SPEC, later)
     assert (report.partitions_created, report.partitions_dropped) == (2, 2)  # 23rd, 24th; 17th, 18th
     assert rollup(conn, DAILY) == [r for r in daily if r[0] >= later - COLD]
     assert rollup(conn, HOURLY) == [r for r in hourly if r[0] >= later - WARM]
-    gone = len(daily) - len(rollup(conn, DAILY)) + len(hourly) - len(rollup(conn, HOURLY))
-    assert report.rollup_rows_expired == gone > 0
+    # Every rollup's store, the quality ones too, gives up what retention says.
+    gone = sum(n - _count(conn, store) for store, n in stored.items())
+    assert report.rollup_rows_expired == gone > len(daily) - len(rollup(conn, DAILY)) > 0
     assert min(r[0] for r in rollup(conn, DAILY)) == datetime(2026, 3, 13, tzinfo=UTC)
 
 
@@ -312,3 +327,63 @@ def test_maintain_from_the_command_line_prints_what_it_did(database: str, tmp_pa
     with psycopg.connect(database) as conn:
         counted = conn.execute(f"SELECT sum(requests) FROM {HOURLY}").fetchone()
         assert counted == (1,)
+
+
+def _quality_expected(conn: psycopg.Connection, unit: str) -> dict[Row, Counter[str]]:
+    """The quality rollup computed here in Python from the raw rows: output-length bucket k holds the
+    lengths n with 2**(k/2) <= n < 2**((k+1)/2), i.e. k = bit_length(n*n) - 1 (0 with n = 0), at most 40."""
+    out: dict[Row, Counter[str]] = {}
+    query = (
+        f"SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', {KEY_COLUMNS},"
+        " coalesce(response_model, ''), coalesce(finish_reason, ''), coalesce(error_type, ''),"
+        f" output_tokens, cache_read_tokens FROM {T}"
+    )
+    for row in conn.execute(query.encode()):
+        *key, output, cache_read = row
+        counts = out.setdefault(tuple(key), Counter())
+        counts["requests"] += 1
+        counts["cache_read_tokens"] += cache_read or 0
+        if output is not None:
+            counts["output_counted"] += 1
+            counts["output_tokens"] += output
+            k = min(40, max(0, (output * output).bit_length() - 1))
+            counts[f"output_ge_{math.ceil(2 ** (k / 2))}"] += 1
+    return out
+
+
+@pytest.mark.parametrize("rollup", [r for r in ROLLUPS if r.since == 3], ids=lambda r: r.name)
+def test_the_quality_rollups_equal_an_independent_count_of_the_raw_rows(
+    conn: psycopg.Connection, rollup
+) -> None:
+    maintain(conn, SPEC, NOW)
+    # Hourly buckets are kept for the warm tier; daily ones can be compared where raw rows are left.
+    since = NOW - WARM if rollup.field == "hour" else datetime(2026, 3, 17, tzinfo=UTC)
+    measures = [m for m, _ in rollup.measures]
+    got: dict[Row, Counter[str]] = {}
+    columns = ", ".join(["bucket", *(k for k, _ in rollup.keys), *measures])
+    query = f"SELECT {columns} FROM {rollup.store}"
+    for row in conn.execute(query.encode()):
+        key, values = tuple(row[: len(rollup.keys) + 1]), row[len(rollup.keys) + 1 :]
+        if key[0] >= since:
+            got[key] = Counter({m: v for m, v in zip(measures, values, strict=True) if v})
+    expected_rows = {k: v for k, v in _quality_expected(conn, rollup.field).items() if k[0] >= since}
+    assert got == expected_rows
+    # The generator's mix reaches the rollup: truncated answers and a response model apart.
+    assert any(k[-2] == "length" for k in got) and any(k[7] not in ("", k[5]) for k in got)
+
+
+def test_the_rollup_views_count_rows_written_after_the_last_maintenance(conn: psycopg.Connection) -> None:
+    """TimescaleDB's real-time aggregation, on the postgres flavour: the views add what maintenance
+    has not completed from the raw table, so today's spend is current between runs."""
+    maintain(conn, SPEC, NOW)
+    # One row in the bucket maintenance left incomplete (14:00), one in a later one.
+    insert(conn, [one_row(NOW + timedelta(minutes=5), 1), one_row(NOW + timedelta(hours=2), 2)])
+    assert rollup(conn, HOURLY) == expected(conn, "hour", NOW - WARM)
+    since = datetime(2026, 3, 17, tzinfo=UTC)  # the oldest raw day
+    assert [r for r in rollup(conn, DAILY) if r[0] >= since] == expected(conn, "day", since)
+    for quality in (r for r in ROLLUPS if r.since == 3):
+        # Hourly buckets are kept from the first whole hour of the warm tier, daily ones from the 17th.
+        start = datetime(2026, 3, 17, 15 if quality.field == "hour" else 0, tzinfo=UTC)
+        counted = conn.execute(f"SELECT sum(requests) FROM {quality.name} WHERE bucket >= %s", (start,))
+        raw = conn.execute(f"SELECT count(*) FROM {T} WHERE time >= %s", (start,))
+        assert counted.fetchone() == raw.fetchone(), quality.name

@@ -1,13 +1,22 @@
-"""The hourly and daily rollups of the per-request table: their keys, their measures and their SQL.
+"""The rollups of the per-request table: their keys, their measures and their SQL.
+
+Four rollups, each hourly and daily: `llm_requests_hourly`/`_daily` (traffic, tokens, cost; the daily
+one per user too) and `llm_requests_quality_hourly`/`_daily` (the same keys, no user, plus response
+model, finish reason and error type, with output-length buckets), which the quality and cost panels
+read instead of the raw table.
 
 Grouping keys are never null ('' instead), so the postgres flavour can use them as a primary key and
-both flavours group identically. TimescaleDB computes the rollups as continuous aggregates of
-`rollup_select`; the postgres flavour stores them in tables that `observatory maintain` refills with
-`refresh_insert`, the same SELECT.
+both flavours group identically. TimescaleDB computes each rollup as a continuous aggregate of
+`rollup_select` with real-time rows on top; the postgres flavour stores it in a `<name>_store` table
+that `observatory maintain` refills with `refresh_insert` (the same SELECT), behind a view of the
+rollup's name that adds the buckets maintenance has not completed yet from the raw table
+(`realtime_view`), so both flavours answer with current figures under the same names.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Final
 
 from observatory import names
@@ -15,9 +24,10 @@ from observatory import names
 T = names.TABLE_REQUESTS
 
 Keys = tuple[tuple[str, str], ...]  # (rollup column, SQL over the raw table)
+Measures = tuple[tuple[str, str], ...]  # (rollup column, aggregate over the raw table)
 
 # The rollup measures, as SQL over the raw table.
-MEASURES: Final = (
+MEASURES: Final[Measures] = (
     ("requests", "count(*)"),
     ("errors", "count(*) FILTER (WHERE status = 'error')"),
     ("unpriced_requests", "count(*) FILTER (WHERE unpriced)"),
@@ -49,27 +59,119 @@ MEASURE_TYPES: Final = {
     "ttft_ms_sum": "double precision",
 }
 
+# Output-length buckets of the quality rollups: two per power of two, each the whole numbers from its
+# lower bound up to the next one's (the first also holds 0, the last everything from about 2**20 up).
+# Percentiles estimated from them are within a factor of sqrt(2) of the true value, and far closer
+# with interpolation inside the bucket; the distribution panel merges them in pairs.
+OUTPUT_BOUNDS: Final = tuple(sorted({math.ceil(2 ** (k / 2)) for k in range(41)}))
 
-def rollup_select(bucket_sql: str, keys: Keys, where: str = "") -> str:
+
+def output_bucket_column(lower: int) -> str:
+    return f"output_ge_{lower}"
+
+
+def _output_buckets() -> Measures:
+    out = []
+    for i, lower in enumerate(OUTPUT_BOUNDS):
+        conditions = [] if i == 0 else [f"output_tokens >= {lower}"]
+        if i + 1 < len(OUTPUT_BOUNDS):
+            conditions.append(f"output_tokens < {OUTPUT_BOUNDS[i + 1]}")
+        out.append((output_bucket_column(lower), f"count(*) FILTER (WHERE {' AND '.join(conditions)})"))
+    return tuple(out)
+
+
+QUALITY_KEYS: Final[Keys] = (
+    *KEYS,
+    ("response_model", "coalesce(response_model, '')"),
+    ("finish_reason", "coalesce(finish_reason, '')"),
+    ("error_type", "coalesce(error_type, '')"),
+)
+QUALITY_MEASURES: Final[Measures] = (
+    ("requests", "count(*)"),
+    ("output_counted", "count(output_tokens)"),
+    ("output_tokens", "coalesce(sum(output_tokens), 0)"),
+    ("cache_read_tokens", "coalesce(sum(cache_read_tokens), 0)"),
+    *_output_buckets(),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    name: str  # what readers query: a continuous aggregate, or (postgres) a view over `store`
+    field: str  # the date_trunc field of one bucket: 'hour' or 'day', in UTC
+    keys: Keys
+    measures: Measures
+    since: int  # the migration that creates it
+
+    @property
+    def store(self) -> str:
+        """The postgres flavour's table holding the computed buckets."""
+        return f"{self.name}_store"
+
+    @property
+    def interval(self) -> str:
+        return f"1 {self.field}"
+
+
+HOURLY: Final = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", KEYS, MEASURES, 1)
+DAILY: Final = Rollup(names.VIEW_REQUESTS_DAILY, "day", DAILY_KEYS, MEASURES, 1)
+QUALITY_HOURLY: Final = Rollup(names.VIEW_QUALITY_HOURLY, "hour", QUALITY_KEYS, QUALITY_MEASURES, 3)
+QUALITY_DAILY: Final = Rollup(names.VIEW_QUALITY_DAILY, "day", QUALITY_KEYS, QUALITY_MEASURES, 3)
+ROLLUPS: Final = (HOURLY, DAILY, QUALITY_HOURLY, QUALITY_DAILY)
+
+
+def _type(measure: str) -> str:
+    return MEASURE_TYPES.get(measure, "bigint")
+
+
+def rollup_select(bucket_sql: str, keys: Keys, where: str = "", measures: Measures = MEASURES) -> str:
     """The SELECT that computes a rollup: also what the postgres flavour's maintenance runs."""
     columns = [f"{bucket_sql} AS bucket"] + [f"{sql} AS {name}" for name, sql in keys]
-    columns += [f"{sql} AS {name}" for name, sql in MEASURES]
+    columns += [f"{sql} AS {name}" for name, sql in measures]
     group = ", ".join(str(i) for i in range(1, len(keys) + 2))
     return f"SELECT {', '.join(columns)}\nFROM {T}{where}\nGROUP BY {group}"
 
 
-def rollup_table(name: str, keys: Keys) -> str:
+def rollup_table(name: str, keys: Keys, measures: Measures = MEASURES) -> str:
     """The postgres flavour's table for a rollup, keyed by bucket and every grouping key."""
     cols = ["    bucket timestamptz NOT NULL"] + [f"    {k} text NOT NULL" for k, _ in keys]
-    cols += [f"    {m} {MEASURE_TYPES.get(m, 'bigint')}" for m, _ in MEASURES]
+    cols += [f"    {m} {_type(m)}" for m, _ in measures]
     pk = ", ".join(["bucket", *(k for k, _ in keys)])
     return f"CREATE TABLE IF NOT EXISTS {name} (\n" + ",\n".join(cols) + f",\n    PRIMARY KEY ({pk})\n);\n"
 
 
-def refresh_insert(table: str, field: str, keys: Keys) -> str:
-    """Recompute the buckets of `table` (each one date_trunc `field` long) in [%(start)s, %(end)s)."""
-    columns = ", ".join(["bucket", *(k for k, _ in keys), *(m for m, _ in MEASURES)])
+def utc_bucket(field: str, column: str = "time") -> str:
     # The three-argument date_trunc buckets in UTC whatever the session's time zone.
-    bucket = f"date_trunc('{field}', time, 'UTC')"
+    return f"date_trunc('{field}', {column}, 'UTC')"
+
+
+def refresh_insert(rollup: Rollup) -> str:
+    """Recompute the buckets of `rollup`'s store in [%(start)s, %(end)s)."""
+    columns = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in rollup.measures)])
     where = "\nWHERE time >= %(start)s AND time < %(end)s"
-    return f"INSERT INTO {table} ({columns})\n{rollup_select(bucket, keys, where)}"
+    select = rollup_select(utc_bucket(rollup.field), rollup.keys, where, rollup.measures)
+    return f"INSERT INTO {rollup.store} ({columns})\n{select}"
+
+
+def completed_until(rollup: Rollup) -> str:
+    """SQL for the start of the first bucket of `rollup` that maintenance has not completed."""
+    return (
+        f"coalesce((SELECT {utc_bucket(rollup.field, 'computed_until')} FROM {names.TABLE_ROLLUP_WATERMARKS}"
+        f" WHERE rollup = '{rollup.name}'), '-infinity')"
+    )
+
+
+def realtime_view(rollup: Rollup) -> str:
+    """The postgres flavour's view `rollup.name`: completed buckets from the store, the rest from raw
+    rows, as TimescaleDB's real-time aggregation does. Columns and types are the store's."""
+    until = completed_until(rollup)
+    names_ = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in rollup.measures)])
+    raw = [f"{utc_bucket(rollup.field)} AS bucket"] + [f"{sql} AS {name}" for name, sql in rollup.keys]
+    raw += [f"({sql})::{_type(name)} AS {name}" for name, sql in rollup.measures]
+    group = ", ".join(str(i) for i in range(1, len(rollup.keys) + 2))
+    return (
+        f"CREATE VIEW {rollup.name} AS\n"
+        f"SELECT {names_}\nFROM {rollup.store}\nWHERE bucket < {until}\n"
+        "UNION ALL\n"
+        f"SELECT {', '.join(raw)}\nFROM {T}\nWHERE time >= {until}\nGROUP BY {group};\n"
+    )

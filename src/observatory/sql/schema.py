@@ -19,7 +19,19 @@ from dataclasses import dataclass
 from observatory import names
 from observatory.spec.types import Spec
 from observatory.sql.columns import COLUMNS, UNIQUE_KEY
-from observatory.sql.rollups import DAILY_KEYS, KEYS, Keys, rollup_select, rollup_table
+from observatory.sql.rollups import (
+    DAILY_KEYS,
+    KEYS,
+    MEASURES,
+    QUALITY_DAILY,
+    QUALITY_HOURLY,
+    ROLLUPS,
+    Keys,
+    Measures,
+    realtime_view,
+    rollup_select,
+    rollup_table,
+)
 
 T = names.TABLE_REQUESTS
 HOURLY, DAILY = names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
@@ -97,8 +109,8 @@ CREATE TABLE IF NOT EXISTS {names.TABLE_ROLLUP_WATERMARKS} (
     )
 
 
-def _continuous_aggregate(name: str, interval: str, keys: Keys) -> str:
-    select = rollup_select(f"time_bucket(INTERVAL '{interval}', time)", keys)
+def _continuous_aggregate(name: str, interval: str, keys: Keys, measures: Measures = MEASURES) -> str:
+    select = rollup_select(f"time_bucket(INTERVAL '{interval}', time)", keys, measures=measures)
     return (
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}\n"
         "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
@@ -128,31 +140,56 @@ def timescaledb_policies(spec: Spec) -> str:
     # with nothing. So the refresh window starts at most warm_days - 1 back (and at least 2 hours).
     back_hours = max(2, min(3 * 24, (tiers.warm_days - 1) * 24))
     days = f"hot {tiers.hot_days}, warm {tiers.warm_days}, cold {tiers.cold_days}"
-    return f"""-- From the spec's retention.requests tiers (days): {days}.
+    out = f"""-- From the spec's retention.requests tiers (days): {days}.
 SELECT remove_compression_policy('{T}', if_exists => TRUE);
 SELECT add_compression_policy('{T}', compress_after => INTERVAL '{tiers.hot_days} days');
 SELECT remove_retention_policy('{T}', if_exists => TRUE);
 SELECT add_retention_policy('{T}', drop_after => INTERVAL '{tiers.warm_days} days');
-
-SELECT remove_continuous_aggregate_policy('{HOURLY}', if_exists => TRUE);
-SELECT add_continuous_aggregate_policy('{HOURLY}', start_offset => INTERVAL '{back_hours} hours',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes');
-SELECT remove_retention_policy('{HOURLY}', if_exists => TRUE);
-SELECT add_retention_policy('{HOURLY}', drop_after => INTERVAL '{tiers.warm_days} days');
-
-SELECT remove_continuous_aggregate_policy('{DAILY}', if_exists => TRUE);
-SELECT add_continuous_aggregate_policy('{DAILY}', start_offset => INTERVAL '{back_hours} hours',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
-SELECT remove_retention_policy('{DAILY}', if_exists => TRUE);
-SELECT add_retention_policy('{DAILY}', drop_after => INTERVAL '{tiers.cold_days} days');
 """
+    for r in ROLLUPS:
+        hourly = r.field == "hour"
+        schedule = "15 minutes" if hourly else "1 hour"
+        keep = tiers.warm_days if hourly else tiers.cold_days
+        out += f"""
+SELECT remove_continuous_aggregate_policy('{r.name}', if_exists => TRUE);
+SELECT add_continuous_aggregate_policy('{r.name}', start_offset => INTERVAL '{back_hours} hours',
+    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '{schedule}');
+SELECT remove_retention_policy('{r.name}', if_exists => TRUE);
+SELECT add_retention_policy('{r.name}', drop_after => INTERVAL '{keep} days');
+"""
+    return out
 
 
 def grants() -> str:
+    readable = ", ".join([T, *(r.name for r in ROLLUPS)])
     return (
         f"-- Grafana reads through {READER}, which can read these and nothing else.\n"
         f"GRANT USAGE ON SCHEMA public TO {READER};\n"
-        f"GRANT SELECT ON {T}, {HOURLY}, {DAILY} TO {READER};\n"
+        f"GRANT SELECT ON {readable} TO {READER};\n"
+    )
+
+
+def quality_rollups(engine: str) -> str:
+    """Migration 3: the quality rollups; for postgres also the rollup tables' move behind views."""
+    header = "-- Quality rollups: response model, finish reason, error type and output-length buckets.\n"
+    if engine == "timescaledb":
+        return header + "\n".join(
+            _continuous_aggregate(r.name, r.interval, r.keys, r.measures)
+            for r in (QUALITY_HOURLY, QUALITY_DAILY)
+        )
+    renames = "".join(f"ALTER TABLE {r.name} RENAME TO {r.store};\n" for r in ROLLUPS if r.since < 3)
+    return (
+        header + "-- Every rollup is stored in <name>_store; <name> becomes a view that adds the buckets\n"
+        "-- maintenance has not completed from the raw table (see the repeatable migration).\n"
+        + renames
+        + "".join(rollup_table(r.store, r.keys, r.measures) for r in (QUALITY_HOURLY, QUALITY_DAILY))
+    )
+
+
+def realtime_views() -> str:
+    """The postgres flavour's rollup views, current to the last raw row (rewritten on every migrate)."""
+    return "".join(
+        realtime_view(r).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1) + "\n" for r in ROLLUPS
     )
 
 
@@ -174,7 +211,8 @@ def migrations(spec: Spec) -> list[Migration]:
             "error_type_raw",
             "-- error.type as the library wrote it; error_type is the vocabulary's.\n" + added_columns(2),
         ),
+        Migration(3, "quality_rollups", quality_rollups(spec.storage.engine)),
     ]
     if spec.storage.engine == "timescaledb":
         return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]
-    return [*versioned, Migration(None, "grants", grants())]
+    return [*versioned, Migration(None, "views_and_grants", realtime_views() + grants())]

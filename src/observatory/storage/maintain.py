@@ -3,8 +3,9 @@
 `maintain` is idempotent and safe beside running writers, so `observatory maintain` can run from cron
 and the ingester can call it on a schedule. One run, in this order:
 1. creates the day partitions of `llm_requests` for today and the next days (all days are UTC);
-2. recomputes the hourly and daily rollups from a little before their watermark up to now, each in one
-   transaction (delete the buckets, insert them again), so readers never see a half-done bucket;
+2. recomputes every rollup's store (`observatory.sql.rollups.ROLLUPS`) from a little before its
+   watermark up to now, each in one transaction (delete the buckets, insert them again), so readers
+   never see a half-done bucket; the rollup views add the buckets after the watermark from raw rows;
 3. drops raw partitions whose whole day is older than the warm tier (after step 2, so rows written
    before a long pause are rolled up before they go);
 4. deletes hourly rollups older than the warm tier and daily rollups older than the cold tier.
@@ -25,7 +26,8 @@ from psycopg import sql
 
 from observatory import names
 from observatory.spec.types import Spec
-from observatory.sql.rollups import DAILY_KEYS, KEYS, Keys, refresh_insert
+from observatory.sql import rollups
+from observatory.sql.rollups import refresh_insert
 
 T = names.TABLE_REQUESTS
 WATERMARKS = names.TABLE_ROLLUP_WATERMARKS
@@ -58,15 +60,20 @@ class MaintainReport:
 
 @dataclass(frozen=True, slots=True)
 class Rollup:
-    table: str
-    field: str  # the date_trunc field: one bucket is one of these, in UTC
+    spec: rollups.Rollup
     unit: timedelta
     margin: timedelta  # how late a row may be written and still be counted by the next run
-    keys: Keys
+
+    @property
+    def table(self) -> str:
+        return self.spec.store
 
 
-HOURLY = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", timedelta(hours=1), timedelta(hours=2), KEYS)
-DAILY = Rollup(names.VIEW_REQUESTS_DAILY, "day", timedelta(days=1), timedelta(days=1), DAILY_KEYS)
+HOURLY = Rollup(rollups.HOURLY, timedelta(hours=1), timedelta(hours=2))
+DAILY = Rollup(rollups.DAILY, timedelta(days=1), timedelta(days=1))
+QUALITY_HOURLY = Rollup(rollups.QUALITY_HOURLY, timedelta(hours=1), timedelta(hours=2))
+QUALITY_DAILY = Rollup(rollups.QUALITY_DAILY, timedelta(days=1), timedelta(days=1))
+ROLLUPS = (HOURLY, DAILY, QUALITY_HOURLY, QUALITY_DAILY)
 
 
 def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) -> MaintainReport:
@@ -85,11 +92,15 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
     tiers = spec.retention.requests
     warm, cold = now - timedelta(days=tiers.warm_days), now - timedelta(days=tiers.cold_days)
     created = _ensure_partitions(conn, now)
-    hourly = _refresh(conn, HOURLY, now, keep_from=warm)
-    daily = _refresh(conn, DAILY, now, keep_from=cold)
+    # Every rollup of one bucket size recomputes the same window: the report counts it once.
+    refreshed = {"hour": 0, "day": 0}
+    for rollup in ROLLUPS:
+        hourly = rollup.spec.field == "hour"
+        count = _refresh(conn, rollup, now, keep_from=warm if hourly else cold)
+        refreshed[rollup.spec.field] = max(refreshed[rollup.spec.field], count)
     dropped = _drop_partitions(conn, before=warm)
     expired = _expire_rollups(conn, hourly_before=warm, daily_before=cold)
-    return MaintainReport(created, dropped, hourly, daily, expired)
+    return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired)
 
 
 @contextmanager
@@ -145,12 +156,12 @@ def _refresh(conn: psycopg.Connection, rollup: Rollup, now: datetime, keep_from:
         if start < end:
             bounds = {"start": start, "end": end}
             conn.execute(f"DELETE FROM {rollup.table} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
-            conn.execute(refresh_insert(rollup.table, rollup.field, rollup.keys), bounds)
+            conn.execute(refresh_insert(rollup.spec), bounds)
         conn.execute(
             f"INSERT INTO {WATERMARKS} (rollup, computed_until) VALUES (%s, %s)"
             " ON CONFLICT (rollup) DO UPDATE"
             f" SET computed_until = greatest({WATERMARKS}.computed_until, EXCLUDED.computed_until)",
-            (rollup.table, now),
+            (rollup.spec.name, now),
         )
     return max(0, (end - start) // rollup.unit)
 
@@ -163,7 +174,7 @@ def _window(
     row = conn.execute(
         f"SELECT coalesce((SELECT computed_until FROM {WATERMARKS} WHERE rollup = %s),"
         f" (SELECT min(time) FROM {T}), %s)",
-        (rollup.table, now),
+        (rollup.spec.name, now),
     ).fetchone()
     base: datetime = row[0] if row else now
     end = _floor(now, rollup.unit) + rollup.unit
@@ -189,7 +200,9 @@ def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
 
 
 def _expire_rollups(conn: psycopg.Connection, hourly_before: datetime, daily_before: datetime) -> int:
+    expired = 0
     with _unit(conn):
-        hourly = conn.execute(f"DELETE FROM {HOURLY.table} WHERE bucket < %s", (hourly_before,))
-        daily = conn.execute(f"DELETE FROM {DAILY.table} WHERE bucket < %s", (daily_before,))
-        return hourly.rowcount + daily.rowcount
+        for rollup in ROLLUPS:
+            before = hourly_before if rollup.spec.field == "hour" else daily_before
+            expired += conn.execute(f"DELETE FROM {rollup.table} WHERE bucket < %s", (before,)).rowcount
+    return expired
