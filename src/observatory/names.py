@@ -100,8 +100,8 @@ DB_READER_USER: Final = "grafana_reader"
 TABLE_REQUESTS: Final = "llm_requests"
 VIEW_REQUESTS_HOURLY: Final = "llm_requests_hourly"
 VIEW_REQUESTS_DAILY: Final = "llm_requests_daily"
-VIEW_QUALITY_HOURLY: Final = "llm_requests_quality_hourly"
-VIEW_QUALITY_DAILY: Final = "llm_requests_quality_daily"
+VIEW_DETAIL_HOURLY: Final = "llm_requests_detail_hourly"
+VIEW_DETAIL_DAILY: Final = "llm_requests_detail_daily"
 TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the

@@ -27,7 +27,7 @@ import pytest
 from observatory import names
 from observatory.spec import parse
 from observatory.sql.columns import NAMES
-from observatory.sql.rollups import ROLLUPS
+from observatory.sql.rollups import ROLLUPS, Rollup
 from observatory.storage.maintain import MaintainReport, maintain
 from observatory.storage.migrate import migrate
 
@@ -233,7 +233,7 @@ def test_daily_rollups_outlive_their_raw_partitions_until_the_cold_tier(conn: ps
     assert (report.partitions_created, report.partitions_dropped) == (2, 2)  # 23rd, 24th; 17th, 18th
     assert rollup(conn, DAILY) == [r for r in daily if r[0] >= later - COLD]
     assert rollup(conn, HOURLY) == [r for r in hourly if r[0] >= later - WARM]
-    # Every rollup's store, the quality ones too, gives up what retention says.
+    # Every rollup's store, the detail ones too, gives up what retention says.
     gone = sum(n - _count(conn, store) for store, n in stored.items())
     assert report.rollup_rows_expired == gone > len(daily) - len(rollup(conn, DAILY)) > 0
     assert min(r[0] for r in rollup(conn, DAILY)) == datetime(2026, 3, 13, tzinfo=UTC)
@@ -329,47 +329,52 @@ def test_maintain_from_the_command_line_prints_what_it_did(database: str, tmp_pa
         assert counted == (1,)
 
 
-def _quality_expected(conn: psycopg.Connection, unit: str) -> dict[Row, Counter[str]]:
-    """The quality rollup computed here in Python from the raw rows: output-length bucket k holds the
+def _output_buckets(conn: psycopg.Connection, unit: str) -> dict[Row, Counter[str]]:
+    """Output lengths per detail key, counted here in Python from the raw rows: bucket k holds the
     lengths n with 2**(k/2) <= n < 2**((k+1)/2), i.e. k = bit_length(n*n) - 1 (0 with n = 0), at most 40."""
     out: dict[Row, Counter[str]] = {}
     query = (
         f"SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', {KEY_COLUMNS},"
-        " coalesce(response_model, ''), coalesce(finish_reason, ''), coalesce(error_type, ''),"
-        f" output_tokens, cache_read_tokens FROM {T}"
+        f" coalesce(response_model, ''), coalesce(finish_reason, ''), coalesce(error_type, ''), output_tokens"
+        f" FROM {T}"
     )
-    for row in conn.execute(query.encode()):
-        *key, output, cache_read = row
+    for *key, output in conn.execute(query.encode()):
         counts = out.setdefault(tuple(key), Counter())
-        counts["requests"] += 1
-        counts["cache_read_tokens"] += cache_read or 0
         if output is not None:
             counts["output_counted"] += 1
-            counts["output_tokens"] += output
             k = min(40, max(0, (output * output).bit_length() - 1))
             counts[f"output_ge_{math.ceil(2 ** (k / 2))}"] += 1
     return out
 
 
 @pytest.mark.parametrize("rollup", [r for r in ROLLUPS if r.since == 3], ids=lambda r: r.name)
-def test_the_quality_rollups_equal_an_independent_count_of_the_raw_rows(
-    conn: psycopg.Connection, rollup
+def test_the_detail_rollups_equal_an_independent_count_of_the_raw_rows(
+    conn: psycopg.Connection, rollup: Rollup
 ) -> None:
     maintain(conn, SPEC, NOW)
     # Hourly buckets are kept for the warm tier; daily ones can be compared where raw rows are left.
     since = NOW - WARM if rollup.field == "hour" else datetime(2026, 3, 17, tzinfo=UTC)
-    measures = [m for m, _ in rollup.measures]
+    keys = ", ".join(k for k, _ in rollup.keys)
+    buckets = [m for m, _ in rollup.measures if m == "output_counted" or m.startswith("output_ge_")]
     got: dict[Row, Counter[str]] = {}
-    columns = ", ".join(["bucket", *(k for k, _ in rollup.keys), *measures])
-    query = f"SELECT {columns} FROM {rollup.store}"
-    for row in conn.execute(query.encode()):
+    for row in conn.execute(f"SELECT bucket, {keys}, {', '.join(buckets)} FROM {rollup.store}".encode()):
         key, values = tuple(row[: len(rollup.keys) + 1]), row[len(rollup.keys) + 1 :]
         if key[0] >= since:
-            got[key] = Counter({m: v for m, v in zip(measures, values, strict=True) if v})
-    expected_rows = {k: v for k, v in _quality_expected(conn, rollup.field).items() if k[0] >= since}
-    assert got == expected_rows
+            got[key] = Counter({m: v for m, v in zip(buckets, values, strict=True) if v})
+    assert got == {k: v for k, v in _output_buckets(conn, rollup.field).items() if k[0] >= since}
     # The generator's mix reaches the rollup: truncated answers and a response model apart.
     assert any(k[-2] == "length" for k in got) and any(k[7] not in ("", k[5]) for k in got)
+    # Summed over the detail keys, the other measures are the hourly rollup's (per day: without user).
+    sums = ", ".join(f"sum({m})" for m in ROLLUP_MEASURES.split(", ")).replace(
+        "sum(duration_ms_max)", "max(duration_ms_max)"
+    )
+    group = "GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    query = f"SELECT bucket, {ROLLUP_KEYS}, {sums} FROM {rollup.store} WHERE bucket >= %s {group}"
+    bucket = f"date_trunc('{rollup.field}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    independent = f"SELECT {bucket}, {KEY_COLUMNS}, {MEASURE_COLUMNS} FROM {T} {group}"
+    assert sorted(_normal(r) for r in conn.execute(query.encode(), (since,))) == sorted(
+        _normal(r) for r in conn.execute(independent.encode()) if r[0] >= since
+    )
 
 
 def test_the_rollup_views_count_rows_written_after_the_last_maintenance(conn: psycopg.Connection) -> None:
@@ -381,9 +386,9 @@ def test_the_rollup_views_count_rows_written_after_the_last_maintenance(conn: ps
     assert rollup(conn, HOURLY) == expected(conn, "hour", NOW - WARM)
     since = datetime(2026, 3, 17, tzinfo=UTC)  # the oldest raw day
     assert [r for r in rollup(conn, DAILY) if r[0] >= since] == expected(conn, "day", since)
-    for quality in (r for r in ROLLUPS if r.since == 3):
+    for detail in (r for r in ROLLUPS if r.since == 3):
         # Hourly buckets are kept from the first whole hour of the warm tier, daily ones from the 17th.
-        start = datetime(2026, 3, 17, 15 if quality.field == "hour" else 0, tzinfo=UTC)
-        counted = conn.execute(f"SELECT sum(requests) FROM {quality.name} WHERE bucket >= %s", (start,))
+        start = datetime(2026, 3, 17, 15 if detail.field == "hour" else 0, tzinfo=UTC)
+        counted = conn.execute(f"SELECT sum(requests) FROM {detail.name} WHERE bucket >= %s", (start,))
         raw = conn.execute(f"SELECT count(*) FROM {T} WHERE time >= %s", (start,))
-        assert counted.fetchone() == raw.fetchone(), quality.name
+        assert counted.fetchone() == raw.fetchone(), detail.name

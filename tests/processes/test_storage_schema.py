@@ -35,7 +35,7 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
     with psycopg.connect(database) as conn:
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
-        versioned = ["V001__schema.sql", "V002__error_type_raw.sql", "V003__quality_rollups.sql"]
+        versioned = ["V001__schema.sql", "V002__error_type_raw.sql", "V003__detail_rollups.sql"]
         assert (first.applied, second.applied, second.unchanged) == (versioned, [], versioned)
         assert _columns(conn) == [c.name for c in COLUMNS]
         for rollup in ROLLUPS:  # a view over its store table
@@ -60,7 +60,7 @@ def test_a_database_of_the_first_release_gets_the_columns_added_since(
         monkeypatch.undo()
         result = migrate(conn, POSTGRES_SPEC)
         assert (result.applied, result.unchanged) == (
-            ["V002__error_type_raw.sql", "V003__quality_rollups.sql"],
+            ["V002__error_type_raw.sql", "V003__detail_rollups.sql"],
             ["V001__schema.sql"],
         )
         assert _columns(conn) == [c.name for c in COLUMNS]
@@ -112,7 +112,7 @@ def test_the_timescaledb_flavour_parses_with_the_postgresql_parser(tree: str) ->
         "R__policies.sql",
         "V001__schema.sql",
         "V002__error_type_raw.sql",
-        "V003__quality_rollups.sql",
+        "V003__detail_rollups.sql",
     ]
     for path in files:
         statements = pglast.parse_sql(path.read_text())

@@ -1,9 +1,11 @@
 """The rollups of the per-request table: their keys, their measures and their SQL.
 
-Four rollups, each hourly and daily: `llm_requests_hourly`/`_daily` (traffic, tokens, cost; the daily
-one per user too) and `llm_requests_quality_hourly`/`_daily` (the same keys, no user, plus response
-model, finish reason and error type, with output-length buckets), which the quality and cost panels
-read instead of the raw table.
+Four rollups. `llm_requests_hourly` (traffic, tokens, cost, latency by application, environment,
+team, provider, model and operation) and `llm_requests_daily` (the same per user: the only relation
+per user, kept for the cold tier) are the first release's. `llm_requests_detail_hourly`/`_daily` have
+the hourly keys plus response model, finish reason and error type, every measure of the others, and
+output-length buckets: the quality panels read them, and so does every panel over a long range that
+does not need the user (the per-user daily rollup grows with the number of users, these do not).
 
 Grouping keys are never null ('' instead), so the postgres flavour can use them as a primary key and
 both flavours group identically. TimescaleDB computes each rollup as a continuous aggregate of
@@ -59,7 +61,7 @@ MEASURE_TYPES: Final = {
     "ttft_ms_sum": "double precision",
 }
 
-# Output-length buckets of the quality rollups: two per power of two, each the whole numbers from its
+# Output-length buckets of the detail rollups: two per power of two, each the whole numbers from its
 # lower bound up to the next one's (the first also holds 0, the last everything from about 2**20 up).
 # Percentiles estimated from them are within a factor of sqrt(2) of the true value, and far closer
 # with interpolation inside the bucket; the distribution panel merges them in pairs.
@@ -80,17 +82,15 @@ def _output_buckets() -> Measures:
     return tuple(out)
 
 
-QUALITY_KEYS: Final[Keys] = (
+DETAIL_KEYS: Final[Keys] = (
     *KEYS,
     ("response_model", "coalesce(response_model, '')"),
     ("finish_reason", "coalesce(finish_reason, '')"),
     ("error_type", "coalesce(error_type, '')"),
 )
-QUALITY_MEASURES: Final[Measures] = (
-    ("requests", "count(*)"),
-    ("output_counted", "count(output_tokens)"),
-    ("output_tokens", "coalesce(sum(output_tokens), 0)"),
-    ("cache_read_tokens", "coalesce(sum(cache_read_tokens), 0)"),
+DETAIL_MEASURES: Final[Measures] = (
+    *MEASURES,
+    ("output_counted", "count(output_tokens)"),  # requests whose output length is known
     *_output_buckets(),
 )
 
@@ -115,9 +115,9 @@ class Rollup:
 
 HOURLY: Final = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", KEYS, MEASURES, 1)
 DAILY: Final = Rollup(names.VIEW_REQUESTS_DAILY, "day", DAILY_KEYS, MEASURES, 1)
-QUALITY_HOURLY: Final = Rollup(names.VIEW_QUALITY_HOURLY, "hour", QUALITY_KEYS, QUALITY_MEASURES, 3)
-QUALITY_DAILY: Final = Rollup(names.VIEW_QUALITY_DAILY, "day", QUALITY_KEYS, QUALITY_MEASURES, 3)
-ROLLUPS: Final = (HOURLY, DAILY, QUALITY_HOURLY, QUALITY_DAILY)
+DETAIL_HOURLY: Final = Rollup(names.VIEW_DETAIL_HOURLY, "hour", DETAIL_KEYS, DETAIL_MEASURES, 3)
+DETAIL_DAILY: Final = Rollup(names.VIEW_DETAIL_DAILY, "day", DETAIL_KEYS, DETAIL_MEASURES, 3)
+ROLLUPS: Final = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY)
 
 
 def _type(measure: str) -> str:

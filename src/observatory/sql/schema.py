@@ -21,10 +21,10 @@ from observatory.spec.types import Spec
 from observatory.sql.columns import COLUMNS, UNIQUE_KEY
 from observatory.sql.rollups import (
     DAILY_KEYS,
+    DETAIL_DAILY,
+    DETAIL_HOURLY,
     KEYS,
     MEASURES,
-    QUALITY_DAILY,
-    QUALITY_HOURLY,
     ROLLUPS,
     Keys,
     Measures,
@@ -169,20 +169,20 @@ def grants() -> str:
     )
 
 
-def quality_rollups(engine: str) -> str:
-    """Migration 3: the quality rollups; for postgres also the rollup tables' move behind views."""
-    header = "-- Quality rollups: response model, finish reason, error type and output-length buckets.\n"
+def detail_rollups(engine: str) -> str:
+    """Migration 3: the detail rollups; for postgres also the rollup tables' move behind views."""
+    header = "-- Detail rollups: response model, finish reason, error type and output-length buckets.\n"
     if engine == "timescaledb":
         return header + "\n".join(
             _continuous_aggregate(r.name, r.interval, r.keys, r.measures)
-            for r in (QUALITY_HOURLY, QUALITY_DAILY)
+            for r in (DETAIL_HOURLY, DETAIL_DAILY)
         )
     renames = "".join(f"ALTER TABLE {r.name} RENAME TO {r.store};\n" for r in ROLLUPS if r.since < 3)
     return (
         header + "-- Every rollup is stored in <name>_store; <name> becomes a view that adds the buckets\n"
         "-- maintenance has not completed from the raw table (see the repeatable migration).\n"
         + renames
-        + "".join(rollup_table(r.store, r.keys, r.measures) for r in (QUALITY_HOURLY, QUALITY_DAILY))
+        + "".join(rollup_table(r.store, r.keys, r.measures) for r in (DETAIL_HOURLY, DETAIL_DAILY))
     )
 
 
@@ -211,7 +211,7 @@ def migrations(spec: Spec) -> list[Migration]:
             "error_type_raw",
             "-- error.type as the library wrote it; error_type is the vocabulary's.\n" + added_columns(2),
         ),
-        Migration(3, "quality_rollups", quality_rollups(spec.storage.engine)),
+        Migration(3, "detail_rollups", detail_rollups(spec.storage.engine)),
     ]
     if spec.storage.engine == "timescaledb":
         return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]

@@ -71,9 +71,9 @@ class Rollup:
 
 HOURLY = Rollup(rollups.HOURLY, timedelta(hours=1), timedelta(hours=2))
 DAILY = Rollup(rollups.DAILY, timedelta(days=1), timedelta(days=1))
-QUALITY_HOURLY = Rollup(rollups.QUALITY_HOURLY, timedelta(hours=1), timedelta(hours=2))
-QUALITY_DAILY = Rollup(rollups.QUALITY_DAILY, timedelta(days=1), timedelta(days=1))
-ROLLUPS = (HOURLY, DAILY, QUALITY_HOURLY, QUALITY_DAILY)
+DETAIL_HOURLY = Rollup(rollups.DETAIL_HOURLY, timedelta(hours=1), timedelta(hours=2))
+DETAIL_DAILY = Rollup(rollups.DETAIL_DAILY, timedelta(days=1), timedelta(days=1))
+ROLLUPS = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY)
 
 
 def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) -> MaintainReport:

@@ -1,10 +1,10 @@
 -- Generated from postgres.yaml by observatory render. Do not edit.
--- Quality rollups: response model, finish reason, error type and output-length buckets.
+-- Detail rollups: response model, finish reason, error type and output-length buckets.
 -- Every rollup is stored in <name>_store; <name> becomes a view that adds the buckets
 -- maintenance has not completed from the raw table (see the repeatable migration).
 ALTER TABLE llm_requests_hourly RENAME TO llm_requests_hourly_store;
 ALTER TABLE llm_requests_daily RENAME TO llm_requests_daily_store;
-CREATE TABLE IF NOT EXISTS llm_requests_quality_hourly_store (
+CREATE TABLE IF NOT EXISTS llm_requests_detail_hourly_store (
     bucket timestamptz NOT NULL,
     application text NOT NULL,
     environment text NOT NULL,
@@ -16,9 +16,19 @@ CREATE TABLE IF NOT EXISTS llm_requests_quality_hourly_store (
     finish_reason text NOT NULL,
     error_type text NOT NULL,
     requests bigint,
-    output_counted bigint,
+    errors bigint,
+    unpriced_requests bigint,
+    input_tokens bigint,
     output_tokens bigint,
     cache_read_tokens bigint,
+    cache_write_tokens bigint,
+    reasoning_tokens bigint,
+    cost_usd double precision,
+    duration_ms_sum double precision,
+    duration_ms_max double precision,
+    ttft_ms_sum double precision,
+    ttft_count bigint,
+    output_counted bigint,
     output_ge_1 bigint,
     output_ge_2 bigint,
     output_ge_3 bigint,
@@ -61,7 +71,7 @@ CREATE TABLE IF NOT EXISTS llm_requests_quality_hourly_store (
     output_ge_1048576 bigint,
     PRIMARY KEY (bucket, application, environment, team, provider, model, operation, response_model, finish_reason, error_type)
 );
-CREATE TABLE IF NOT EXISTS llm_requests_quality_daily_store (
+CREATE TABLE IF NOT EXISTS llm_requests_detail_daily_store (
     bucket timestamptz NOT NULL,
     application text NOT NULL,
     environment text NOT NULL,
@@ -73,9 +83,19 @@ CREATE TABLE IF NOT EXISTS llm_requests_quality_daily_store (
     finish_reason text NOT NULL,
     error_type text NOT NULL,
     requests bigint,
-    output_counted bigint,
+    errors bigint,
+    unpriced_requests bigint,
+    input_tokens bigint,
     output_tokens bigint,
     cache_read_tokens bigint,
+    cache_write_tokens bigint,
+    reasoning_tokens bigint,
+    cost_usd double precision,
+    duration_ms_sum double precision,
+    duration_ms_max double precision,
+    ttft_ms_sum double precision,
+    ttft_count bigint,
+    output_counted bigint,
     output_ge_1 bigint,
     output_ge_2 bigint,
     output_ge_3 bigint,
