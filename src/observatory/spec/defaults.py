@@ -156,6 +156,10 @@ DASHBOARD_GROUP_BY: Final = ("application", "model")
 
 # Storage: TimescaleDB is what compose runs; `postgres` is for managed PostgreSQL without it.
 STORAGE_ENGINE: Final = "timescaledb"
+# A request row may reach the database this many days after it started and still be counted in the
+# hourly and daily rollups without a backfill: a sender's retry queue across a weekend outage. Every
+# rollup refresh looks this far back, so more days cost more work on every run.
+STORAGE_LATE_DATA_DAYS: Final = 3
 
 # Deploy: a namespace of its own, the cluster's default storage class, replicas that survive one
 # node going away.

@@ -385,6 +385,8 @@ class StorageFile(FileModel):
     port: Port | None = None
     database: Name | None = None
     sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = None
+    # How many days late a row may arrive and still reach the rollups on its own (later: a backfill).
+    late_data_days: PositiveInt | None = None
 
 
 class ObjectStorageFile(FileModel):

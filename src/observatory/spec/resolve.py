@@ -211,6 +211,7 @@ def _storage(f: m.StorageFile | None) -> t.Storage:
         port=_pick(f.port, d.STORAGE_PORT),
         database=_pick(f.database, names.DB_NAME),
         sslmode=_pick(f.sslmode, d.STORAGE_SSLMODE),
+        late_data_days=_pick(f.late_data_days, d.STORAGE_LATE_DATA_DAYS),
     )
 
 
@@ -313,6 +314,7 @@ def resolved_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
                 ),
             )
     yield from _grafana_problems(spec.grafana)
+    yield from _storage_problems(spec, f)
     seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(spec.models):
         key = (row.provider, row.model, row.model_pattern, row.effective_from)
@@ -325,6 +327,33 @@ def resolved_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
                 ),
             )
         seen.setdefault(key, i)
+
+
+# TimescaleDB refuses a refresh policy whose window is shorter than two buckets past its end offset
+# (1 hour): 2 days and 1 hour for the daily rollup. The window must also end a day inside raw
+# retention, so no refresh reaches a dropped chunk (observatory.sql.schema.refresh_start_offset).
+TIMESCALEDB_MIN_WARM_DAYS = 4
+
+
+def _storage_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
+    """A late-data window past raw retention; raw retention too short for TimescaleDB's refresh."""
+    storage, retention = f.storage or m.StorageFile(), f.retention or m.RetentionFile()
+    warm = spec.retention.requests.warm_days
+    if storage.late_data_days is not None and storage.late_data_days >= warm:
+        yield (
+            ("storage", "late_data_days"),
+            f"{storage.late_data_days} days reaches past the requests' warm retention ({warm} days): "
+            "older rows are dropped, not rolled up; must be less than it",
+        )
+    if spec.storage.engine == "timescaledb" and warm < TIMESCALEDB_MIN_WARM_DAYS:
+        requests = retention.requests
+        set_in_requests = requests is not None and requests.warm_days is not None
+        path = ("retention", "requests", "warm_days") if set_in_requests else ("retention", "warm_days")
+        yield (
+            path,
+            f"the timescaledb engine keeps raw requests at least {TIMESCALEDB_MIN_WARM_DAYS} days "
+            f"(the daily rollup refreshes two whole days inside raw retention), got {warm}",
+        )
 
 
 def _grafana_problems(grafana: t.Grafana) -> Iterator[m.Problem]:

@@ -205,6 +205,7 @@ class Storage:
     port: int
     database: str
     sslmode: str
+    late_data_days: int  # a row this late is still counted in the rollups without a backfill
 
 
 @dataclass(frozen=True, slots=True)
