@@ -1,33 +1,192 @@
 -- Generated from observatory.yaml by observatory render. Do not edit.
--- From the spec's retention.requests tiers (days): hot 7, warm 30, cold 730.
-SELECT remove_compression_policy('llm_requests', if_exists => TRUE);
-SELECT add_compression_policy('llm_requests', compress_after => INTERVAL '7 days');
-SELECT remove_retention_policy('llm_requests', if_exists => TRUE);
-SELECT add_retention_policy('llm_requests', drop_after => INTERVAL '30 days');
+-- Compression: segments per application, rows in time order then by the unique key.
+DO $$
+BEGIN
+    IF (SELECT string_agg(attname || CASE WHEN orderby_asc THEN '' ELSE ' DESC' END, ', ' ORDER BY orderby_column_index)
+        FROM timescaledb_information.compression_settings
+        WHERE hypertable_name = 'llm_requests' AND orderby_column_index IS NOT NULL)
+        IS DISTINCT FROM 'time DESC, trace_id, span_id'
+    THEN
+        ALTER TABLE llm_requests SET (timescaledb.compress, timescaledb.compress_segmentby = 'application',
+            timescaledb.compress_orderby = 'time DESC, trace_id, span_id');
+    END IF;
+END
+$$;
 
-SELECT remove_continuous_aggregate_policy('llm_requests_hourly', if_exists => TRUE);
-SELECT add_continuous_aggregate_policy('llm_requests_hourly', start_offset => INTERVAL '72 hours',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes');
-SELECT remove_retention_policy('llm_requests_hourly', if_exists => TRUE);
-SELECT add_retention_policy('llm_requests_hourly', drop_after => INTERVAL '30 days');
+-- From the spec's retention.requests tiers (days): hot 7, warm 30, cold 730; and storage.late_data_days: 3.
+-- Each job is replaced only when it differs, so its id and history survive a migrate.
 
-SELECT remove_continuous_aggregate_policy('llm_requests_daily', if_exists => TRUE);
-SELECT add_continuous_aggregate_policy('llm_requests_daily', start_offset => INTERVAL '72 hours',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
-SELECT remove_retention_policy('llm_requests_daily', if_exists => TRUE);
-SELECT add_retention_policy('llm_requests_daily', drop_after => INTERVAL '730 days');
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'compress_after')::interval = INTERVAL '7 days'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_compression' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests')
+    THEN
+        PERFORM remove_compression_policy('llm_requests', if_exists => TRUE);
+        PERFORM add_compression_policy('llm_requests', compress_after => INTERVAL '7 days');
+    END IF;
+END
+$$;
 
-SELECT remove_continuous_aggregate_policy('llm_requests_detail_hourly', if_exists => TRUE);
-SELECT add_continuous_aggregate_policy('llm_requests_detail_hourly', start_offset => INTERVAL '72 hours',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes');
-SELECT remove_retention_policy('llm_requests_detail_hourly', if_exists => TRUE);
-SELECT add_retention_policy('llm_requests_detail_hourly', drop_after => INTERVAL '30 days');
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'drop_after')::interval = INTERVAL '30 days'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_retention' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests')
+    THEN
+        PERFORM remove_retention_policy('llm_requests', if_exists => TRUE);
+        PERFORM add_retention_policy('llm_requests', drop_after => INTERVAL '30 days');
+    END IF;
+END
+$$;
 
-SELECT remove_continuous_aggregate_policy('llm_requests_detail_daily', if_exists => TRUE);
-SELECT add_continuous_aggregate_policy('llm_requests_detail_daily', start_offset => INTERVAL '72 hours',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
-SELECT remove_retention_policy('llm_requests_detail_daily', if_exists => TRUE);
-SELECT add_retention_policy('llm_requests_detail_daily', drop_after => INTERVAL '730 days');
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'start_offset')::interval = INTERVAL '74 hours'
+            AND (j.config->>'end_offset')::interval = INTERVAL '1 hour'
+            AND j.schedule_interval = INTERVAL '15 minutes'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_refresh_continuous_aggregate' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_hourly')
+    THEN
+        PERFORM remove_continuous_aggregate_policy('llm_requests_hourly', if_exists => TRUE);
+        PERFORM add_continuous_aggregate_policy('llm_requests_hourly', start_offset => INTERVAL '74 hours',
+            end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'drop_after')::interval = INTERVAL '30 days'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_retention' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_hourly')
+    THEN
+        PERFORM remove_retention_policy('llm_requests_hourly', if_exists => TRUE);
+        PERFORM add_retention_policy('llm_requests_hourly', drop_after => INTERVAL '30 days');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'start_offset')::interval = INTERVAL '120 hours'
+            AND (j.config->>'end_offset')::interval = INTERVAL '1 hour'
+            AND j.schedule_interval = INTERVAL '1 hour'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_refresh_continuous_aggregate' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_daily')
+    THEN
+        PERFORM remove_continuous_aggregate_policy('llm_requests_daily', if_exists => TRUE);
+        PERFORM add_continuous_aggregate_policy('llm_requests_daily', start_offset => INTERVAL '120 hours',
+            end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'drop_after')::interval = INTERVAL '730 days'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_retention' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_daily')
+    THEN
+        PERFORM remove_retention_policy('llm_requests_daily', if_exists => TRUE);
+        PERFORM add_retention_policy('llm_requests_daily', drop_after => INTERVAL '730 days');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'start_offset')::interval = INTERVAL '74 hours'
+            AND (j.config->>'end_offset')::interval = INTERVAL '1 hour'
+            AND j.schedule_interval = INTERVAL '15 minutes'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_refresh_continuous_aggregate' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_detail_hourly')
+    THEN
+        PERFORM remove_continuous_aggregate_policy('llm_requests_detail_hourly', if_exists => TRUE);
+        PERFORM add_continuous_aggregate_policy('llm_requests_detail_hourly', start_offset => INTERVAL '74 hours',
+            end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'drop_after')::interval = INTERVAL '30 days'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_retention' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_detail_hourly')
+    THEN
+        PERFORM remove_retention_policy('llm_requests_detail_hourly', if_exists => TRUE);
+        PERFORM add_retention_policy('llm_requests_detail_hourly', drop_after => INTERVAL '30 days');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'start_offset')::interval = INTERVAL '120 hours'
+            AND (j.config->>'end_offset')::interval = INTERVAL '1 hour'
+            AND j.schedule_interval = INTERVAL '1 hour'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_refresh_continuous_aggregate' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_detail_daily')
+    THEN
+        PERFORM remove_continuous_aggregate_policy('llm_requests_detail_daily', if_exists => TRUE);
+        PERFORM add_continuous_aggregate_policy('llm_requests_detail_daily', start_offset => INTERVAL '120 hours',
+            end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'drop_after')::interval = INTERVAL '730 days'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_retention' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_requests_detail_daily')
+    THEN
+        PERFORM remove_retention_policy('llm_requests_detail_daily', if_exists => TRUE);
+        PERFORM add_retention_policy('llm_requests_detail_daily', drop_after => INTERVAL '730 days');
+    END IF;
+END
+$$;
 
 -- Grafana reads through grafana_reader, which can read these and nothing else.
 GRANT USAGE ON SCHEMA public TO grafana_reader;

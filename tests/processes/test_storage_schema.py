@@ -127,13 +127,31 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
     assert (
         f"add_retention_policy('{names.VIEW_REQUESTS_DAILY}', drop_after => INTERVAL '400 days')" in policies
     )
-    # The refresh window stays inside raw retention, so a refresh never erases rollups of dropped days.
-    assert "start_offset => INTERVAL '72 hours'" in policies
+    # The refresh windows reach storage.late_data_days (3) and two buckets back.
+    assert (
+        f"add_continuous_aggregate_policy('{names.VIEW_REQUESTS_HOURLY}', start_offset => INTERVAL '74 hours'"
+        in policies
+    )
+    assert (
+        f"add_continuous_aggregate_policy('{names.VIEW_REQUESTS_DAILY}', start_offset => INTERVAL '120 hours'"
+        in policies
+    )
+    # But never past the last day of raw retention, where a refresh would erase rollups of dropped days.
+    short = parse("version: v1\nretention: {hot_days: 2, warm_days: 4}\nstorage: {late_data_days: 3}\n", "s")
+    capped = next(m.sql for m in migrations(short) if m.version is None)
+    assert capped.count("start_offset => INTERVAL '72 hours'") == 4
+    # Each job is replaced only when it differs from the spec, which keeps its id (checked on a real
+    # TimescaleDB in tests/containers/test_storage_timescaledb.py).
+    assert policies.count("IF (SELECT count(*) <> 1") == 10
+    assert "compress_orderby = 'time DESC, trace_id, span_id'" in policies
 
 
 def test_the_versioned_schema_does_not_depend_on_the_spec() -> None:
     """Retention and such live in the repeatable file; a spec change never edits an applied migration."""
-    a = parse("version: v1\nretention: {hot_days: 1, warm_days: 2, cold_days: 3}\n", "s")
+    a = parse(
+        "version: v1\nretention: {hot_days: 1, warm_days: 4, cold_days: 5}\nstorage: {late_data_days: 1}\n",
+        "s",
+    )
     b = parse("version: v1\n", "s")
     assert [m.sql for m in migrations(a) if m.version] == [m.sql for m in migrations(b) if m.version]
 

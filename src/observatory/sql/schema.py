@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from observatory import names
 from observatory.spec.types import Spec
 from observatory.sql.columns import COLUMNS, UNIQUE_KEY
+from observatory.sql.policies import timescaledb_policies
 from observatory.sql.rollups import (
     DAILY_KEYS,
     DETAIL_DAILY,
@@ -132,32 +133,6 @@ def timescaledb_schema() -> str:
         + "\n"
         + _continuous_aggregate(DAILY, "1 day", DAILY_KEYS)
     )
-
-
-def timescaledb_policies(spec: Spec) -> str:
-    tiers = spec.retention.requests
-    # A refresh must never reach back past raw retention: it would replace rollups of dropped days
-    # with nothing. So the refresh window starts at most warm_days - 1 back (and at least 2 hours).
-    back_hours = max(2, min(3 * 24, (tiers.warm_days - 1) * 24))
-    days = f"hot {tiers.hot_days}, warm {tiers.warm_days}, cold {tiers.cold_days}"
-    out = f"""-- From the spec's retention.requests tiers (days): {days}.
-SELECT remove_compression_policy('{T}', if_exists => TRUE);
-SELECT add_compression_policy('{T}', compress_after => INTERVAL '{tiers.hot_days} days');
-SELECT remove_retention_policy('{T}', if_exists => TRUE);
-SELECT add_retention_policy('{T}', drop_after => INTERVAL '{tiers.warm_days} days');
-"""
-    for r in ROLLUPS:
-        hourly = r.field == "hour"
-        schedule = "15 minutes" if hourly else "1 hour"
-        keep = tiers.warm_days if hourly else tiers.cold_days
-        out += f"""
-SELECT remove_continuous_aggregate_policy('{r.name}', if_exists => TRUE);
-SELECT add_continuous_aggregate_policy('{r.name}', start_offset => INTERVAL '{back_hours} hours',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '{schedule}');
-SELECT remove_retention_policy('{r.name}', if_exists => TRUE);
-SELECT add_retention_policy('{r.name}', drop_after => INTERVAL '{keep} days');
-"""
-    return out
 
 
 def grants() -> str:
