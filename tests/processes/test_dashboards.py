@@ -304,19 +304,17 @@ def test_every_sql_query_runs_on_postgresql_and_returns_the_columns_its_panel_ex
             assert got[0] == "time", (board, slug)
 
 
-def test_timescaledb_expansion_uses_time_bucket_and_leaves_nothing_unexpanded() -> None:
+def test_sql_time_series_have_one_point_per_rollup_bucket_on_either_flavour() -> None:
+    """The SQL time series group by the rollup's own bucket (an hour or a day, see `sources`), not by
+    Grafana's $__timeGroup: a point never splits or merges buckets, on either flavour."""
     spec = _spec("repository")
     now = datetime(2026, 3, 20, 14, 30, tzinfo=UTC)
-    grouped = [q for _, _, q in _sql_queries(spec) if "$__timeGroup" in q.sql]
-    assert grouped
-    for query in grouped:
-        sql = expand(query.sql, timescaledb=True, start=now - timedelta(days=1), end=now)
-        assert re.search(r"time_bucket\('\d+\.000s',(time|bucket)\) AS \"time\"", sql), sql
-        assert "floor(extract(epoch" not in sql
-    daily = next(q for b, s, q in _sql_queries(spec) if s == "daily_trend")
-    assert "time_bucket('86400.000s',bucket) AS \"time\"" in expand(
-        daily.sql, timescaledb=True, start=now - timedelta(days=1), end=now
-    )
+    series = [q for _, _, q in _sql_queries(spec) if q.format == "time_series"]
+    assert len(series) >= 4
+    for query in series:
+        assert 'bucket AS "time"' in query.sql and "$__timeGroup" not in query.sql, query.sql
+        for timescaledb in (False, True):  # expand fails on anything left unexpanded
+            expand(query.sql, timescaledb=timescaledb, start=now - timedelta(days=1), end=now)
 
 
 # --- PromQL on a real Prometheus fed by the real collector ---------------------------------------

@@ -31,7 +31,12 @@ FOLDER = "dashboards"
 # Each variable filters the next: the choices of model are those of the chosen applications, and so on.
 _CHAIN = ("application", "environment", "provider", "model")
 _SQL_VARIABLES = {
-    "team": f"SELECT DISTINCT team FROM {names.VIEW_REQUESTS_DAILY} WHERE team <> '' ORDER BY 1",
+    # The teams seen in the time range, from the detail rollup: far smaller than the per-user one.
+    "team": (
+        f"SELECT DISTINCT team FROM {names.VIEW_DETAIL_DAILY}\n"
+        "WHERE team <> '' AND bucket > $__timeFrom()::timestamptz - INTERVAL '1 day'"
+        " AND bucket < $__timeTo()::timestamptz ORDER BY 1"
+    ),
     "user": (
         f"SELECT DISTINCT user_id FROM {names.VIEW_REQUESTS_DAILY}\n"
         "WHERE user_id <> '' AND bucket > now() - INTERVAL '31 days' ORDER BY 1 LIMIT 1000"

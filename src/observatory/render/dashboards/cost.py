@@ -1,8 +1,9 @@
 """Cost: spend by model, application, team and user, trends, budget burn, cache savings, unpriced share.
 
-Everything here is SQL: the per-request table for exact sums over the time range, and the daily
-rollup (the only relation per user, kept for the cold tier) for breakdowns and trends. Rollup buckets
-are UTC days; a breakdown counts every day that overlaps the time range.
+Everything here is SQL over the rollups (`sources`): the hourly ones for ranges up to three days, the
+detail daily rollup beyond, and the per-user daily rollup for the user panels and, over long ranges,
+whenever the `user` variable holds a selection (over short ones, that user's raw rows). Buckets are UTC
+hours or days; a panel counts every bucket overlapping the time range.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from observatory.render.dashboards.panels import (
     UTC_MONTH_START,
     Panel,
     Sql,
-    rollup_range,
     sql_filter,
-    sql_series,
+)
+from observatory.render.dashboards.sources import (
+    SHORT_RANGE,
+    rollup_rows,
+    series_over_time,
 )
 from observatory.spec.types import Spec
 from observatory.sql.prices import cache_read_saving, price_row, priced_model, prices_cte
@@ -30,62 +34,70 @@ DESCRIPTION = "Spend in USD from the spec's price table, by model, application, 
 VARIABLES = (*STANDARD_VARIABLES, "team", "user")
 TIME_FROM = "now-30d"
 RAW = names.TABLE_REQUESTS
-DAILY = names.VIEW_REQUESTS_DAILY
 RAW_WHERE = f"$__timeFilter(time) AND {sql_filter(VARIABLES, RAW_COLUMNS)}"
-DAILY_WHERE = f"{rollup_range('day')} AND {sql_filter(VARIABLES, ROLLUP_COLUMNS)}"
+BUCKETS = f"UTC hours for ranges up to {SHORT_RANGE}, UTC days beyond, overlapping the time range"
 # Table and bar gauge rows are the query's rows, not one reduced value per column.
 ROWS: dict[str, Any] = {"reduceOptions": {"values": True, "calcs": [], "fields": ""}}
 
 
 def _breakdown(slug: str, title: str, key: str, panel_type: str, limit: int = 20) -> Panel:
     column = ROLLUP_COLUMNS[key]
-    sql = (
-        f"SELECT {column} AS {key}, sum(cost_usd) AS spend_usd\nFROM {DAILY}\nWHERE {DAILY_WHERE}\n"
-        f"GROUP BY 1 ORDER BY 2 DESC LIMIT {limit}"
-    )
+    rows = rollup_rows((column, "cost_usd"), VARIABLES, by_user=key == "user")
+    sql = f"SELECT {column} AS {key}, sum(cost_usd) AS spend_usd\nFROM {rows}\n"
+    sql += f"GROUP BY 1 ORDER BY 2 DESC LIMIT {limit}"
     return Panel(
         slug,
         title,
         panel_type,
         (Sql(sql, (key, "spend_usd")),),
-        description="From the daily rollup: whole UTC days overlapping the time range.",
+        description=(
+            "From the per-user daily rollup: whole UTC days overlapping the time range."
+            if key == "user"
+            else f"From the rollups: {BUCKETS}."
+        ),
         unit="currencyUSD",
         width=6 if panel_type != "table" else 12,
         options=ROWS if panel_type in ("piechart", "bargauge") else {},
     )
 
 
-def _over_time(slug: str, title: str, value: str, group_by: tuple[str, ...], unit: str) -> Panel:
-    sql = (
-        f"SELECT $__timeGroupAlias(time, $__interval), {sql_series(group_by, RAW_COLUMNS)},\n"
-        f"  {value} AS value\nFROM {RAW}\nWHERE {RAW_WHERE}\nGROUP BY 1, 2 ORDER BY 1"
-    )
+def _over_time(
+    slug: str, title: str, value: str, measures: tuple[str, ...], group_by: tuple[str, ...]
+) -> Panel:
+    keys = tuple(ROLLUP_COLUMNS[g] for g in group_by if g in ROLLUP_COLUMNS)
+    rows = rollup_rows((*keys, *measures), VARIABLES, by_user="user" in group_by)
+    sql = f"SELECT {series_over_time(f'{value} AS value', group_by)}\nFROM {rows}\nGROUP BY 1, 2 ORDER BY 1"
     return Panel(
         slug,
         title,
         "timeseries",
         (Sql(sql, ("time", "metric", "value"), "time_series"),),
-        unit=unit,
+        description=f"One point per rollup bucket: {BUCKETS}.",
+        unit="currencyUSD",
         width=12,
     )
 
 
-def _stat(slug: str, title: str, column: str, value: str, unit: str, description: str) -> Panel:
-    sql = f"SELECT {value} AS {column}\nFROM {RAW}\nWHERE {RAW_WHERE}"
+def _stat(
+    slug: str, title: str, column: str, value: str, measures: tuple[str, ...], unit: str, description: str
+) -> Panel:
+    sql = f"SELECT {value} AS {column}\nFROM {rollup_rows(measures, VARIABLES)}"
+    description = f"{description} From the rollups: {BUCKETS}."
     return Panel(slug, title, "stat", (Sql(sql, (column,)),), description, unit, width=6, height=5)
 
 
 def _cache_savings(spec: Spec) -> Panel:
     # Each request's cache reads at the price row that priced it (the collector's rule, from
-    # observatory.sql.prices), summed first per provider, priced model and UTC day: the rule needs
-    # the response model and the day, which only the per-request table has.
-    model = priced_model("request_model", "response_model")
+    # observatory.sql.prices), summed first per provider, priced model and UTC day.
+    model = priced_model("nullif(model, '')", "nullif(response_model, '')")
+    columns = ("provider", "model", "response_model", "cache_read_tokens")
     sql = (
         f"WITH {prices_cte(spec.models)},\n"
         "reads AS (\n"
-        f"  SELECT provider, {model} AS model, (time AT TIME ZONE 'UTC')::date AS day,\n"
+        f"  SELECT provider, {model} AS model, (bucket AT TIME ZONE 'UTC')::date AS day,\n"
         "    sum(cache_read_tokens) AS cache_read_tokens\n"
-        f"  FROM {RAW}\n  WHERE {RAW_WHERE} AND cache_read_tokens > 0\n  GROUP BY 1, 2, 3)\n"
+        f"  FROM {rollup_rows(columns, VARIABLES, detail=True)}\n  WHERE cache_read_tokens > 0\n"
+        "  GROUP BY 1, 2, 3)\n"
         f"SELECT coalesce(sum(r.cache_read_tokens * ({cache_read_saving('p')}) / 1e6), 0) AS savings_usd\n"
         "FROM reads r\n"
         f"JOIN LATERAL ({price_row('r.provider', 'r.model', 'r.day')}) p ON true"
@@ -97,7 +109,7 @@ def _cache_savings(spec: Spec) -> Panel:
         (Sql(sql, ("savings_usd",)),),
         description=(
             "Cache-read tokens priced at the input price minus the cache-read price of the row that"
-            " priced each request. Exact, from the per-request table (kept for the warm tier)."
+            f" priced each request. From the detail rollups: {BUCKETS}."
         ),
         unit="currencyUSD",
         width=6,
@@ -112,7 +124,7 @@ def _budget_burn(spec: Spec) -> Panel:
         f"WITH {budgets_cte(spec)},\n"
         "spend AS (\n"
         "  SELECT b.kind, b.name, b.monthly_usd, coalesce(sum(d.cost_usd), 0) AS month_to_date_usd\n"
-        f"  FROM budgets b LEFT JOIN {DAILY} d\n"
+        f"  FROM budgets b LEFT JOIN {names.VIEW_DETAIL_DAILY} d\n"
         "    ON (b.kind = 'application' AND d.application = b.name OR b.kind = 'team' AND d.team = b.name)\n"
         f"    AND d.bucket >= {UTC_MONTH_START}\n"
         "  WHERE b.monthly_usd IS NOT NULL GROUP BY 1, 2, 3)\n"
@@ -135,15 +147,16 @@ def _budget_burn(spec: Spec) -> Panel:
 
 def panels(spec: Spec) -> list[Panel]:
     group = spec.dashboards.group_by
+    months = f"bucket >= {UTC_MONTH_START} - INTERVAL '11 months'"
     monthly = (
         "SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM') AS month, sum(cost_usd) AS spend_usd\n"
-        f"FROM {DAILY}\nWHERE bucket >= {UTC_MONTH_START} - INTERVAL '11 months' AND "
-        f"{sql_filter(VARIABLES, ROLLUP_COLUMNS)}\nGROUP BY 1 ORDER BY 1"
+        f"FROM {rollup_rows(('cost_usd',), VARIABLES, daily=True, span=months)}\nGROUP BY 1 ORDER BY 1"
     )
+    group_keys = tuple(ROLLUP_COLUMNS[g] for g in group if g in ROLLUP_COLUMNS)
+    daily_rows = rollup_rows((*group_keys, "cost_usd"), VARIABLES, by_user="user" in group, daily=True)
     daily = (
-        f"SELECT $__timeGroupAlias(bucket, '1d'), {sql_series(group, ROLLUP_COLUMNS)},\n"
-        "  sum(cost_usd) AS value\n"
-        f"FROM {DAILY}\nWHERE {DAILY_WHERE}\nGROUP BY 1, 2 ORDER BY 1"
+        f"SELECT {series_over_time('sum(cost_usd) AS value', group)}\n"
+        f"FROM {daily_rows}\nGROUP BY 1, 2 ORDER BY 1"
     )
     return [
         _stat(
@@ -151,14 +164,16 @@ def panels(spec: Spec) -> list[Panel]:
             "Spend in time range",
             "spend_usd",
             "coalesce(sum(cost_usd), 0)",
+            ("cost_usd",),
             "currencyUSD",
-            "Exact, from the per-request table (kept for the warm tier).",
+            "Priced requests only (unpriced ones have no cost).",
         ),
         _stat(
             "cost_per_request",
             "Cost per priced request",
             "usd_per_request",
-            "sum(cost_usd) / nullif(count(*) FILTER (WHERE NOT unpriced), 0)",
+            "sum(cost_usd) / nullif(sum(requests) - sum(unpriced_requests), 0)",
+            ("cost_usd", "requests", "unpriced_requests"),
             "currencyUSD",
             "Unpriced requests are left out of both sides.",
         ),
@@ -167,7 +182,8 @@ def panels(spec: Spec) -> list[Panel]:
             "unpriced_share",
             "Unpriced share of requests",
             "unpriced_share",
-            "coalesce(count(*) FILTER (WHERE unpriced)::float8 / nullif(count(*), 0), 0)",
+            "coalesce(sum(unpriced_requests)::float8 / nullif(sum(requests), 0), 0)",
+            ("requests", "unpriced_requests"),
             "percentunit",
             "Requests to models with no row in the spec's price table: their cost is unknown, not zero.",
         ),
@@ -175,8 +191,8 @@ def panels(spec: Spec) -> list[Panel]:
             "spend_over_time",
             "Spend by " + (", ".join(group) or "all"),
             "sum(cost_usd)",
+            ("cost_usd",),
             group,
-            "currencyUSD",
         ),
         _breakdown("spend_by_model", "Spend by model", "model", "piechart"),
         _breakdown("spend_by_application", "Spend by application", "application", "bargauge"),
@@ -187,6 +203,7 @@ def panels(spec: Spec) -> list[Panel]:
             "Daily spend",
             "timeseries",
             (Sql(daily, ("time", "metric", "value"), "time_series"),),
+            description="UTC days overlapping the time range.",
             unit="currencyUSD",
             width=12,
             custom={"drawStyle": "bars", "fillOpacity": 80},

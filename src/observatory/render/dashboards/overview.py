@@ -57,7 +57,7 @@ def _error_ratio() -> str:
 
 def _spend_since(start: str, title: str, slug: str, budget: float | None) -> Panel:
     sql = (
-        f"SELECT coalesce(sum(cost_usd), 0) AS spend_usd FROM {names.VIEW_REQUESTS_DAILY}\n"
+        f"SELECT coalesce(sum(cost_usd), 0) AS spend_usd FROM {names.VIEW_DETAIL_DAILY}\n"
         f"WHERE bucket >= {start} AND {DAILY_FILTER}"
     )
     return Panel(
@@ -65,7 +65,10 @@ def _spend_since(start: str, title: str, slug: str, budget: float | None) -> Pan
         title,
         "stat",
         (Sql(sql, ("spend_usd",)),),
-        description="From the daily rollup (UTC days); turns orange at 80% and red at 100% of the budget.",
+        description=(
+            "From the daily rollup (UTC days; today's figure is current). Turns orange at 80% and red"
+            " at 100% of the budget."
+        ),
         unit="currencyUSD",
         width=4,
         height=5,
@@ -89,7 +92,7 @@ def _budget_status(spec: Spec) -> Panel:
         f"WITH {budgets_cte(spec)}\n"
         "SELECT b.kind, b.name, b.daily_usd, b.monthly_usd,\n"
         f"  {spend}\n"
-        f"FROM budgets b LEFT JOIN {names.VIEW_REQUESTS_DAILY} d\n"
+        f"FROM budgets b LEFT JOIN {names.VIEW_DETAIL_DAILY} d\n"
         "  ON (b.kind = 'application' AND d.application = b.name OR b.kind = 'team' AND d.team = b.name)\n"
         f"  AND d.bucket >= {UTC_MONTH_START}\n"
         "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2"

@@ -1,17 +1,20 @@
 """Quality: truncated responses, errors, and drift (a request model answered by a changing response
 model; the output length distribution this week against last week).
 
-Truncation and drift need per-request columns (finish reason, response model, token counts) that are
-not metric labels, so they are SQL on the per-request table.
+Truncation and drift need columns (finish reason, response model, output length) that are not metric
+labels, so they are SQL on the detail rollups (`sources`): hourly up to three days, daily beyond.
 """
 
 from __future__ import annotations
 
+import math
+
 from observatory import names
 from observatory.render.dashboards.panels import (
     HAS_ERROR,
-    RAW_COLUMNS,
+    ROLLUP_COLUMNS,
     STANDARD_VARIABLES,
+    UTC_DAY_START,
     Panel,
     Prom,
     Sql,
@@ -22,37 +25,47 @@ from observatory.render.dashboards.panels import (
     prom_group,
     rate,
     sql_filter,
-    sql_series,
 )
+from observatory.render.dashboards.sources import SHORT_RANGE, rollup_rows, series_over_time
 from observatory.spec.types import Spec
+from observatory.sql.rollups import OUTPUT_BOUNDS, output_bucket_column
 
 TITLE = "LLM quality"
 DESCRIPTION = "Truncated responses, errors and drift of models and response lengths."
 VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-7d"
-RAW = names.TABLE_REQUESTS
 F = prom_filter(VARIABLES)
-FILTER = sql_filter(VARIABLES, RAW_COLUMNS)
-WHERE = f"$__timeFilter(time) AND {FILTER}"
-TRUNCATED = "count(*) FILTER (WHERE finish_reason = 'length')"
-FINISHED = "count(*) FILTER (WHERE finish_reason IS NOT NULL)"
-THIS_WEEK = "time >= now() - INTERVAL '7 days'"
-LAST_WEEK = "time < now() - INTERVAL '7 days'"
+TRUNCATED = "sum(requests) FILTER (WHERE finish_reason = 'length')"
+FINISHED = "sum(requests) FILTER (WHERE finish_reason <> '')"
+# The week-over-week panels compare the last 7 UTC days (today's included) with the 7 before.
+THIS_WEEK_START = f"{UTC_DAY_START} - INTERVAL '6 days'"
+LAST_WEEK_START = f"{UTC_DAY_START} - INTERVAL '13 days'"
+
+
+def _group(spec: Spec) -> tuple[str, ...]:
+    """The spec's group-by keys the detail rollups have (they are not per user)."""
+    return tuple(g for g in spec.dashboards.group_by if g != "user")
 
 
 def _truncated(spec: Spec) -> list[Panel]:
-    group = spec.dashboards.group_by
+    group = _group(spec)
+    keys = tuple(ROLLUP_COLUMNS[g] for g in group)
+    ratio = f"{TRUNCATED}::float8 / nullif({FINISHED}, 0)"
     over_time = (
-        f"SELECT $__timeGroupAlias(time, $__interval), {sql_series(group, RAW_COLUMNS)},\n"
-        f"  {TRUNCATED}::float8 / nullif({FINISHED}, 0) AS value\n"
-        f"FROM {RAW}\nWHERE {WHERE}\nGROUP BY 1, 2 ORDER BY 1"
+        f"SELECT {series_over_time(f'{ratio} AS value', group)}\n"
+        f"FROM {rollup_rows((*keys, 'finish_reason', 'requests'), VARIABLES, detail=True)}\n"
+        "GROUP BY 1, 2 ORDER BY 1"
     )
     by_model = (
-        f"SELECT coalesce(request_model, '') AS model, {FINISHED} AS finished, {TRUNCATED} AS truncated,\n"
-        f"  {TRUNCATED}::float8 / nullif({FINISHED}, 0) AS truncated_ratio\n"
-        f"FROM {RAW}\nWHERE {WHERE}\nGROUP BY 1 ORDER BY 4 DESC NULLS LAST"
+        f"SELECT model, {FINISHED} AS finished, {TRUNCATED} AS truncated,\n"
+        f"  {ratio} AS truncated_ratio\n"
+        f"FROM {rollup_rows(('model', 'finish_reason', 'requests'), VARIABLES, detail=True)}\n"
+        "GROUP BY 1 ORDER BY 4 DESC NULLS LAST"
     )
-    description = "Responses that stopped at the token limit (finish reason `length`), of all finished ones."
+    description = (
+        "Responses that stopped at the token limit (finish reason `length`), of all finished ones."
+        f" One point per UTC hour up to {SHORT_RANGE}, per UTC day beyond."
+    )
     return [
         Panel(
             "truncated_ratio",
@@ -97,16 +110,16 @@ def _errors(spec: Spec) -> list[Panel]:
 
 
 def _drift() -> list[Panel]:
+    rows = rollup_rows(("model", "response_model", "requests"), VARIABLES, detail=True)
     per_model = (
-        "SELECT $__timeGroupAlias(time, $__interval), coalesce(request_model, '') AS metric,\n"
-        "  count(DISTINCT response_model) AS value\n"
-        f"FROM {RAW}\nWHERE {WHERE} AND response_model IS NOT NULL\nGROUP BY 1, 2 ORDER BY 1"
+        'SELECT bucket AS "time", model AS metric, count(DISTINCT response_model) AS value\n'
+        f"FROM {rows}\nWHERE response_model <> ''\nGROUP BY 1, 2 ORDER BY 1"
     )
     pairs = (
-        "SELECT coalesce(request_model, '') AS request_model, response_model, count(*) AS requests,\n"
-        "  min(time) AS first_seen, max(time) AS last_seen,\n"
-        "  count(*) OVER (PARTITION BY coalesce(request_model, '')) AS response_models\n"
-        f"FROM {RAW}\nWHERE {WHERE} AND response_model IS NOT NULL\n"
+        "SELECT model AS request_model, response_model, sum(requests) AS requests,\n"
+        "  min(bucket) AS first_seen, max(bucket) AS last_seen,\n"
+        "  count(*) OVER (PARTITION BY model) AS response_models\n"
+        f"FROM {rows}\nWHERE response_model <> ''\n"
         "GROUP BY 1, 2 ORDER BY 6 DESC, 1, 4"
     )
     return [
@@ -115,7 +128,8 @@ def _drift() -> list[Panel]:
             "Response models per request model",
             "timeseries",
             (Sql(per_model, ("time", "metric", "value"), "time_series"),),
-            "More than one means the provider answered a fixed request model with different models.",
+            "More than one means the provider answered a fixed request model with different models"
+            f" (per UTC hour up to {SHORT_RANGE}, per UTC day beyond).",
             "short",
             width=12,
             thresholds=((2, "orange"),),
@@ -138,34 +152,70 @@ def _drift() -> list[Panel]:
                     ),
                 ),
             ),
-            "Each pair seen in the time range; request models with several response models first.",
+            "Each pair seen in the time range, request models with several response models first;"
+            " first and last seen are the start of the first and last hour (or day) it was seen in.",
             width=12,
         ),
     ]
 
 
-def _lengths() -> list[Panel]:
-    def pct(q: float, week: str) -> str:
-        return f"percentile_cont({q}) WITHIN GROUP (ORDER BY output_tokens) FILTER (WHERE {week})"
+def _weeks(columns: tuple[str, ...]) -> str:
+    """The detail daily rollup's rows of the last 14 UTC days, each marked this week or not."""
+    names_ = ", ".join(columns)
+    return (
+        f"  SELECT bucket >= {THIS_WEEK_START} AS this_week, {names_}\n"
+        f"  FROM {names.VIEW_DETAIL_DAILY}\n"
+        f"  WHERE bucket >= {LAST_WEEK_START} AND {sql_filter(VARIABLES, ROLLUP_COLUMNS)}"
+    )
 
-    recent = f"{RAW}\nWHERE time >= now() - INTERVAL '14 days' AND output_tokens IS NOT NULL AND {FILTER}"
+
+def _lengths() -> list[Panel]:
+    # Output-length buckets as rows (lower bound, upper bound, count); the last one's upper bound is
+    # the next half power of two.
+    bounds = [*OUTPUT_BOUNDS, math.ceil(2**20.5)]
+    columns = tuple(output_bucket_column(lower) for lower in OUTPUT_BOUNDS)
+    as_rows = ", ".join(f"({lo}, {hi}, {c})" for lo, hi, c in zip(bounds, bounds[1:], columns, strict=False))
+    # Within a bucket, a percentile is interpolated geometrically: lower * (upper/lower)^fraction.
     week_over_week = (
-        "SELECT coalesce(request_model, '') AS model,\n"
-        f"  {pct(0.5, THIS_WEEK)} AS p50_this_week, {pct(0.5, LAST_WEEK)} AS p50_last_week,\n"
-        f"  {pct(0.9, THIS_WEEK)} AS p90_this_week, {pct(0.9, LAST_WEEK)} AS p90_last_week,\n"
-        f"  count(*) FILTER (WHERE {THIS_WEEK}) AS requests_this_week,\n"
-        f"  count(*) FILTER (WHERE {LAST_WEEK}) AS requests_last_week\n"
-        f"FROM {recent}\nGROUP BY 1 ORDER BY 1"
+        "WITH weeks AS (\n"
+        f"{_weeks(('model', *columns))}),\n"
+        "buckets AS (\n"
+        "  SELECT model, this_week, b.lower, b.upper, sum(b.n) AS n\n"
+        f"  FROM weeks CROSS JOIN LATERAL (VALUES {as_rows}) AS b(lower, upper, n)\n"
+        "  GROUP BY 1, 2, 3, 4),\n"
+        "running AS (\n"
+        "  SELECT *, sum(n) OVER (PARTITION BY model, this_week ORDER BY lower) AS upto,\n"
+        "    sum(n) OVER (PARTITION BY model, this_week) AS total\n"
+        "  FROM buckets),\n"
+        "estimates AS (\n"
+        "  SELECT model, this_week, total, q.q,\n"
+        "    lower * power(upper::float8 / lower, (q.q * total - (upto - n)) / n) AS value\n"
+        "  FROM running CROSS JOIN (VALUES (0.5), (0.9)) AS q(q)\n"
+        "  WHERE n > 0 AND upto - n < q.q * total AND upto >= q.q * total)\n"
+        "SELECT model,\n"
+        "  max(value) FILTER (WHERE q = 0.5 AND this_week) AS p50_this_week,\n"
+        "  max(value) FILTER (WHERE q = 0.5 AND NOT this_week) AS p50_last_week,\n"
+        "  max(value) FILTER (WHERE q = 0.9 AND this_week) AS p90_this_week,\n"
+        "  max(value) FILTER (WHERE q = 0.9 AND NOT this_week) AS p90_last_week,\n"
+        "  coalesce(max(total) FILTER (WHERE this_week), 0) AS requests_this_week,\n"
+        "  coalesce(max(total) FILTER (WHERE NOT this_week), 0) AS requests_last_week\n"
+        "FROM estimates\nGROUP BY 1 ORDER BY 1"
     )
-    # Power-of-two buckets of output length: 1, 2, 4, ... tokens and up.
+    # Power-of-two buckets of output length (1, 2, 4, ... tokens and up): two detail buckets each.
+    as_powers = ", ".join(
+        f"({1 << (lo.bit_length() - 1)}, {c})" for lo, c in zip(OUTPUT_BOUNDS, columns, strict=True)
+    )
     distribution = (
+        "WITH weeks AS (\n"
+        f"{_weeks(columns)})\n"
         "SELECT '>= ' || tokens_from AS output_tokens, this_week, last_week FROM (\n"
-        "  SELECT (2 ^ floor(log(2, greatest(output_tokens, 1)::numeric)))::bigint AS tokens_from,\n"
-        f"    count(*) FILTER (WHERE {THIS_WEEK}) AS this_week,\n"
-        f"    count(*) FILTER (WHERE {LAST_WEEK}) AS last_week\n"
-        f"  FROM {recent}\n  GROUP BY 1) AS buckets\nORDER BY tokens_from"
+        "  SELECT b.tokens_from, sum(b.n) FILTER (WHERE this_week) AS this_week,\n"
+        "    sum(b.n) FILTER (WHERE NOT this_week) AS last_week\n"
+        f"  FROM weeks CROSS JOIN LATERAL (VALUES {as_powers}) AS b(tokens_from, n)\n"
+        "  GROUP BY 1) AS powers\n"
+        "WHERE this_week > 0 OR last_week > 0\nORDER BY tokens_from"
     )
-    columns = (
+    columns_out = (
         "model",
         "p50_this_week",
         "p50_last_week",
@@ -179,8 +229,10 @@ def _lengths() -> list[Panel]:
             "output_tokens_week_over_week",
             "Output tokens per response: this week against last",
             "table",
-            (Sql(week_over_week, columns),),
-            "Percentiles of output length per request model over the last 7 days and the 7 before.",
+            (Sql(week_over_week, columns_out),),
+            "Percentiles of output length per request model over the last 7 UTC days (today's included)"
+            " and the 7 before, estimated from the detail rollup's buckets (two per power of two):"
+            " within a factor of 1.41 of the exact value, usually far closer.",
             width=12,
         ),
         Panel(
@@ -188,7 +240,7 @@ def _lengths() -> list[Panel]:
             "Output length distribution: this week against last",
             "barchart",
             (Sql(distribution, ("output_tokens", "this_week", "last_week")),),
-            "Requests per power-of-two output length bucket.",
+            "Requests per power-of-two output length bucket, the last 7 UTC days against the 7 before.",
             "short",
             width=12,
         ),

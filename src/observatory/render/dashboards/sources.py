@@ -1,0 +1,127 @@
+"""Which rollup an SQL panel reads, decided in the query by the dashboard's time range and variables.
+
+Every SQL panel reads the coarsest rollup that answers it (`observatory.sql.rollups`):
+- the hourly rollups when the time range is at most `SHORT_RANGE`, the detail daily rollup beyond;
+- the per-user daily rollup when the panel groups by user, or when the dashboard's `user` variable
+  holds a selection (no other rollup is per user): over long ranges; over short ones, and for columns
+  only the detail rollups have, that user's raw rows, which the user index finds.
+The query holds one branch per rollup, each behind a condition on Grafana's time macros and the
+`user` selection. Grafana writes those as literals, so PostgreSQL folds each condition to a constant
+when it plans the query and never plans, let alone runs, the branches that do not apply.
+
+Rollup buckets are UTC hours or days: a panel counts every bucket that overlaps the time range, so its
+figures cover up to an hour (or a day) more than the range. Both flavours keep the last buckets current
+(real-time aggregation, or the postgres flavour's views over the raw rows after the last maintenance).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from observatory import names
+from observatory.render.dashboards.panels import RAW_COLUMNS, ROLLUP_COLUMNS, sql_filter
+from observatory.sql import rollups
+
+SHORT_RANGE: Final = "3 days"
+SHORT = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz <= INTERVAL '{SHORT_RANGE}'"
+LONG = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz > INTERVAL '{SHORT_RANGE}'"
+
+
+def all_selected(variable: str) -> str:
+    """True when `variable` is at All: its custom all value `.*` is written unformatted by Grafana."""
+    return f"'${{{variable}:regex}}' = '.*'"
+
+
+def some_selected(variable: str) -> str:
+    return f"'${{{variable}:regex}}' <> '.*'"
+
+
+def overlapping(rollup: rollups.Rollup) -> str:
+    """The rollup's buckets that overlap the dashboard's time range."""
+    return (
+        f"bucket > $__timeFrom()::timestamptz - INTERVAL '{rollup.interval}'"
+        " AND bucket < $__timeTo()::timestamptz"
+    )
+
+
+def _columns(rollup: rollups.Rollup) -> set[str]:
+    return {"bucket", *(k for k, _ in rollup.keys), *(m for m, _ in rollup.measures)}
+
+
+def _branch(
+    rollup: rollups.Rollup, columns: tuple[str, ...], variables: tuple[str, ...], *when: str, span: str = ""
+) -> str:
+    missing = set(columns) - _columns(rollup)
+    assert not missing, f"{rollup.name} has no column {sorted(missing)}"
+    # A branch without the user key is only taken with the user variable at All.
+    filters = [sql_filter((v,), ROLLUP_COLUMNS) for v in variables if ROLLUP_COLUMNS[v] in _columns(rollup)]
+    where = "\n    AND ".join((span or overlapping(rollup), *filters, *when))
+    return f"  SELECT {', '.join(('bucket', *columns))}\n  FROM {rollup.name}\n  WHERE {where}"
+
+
+def _raw_branch(columns: tuple[str, ...], variables: tuple[str, ...], *when: str) -> str:
+    """Hourly buckets computed from the raw rows in the range, as the detail hourly rollup has them:
+    for a selected user, whose rows are few (the user index finds them)."""
+    sql = dict((*rollups.DAILY_KEYS, *rollups.DETAIL_KEYS, *rollups.DETAIL_MEASURES))
+    keys = {k for k, _ in (*rollups.DAILY_KEYS, *rollups.DETAIL_KEYS)}
+    selected = [f"{sql[c]} AS {c}" for c in columns]
+    group = ", ".join(["1", *(str(i + 2) for i, c in enumerate(columns) if c in keys)])
+    span = (
+        f"time >= {rollups.utc_bucket('hour', '$__timeFrom()::timestamptz')}"
+        " AND time <= $__timeTo()::timestamptz"
+    )
+    filters = [sql_filter((v,), RAW_COLUMNS) for v in variables]
+    where = "\n    AND ".join((span, *filters, *when))
+    return (
+        f"  SELECT {', '.join((rollups.utc_bucket('hour') + ' AS bucket', *selected))}\n"
+        f"  FROM {names.TABLE_REQUESTS}\n  WHERE {where}\n  GROUP BY {group}"
+    )
+
+
+def rollup_rows(
+    columns: tuple[str, ...],
+    variables: tuple[str, ...],
+    detail: bool = False,
+    by_user: bool = False,
+    daily: bool = False,
+    when: tuple[str, ...] = (),
+    span: str = "",
+) -> str:
+    """A FROM item `r` with `bucket` and `columns`, from the rollup that answers the time range,
+    filtered by the dashboard's `variables`. `detail`: the columns include response model, finish
+    reason, error type or output-length buckets. `by_user`: the panel groups by user. `daily`: daily
+    buckets whatever the range. `when`: conditions every branch adds (constant ones, as gates). `span`:
+    the buckets to read, instead of those overlapping the time range.
+
+    With a user selected, a panel reads the per-user daily rollup over long ranges, and that user's
+    raw rows (hourly) over short ones or for detail columns, which no per-user rollup has."""
+    if by_user:
+        return _union([_branch(rollups.DAILY, columns, variables, *when, span=span)])
+    user = tuple(all_selected(u) for u in ("user",) if u in variables)
+    long = () if daily else (LONG,)
+    branches = [_branch(rollups.DETAIL_DAILY, columns, variables, *long, *user, *when, span=span)]
+    if not daily:
+        hourly = rollups.DETAIL_HOURLY if detail else rollups.HOURLY
+        branches.insert(0, _branch(hourly, columns, variables, SHORT, *user, *when, span=span))
+    if user:
+        selected = some_selected("user")
+        if detail:
+            assert not span and not daily, "raw rows are only read over the time range, hourly"
+            branches.append(_raw_branch(columns, variables, selected, *when))
+        else:
+            branches.append(_branch(rollups.DAILY, columns, variables, *long, selected, *when, span=span))
+            if not daily:
+                branches.append(_raw_branch(columns, variables, SHORT, selected, *when))
+    return _union(branches)
+
+
+def _union(branches: list[str]) -> str:
+    return "(\n" + "\n  UNION ALL\n".join(branches) + "\n) AS r"
+
+
+def series_over_time(columns: str, group_by: tuple[str, ...]) -> str:
+    """The time and series columns of a long-format time series over `rollup_rows`: one point per
+    bucket (an hour up to `SHORT_RANGE`, a day beyond), named by the group-by keys."""
+    keys = [ROLLUP_COLUMNS[g] for g in group_by if g in ROLLUP_COLUMNS]
+    metric = f"concat_ws(' / ', {', '.join(keys)})" if keys else "'all'"
+    return f'bucket AS "time", {metric} AS metric, {columns}'

@@ -1,0 +1,208 @@
+"""The SQL panels read rollups: what they show must be what the raw rows say.
+
+A real PostgreSQL 15 with the postgres flavour, 40 days of requests up to now and one maintenance run;
+each panel's query, expanded as Grafana expands it, against the same figure computed here straight
+from the raw table. Ranges start on a UTC hour (short ranges) or day (long ones), so the buckets that
+overlap the range are exactly the range; the last buckets come from the rollup views' raw side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from observatory import names
+from observatory.local.postgres import LocalPostgres
+from observatory.render.dashboards import panel_specs
+from observatory.render.dashboards.panels import Sql
+from observatory.spec import parse
+from observatory.storage.maintain import maintain
+from observatory.storage.migrate import migrate
+from tests.grafana_sql import expand
+from tests.processes.test_storage_maintain import insert, synthetic_rows
+
+SPEC = parse(
+    "version: v1\nstorage: {engine: postgres}\n"
+    "retention: {requests: {hot_days: 7, warm_days: 60, cold_days: 400}}\n",
+    "s.yaml",
+)
+T = names.TABLE_REQUESTS
+NOW = datetime.now(UTC)
+HOUR = NOW.replace(minute=0, second=0, microsecond=0)
+DAY = HOUR.replace(hour=0)
+# (name, start): a short range reads hourly rollups, a long one daily ones.
+RANGES = {"24h": HOUR - timedelta(hours=24), "30d": DAY - timedelta(days=30)}
+# Variable selections, and the SQL over the raw table that selects the same rows.
+SELECTIONS: dict[str, tuple[dict[str, str], str]] = {
+    "all": ({}, "true"),
+    "chat": ({"application": "chat"}, "application = 'chat'"),
+    "user u1": ({"user": "u1"}, "user_id = 'u1'"),
+    "two models": (
+        {"model": "(gpt\\-4o|claude\\-sonnet\\-4)"},
+        "request_model IN ('gpt-4o', 'claude-sonnet-4')",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def db(postgres: LocalPostgres) -> Iterator[psycopg.Connection]:
+    """The postgres flavour with 40 days of requests (three an hour) and its rollups."""
+    admin = postgres.dsn.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "dashboard_rollups"')
+    url = postgres.dsn.rsplit("/", 1)[0] + "/dashboard_rollups"
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, SPEC)
+        rows = synthetic_rows(NOW, days=40)
+        for day in sorted({r[0].date() for r in rows}):
+            conn.execute(f"SELECT {T}_ensure_partition(%s)", (day,))
+        # Half an hour's rows come after maintenance: only the views' raw side can show them.
+        insert(conn, [r for r in rows if r[0] < NOW - timedelta(minutes=30)])
+        maintain(conn, SPEC, NOW - timedelta(minutes=30))
+        insert(conn, [r for r in rows if r[0] >= NOW - timedelta(minutes=30)])
+        yield conn
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('DROP DATABASE "dashboard_rollups" WITH (FORCE)')
+
+
+def _panel(board: str, slug: str) -> Sql:
+    panel = next(p for p in panel_specs(SPEC)[board] if p.slug == slug)
+    query = panel.queries[0]
+    assert isinstance(query, Sql)
+    return query
+
+
+def _run(conn: psycopg.Connection, board: str, slug: str, start: datetime, variables: dict[str, str]) -> list:
+    sql = expand(_panel(board, slug).sql, timescaledb=False, start=start, end=NOW, variables=variables)
+    return conn.execute(sql.encode()).fetchall()
+
+
+def _raw(conn: psycopg.Connection, select: str, start: datetime, where: str, group: str = "") -> list:
+    sql = f"SELECT {select} FROM {T} WHERE time >= %s AND time <= %s AND {where} {group}"
+    return conn.execute(sql.encode(), (start, NOW)).fetchall()
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("selection", SELECTIONS)
+@pytest.mark.parametrize("window", RANGES)
+def test_the_cost_stats_equal_the_raw_rows(db: psycopg.Connection, window: str, selection: str) -> None:
+    variables, where = SELECTIONS[selection]
+    start = RANGES[window]
+    raw = _raw(
+        db,
+        "coalesce(sum(cost_usd), 0), count(*) FILTER (WHERE unpriced)::float8 / count(*),"
+        " sum(cost_usd) / count(*) FILTER (WHERE NOT unpriced)",
+        start,
+        where,
+    )[0]
+    assert raw[0] > 0
+    spend = _run(db, "cost", "spend_in_range", start, variables)
+    share = _run(db, "cost", "unpriced_share", start, variables)
+    per_request = _run(db, "cost", "cost_per_request", start, variables)
+    assert _close(spend[0][0], raw[0]) and _close(share[0][0], raw[1]) and _close(per_request[0][0], raw[2])
+
+
+@pytest.mark.parametrize("selection", SELECTIONS)
+@pytest.mark.parametrize("window", RANGES)
+def test_the_breakdowns_and_series_equal_the_raw_rows(
+    db: psycopg.Connection, window: str, selection: str
+) -> None:
+    variables, where = SELECTIONS[selection]
+    start = RANGES[window]
+    got = _run(db, "cost", "spend_by_application", start, variables)
+    raw = _raw(db, "application, sum(coalesce(cost_usd, 0))", start, where, "GROUP BY 1 ORDER BY 2 DESC")
+    assert [r[0] for r in got] == [r[0] for r in raw]
+    assert all(_close(a[1], b[1]) for a, b in zip(got, raw, strict=True))
+    series = _run(db, "cost", "spend_over_time", start, variables)
+    assert _close(sum(r[2] for r in series), sum(r[1] for r in raw))
+    if window == "30d":  # per-user panels are per UTC day
+        users = _run(db, "cost", "spend_by_user", start, variables)
+        raw_users = _raw(
+            db, "user_id, sum(coalesce(cost_usd, 0))", start, where + " AND user_id IS NOT NULL", "GROUP BY 1"
+        )
+        assert {u: round(c, 6) for u, c in users if u} == {u: round(c, 6) for u, c in raw_users}
+
+
+@pytest.mark.parametrize("window", RANGES)
+def test_truncation_and_drift_equal_the_raw_rows(db: psycopg.Connection, window: str) -> None:
+    start = RANGES[window]
+    got = _run(db, "quality", "truncated_by_model", start, {})
+    raw = _raw(
+        db,
+        "coalesce(request_model, ''), count(*) FILTER (WHERE finish_reason IS NOT NULL),"
+        " count(*) FILTER (WHERE finish_reason = 'length')",
+        start,
+        "true",
+        "GROUP BY 1",
+    )
+    assert sorted((m, int(f), int(t)) for m, f, t, _ in got) == sorted(raw)
+    pairs = _run(db, "quality", "response_model_drift", start, {})
+    raw_pairs = _raw(
+        db,
+        "coalesce(request_model, ''), response_model, count(*)",
+        start,
+        "response_model IS NOT NULL",
+        "GROUP BY 1, 2",
+    )
+    assert sorted((a, b, int(n)) for a, b, n, *_ in pairs) == sorted(raw_pairs)
+    assert any(n > 1 for *_, n in pairs)  # a request model answered by two response models
+
+
+def test_output_length_percentiles_are_within_the_bucket_width_of_the_exact_ones(
+    db: psycopg.Connection,
+) -> None:
+    got = {r[0]: r[1:] for r in _run(db, "quality", "output_tokens_week_over_week", NOW, {})}
+    this_week = DAY - timedelta(days=6)
+    exact = db.execute(
+        f"SELECT coalesce(request_model, ''), bool_or(time >= %(this)s),"
+        " percentile_disc(0.5) WITHIN GROUP (ORDER BY output_tokens),"
+        " percentile_disc(0.9) WITHIN GROUP (ORDER BY output_tokens), count(*)"
+        f" FROM {T} WHERE time >= %(last)s AND output_tokens IS NOT NULL"
+        " GROUP BY 1, time >= %(this)s",
+        {"this": this_week, "last": this_week - timedelta(days=7)},
+    ).fetchall()
+    assert exact
+    for model, this, p50, p90, count in exact:
+        p50_this, p50_last, p90_this, p90_last, n_this, n_last = got[model]
+        assert (n_this if this else n_last) == count
+        for estimate, value in ((p50_this if this else p50_last, p50), (p90_this if this else p90_last, p90)):
+            # The estimate lies in the bucket holding the exact value: two buckets per power of two.
+            assert max(value, 1) / math.sqrt(2) <= estimate <= max(value, 1) * math.sqrt(2) + 1, (model, this)
+    distribution = _run(db, "quality", "output_tokens_distribution", NOW, {})
+    raw = db.execute(
+        "SELECT (2 ^ floor(log(2, greatest(output_tokens, 1)::numeric)))::bigint,"
+        " count(*) FILTER (WHERE time >= %(this)s), count(*) FILTER (WHERE time < %(this)s)"
+        f" FROM {T} WHERE time >= %(last)s AND output_tokens IS NOT NULL GROUP BY 1 ORDER BY 1",
+        {"this": this_week, "last": this_week - timedelta(days=7)},
+    ).fetchall()
+    assert [(label, int(a or 0), int(b or 0)) for label, a, b in distribution] == [
+        (f">= {p}", a, b) for p, a, b in raw
+    ]
+
+
+def test_all_adds_no_predicate_and_a_selection_one(db: psycopg.Connection) -> None:
+    def plan(variables: dict[str, str]) -> str:
+        sql = expand(
+            _panel("cost", "spend_in_range").sql,
+            timescaledb=False,
+            start=RANGES["30d"],
+            end=NOW,
+            variables=variables,
+        )
+        return "\n".join(r[0] for r in db.execute(b"EXPLAIN " + sql.encode()))
+
+    at_all, at_one = plan({}), plan({"application": "chat"})
+    assert "~" not in at_all, at_all
+    assert "application ~ '^(chat)$'" in at_one, at_one
+    # Only the branch for the range and the user selection is planned at all.
+    assert names.VIEW_DETAIL_DAILY + "_store" in at_all and names.VIEW_REQUESTS_HOURLY not in at_all
