@@ -262,3 +262,54 @@ def test_grafana_has_every_dashboard_and_answers_a_panel_query(stack: Stack, tra
         return [v for f in frames for column in f["data"]["values"][1:] for v in column]
 
     poll_until(values, f"data for the overview panel query {expr!r} through Grafana", 180)
+
+
+def test_every_trace_and_log_panel_query_answers_for_dotted_and_multi_valued_selections(
+    stack: Stack, traffic: Traffic
+) -> None:
+    """Each TraceQL and LogQL panel query, interpolated as Grafana does (`:regex` escapes `.` in
+    gemini-2.5-flash), is accepted by the real Tempo and Loki, and All or the selection of every model
+    sent finds the kept error traces."""
+    from observatory.render import dashboards
+    from tests.unit.test_trace_and_log_queries import _interpolate, _queries
+
+    tempo = stack.url(names.SVC_TEMPO, names.PORT_TEMPO_HTTP)
+    loki = stack.url(names.SVC_LOKI, names.PORT_LOKI_HTTP)
+    boards = [a.content for a in dashboards.render(load(REPO / "observatory.yaml"))]
+    applications = sorted({key[0] for key in traffic.truth.requests})
+    models = sorted({key[1] for key in traffic.truth.requests})
+    everything = {"application": [".*"], "environment": [".*"], "model": [".*"], "search": ["."]}
+    selections = {
+        "all": everything,
+        "every model sent": {**everything, "model": models, "application": applications},
+        "one dotted value": {**everything, "model": ["gemini-2.5-flash"], "search": [r"timeout\s+after"]},
+    }
+    now = int(time.time())
+    for name, picked in selections.items():
+        for board in boards:
+            for query in _queries(board, "tempo"):
+                if "${trace_id}" in query:
+                    continue
+                # All's `.*` is Grafana's custom all value, which it writes unescaped in any format.
+                text = _interpolate(query.replace(":regex}", "}") if name == "all" else query, picked)
+                params = {"q": text, "start": now - 3 * 3600, "end": now + 60, "limit": 20}
+                answer = requests.get(f"{tempo}/api/search", params=params, timeout=20)
+                assert answer.ok, (name, text, answer.text)
+                if name != "one dotted value" and "status = error" in query:
+                    poll_until(
+                        lambda p=params: requests.get(f"{tempo}/api/search", params=p, timeout=20).json()[
+                            "traces"
+                        ],
+                        f"failed calls found with {name}",
+                        180,
+                    )
+            for query in _queries(board, "loki"):
+                text = _interpolate(query.replace("$__auto", "1m"), picked)
+                params = {
+                    "query": text,
+                    "start": (now - 3600) * 10**9,
+                    "end": (now + 60) * 10**9,
+                    "limit": 20,
+                }
+                answer = requests.get(f"{loki}/loki/api/v1/query_range", params=params, timeout=20)
+                assert answer.ok, (name, text, answer.text)
