@@ -145,12 +145,28 @@ def utc_bucket(field: str, column: str = "time") -> str:
     return f"date_trunc('{field}', {column}, 'UTC')"
 
 
-def refresh_insert(rollup: Rollup) -> str:
-    """Recompute the buckets of `rollup`'s store in [%(start)s, %(end)s)."""
+def refresh_insert(rollup: Rollup, listed: bool = False) -> str:
+    """Recompute the buckets of `rollup`'s store in [%(start)s, %(end)s); with `listed`, only those
+    in the array %(buckets)s."""
     columns = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in rollup.measures)])
     where = "\nWHERE time >= %(start)s AND time < %(end)s"
+    if listed:
+        where += f" AND {utc_bucket(rollup.field)} = ANY(%(buckets)s)"
     select = rollup_select(utc_bucket(rollup.field), rollup.keys, where, rollup.measures)
     return f"INSERT INTO {rollup.store} ({columns})\n{select}"
+
+
+def stale_buckets(rollup: Rollup) -> str:
+    """The buckets in [%(start)s, %(end)s) whose count of raw rows differs from what `rollup`'s store
+    counted. Rows are only inserted (a retried one is ignored by the unique key) or dropped with their
+    day's partition, so a bucket whose count still matches holds exactly the rows it was made from."""
+    return (
+        f"SELECT bucket FROM (SELECT {utc_bucket(rollup.field)} AS bucket, count(*) AS n FROM {T}\n"
+        "    WHERE time >= %(start)s AND time < %(end)s GROUP BY 1) AS raw\n"
+        f"FULL JOIN (SELECT bucket, sum(requests) AS n FROM {rollup.store}\n"
+        "    WHERE bucket >= %(start)s AND bucket < %(end)s GROUP BY 1) AS stored USING (bucket)\n"
+        "WHERE raw.n IS DISTINCT FROM stored.n ORDER BY 1"
+    )
 
 
 def completed_until(rollup: Rollup) -> str:

@@ -10,8 +10,10 @@ and the ingester can call it on a schedule. One run, in this order:
    before a long pause are rolled up before they go);
 4. deletes hourly rollups older than the warm tier and daily rollups older than the cold tier.
 
-A row written later than the late-data margin after the previous run (2 hours for hourly rollups, a day
-for daily ones) is not counted until its bucket is recomputed for another reason.
+Step 2 looks back `storage.late_data_days` before the watermark and recomputes only the buckets
+whose count of raw rows changed, so a row that arrives that late is counted by the next run at the
+cost of a count, not a recompute. A later row waits for `observatory maintain --backfill`
+(`observatory.storage.backfill`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from psycopg import sql
 from observatory import names
 from observatory.spec.types import Spec
 from observatory.sql import rollups
-from observatory.sql.rollups import refresh_insert
+from observatory.sql.rollups import refresh_insert, stale_buckets
 
 T = names.TABLE_REQUESTS
 WATERMARKS = names.TABLE_ROLLUP_WATERMARKS
@@ -62,18 +64,14 @@ class MaintainReport:
 class Rollup:
     spec: rollups.Rollup
     unit: timedelta
-    margin: timedelta  # how late a row may be written and still be counted by the next run
 
     @property
     def table(self) -> str:
         return self.spec.store
 
 
-HOURLY = Rollup(rollups.HOURLY, timedelta(hours=1), timedelta(hours=2))
-DAILY = Rollup(rollups.DAILY, timedelta(days=1), timedelta(days=1))
-DETAIL_HOURLY = Rollup(rollups.DETAIL_HOURLY, timedelta(hours=1), timedelta(hours=2))
-DETAIL_DAILY = Rollup(rollups.DETAIL_DAILY, timedelta(days=1), timedelta(days=1))
-ROLLUPS = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY)
+UNITS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+ROLLUPS = tuple(Rollup(r, UNITS[r.field]) for r in rollups.ROLLUPS)
 
 
 def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) -> MaintainReport:
@@ -91,12 +89,13 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
     now = now.astimezone(UTC)
     tiers = spec.retention.requests
     warm, cold = now - timedelta(days=tiers.warm_days), now - timedelta(days=tiers.cold_days)
+    late = timedelta(days=spec.storage.late_data_days)
     created = _ensure_partitions(conn, now)
     # Every rollup of one bucket size recomputes the same window: the report counts it once.
     refreshed = {"hour": 0, "day": 0}
     for rollup in ROLLUPS:
         hourly = rollup.spec.field == "hour"
-        count = _refresh(conn, rollup, now, keep_from=warm if hourly else cold)
+        count = _refresh(conn, rollup, now, late, keep_from=warm if hourly else cold)
         refreshed[rollup.spec.field] = max(refreshed[rollup.spec.field], count)
     dropped = _drop_partitions(conn, before=warm)
     expired = _expire_rollups(conn, hourly_before=warm, daily_before=cold)
@@ -149,25 +148,32 @@ def _partitions(conn: psycopg.Connection) -> list[tuple[str, datetime | None, da
     return [(name, lower, upper) for name, lower, upper in conn.execute(PARTITIONS)]
 
 
-def _refresh(conn: psycopg.Connection, rollup: Rollup, now: datetime, keep_from: datetime) -> int:
-    """Recompute the buckets of `rollup` from before its watermark up to the one holding `now`."""
+def _refresh(
+    conn: psycopg.Connection, rollup: Rollup, now: datetime, late: timedelta, keep_from: datetime
+) -> int:
+    """Recompute the changed buckets of `rollup` from `late` before its watermark up to the one
+    holding `now`; returns how many."""
+    stale: list[datetime] = []
     with _unit(conn):
-        start, end = _window(conn, rollup, now, keep_from)
+        start, end = _window(conn, rollup, now, late, keep_from)
         if start < end:
             bounds = {"start": start, "end": end}
-            conn.execute(f"DELETE FROM {rollup.table} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
-            conn.execute(refresh_insert(rollup.spec), bounds)
+            stale = [bucket for (bucket,) in conn.execute(stale_buckets(rollup.spec), bounds)]
+        if stale:
+            listed = {**bounds, "buckets": stale}
+            conn.execute(f"DELETE FROM {rollup.table} WHERE bucket = ANY(%(buckets)s)", listed)
+            conn.execute(refresh_insert(rollup.spec, listed=True), listed)
         conn.execute(
             f"INSERT INTO {WATERMARKS} (rollup, computed_until) VALUES (%s, %s)"
             " ON CONFLICT (rollup) DO UPDATE"
             f" SET computed_until = greatest({WATERMARKS}.computed_until, EXCLUDED.computed_until)",
             (rollup.spec.name, now),
         )
-    return max(0, (end - start) // rollup.unit)
+    return len(stale)
 
 
 def _window(
-    conn: psycopg.Connection, rollup: Rollup, now: datetime, keep_from: datetime
+    conn: psycopg.Connection, rollup: Rollup, now: datetime, late: timedelta, keep_from: datetime
 ) -> tuple[datetime, datetime]:
     """The buckets to recompute, [start, end), aligned to the rollup's unit in UTC."""
     # COALESCE evaluates lazily: min(time) is only read on the first run.
@@ -183,7 +189,7 @@ def _window(
     # oldest raw day still there (no partition at all: recompute nothing). And skip what retention
     # deletes at the end of this run anyway.
     limits = (min(lowers, default=end), keep_from)
-    start = max([_floor(base - rollup.margin, rollup.unit), *(_ceil(t, rollup.unit) for t in limits)])
+    start = max([_floor(base - late, rollup.unit), *(_ceil(t, rollup.unit) for t in limits)])
     return start, end
 
 
