@@ -14,6 +14,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from observatory import __version__, names, writer
@@ -102,11 +103,16 @@ def _cmd_migrate(spec: Spec, args: argparse.Namespace) -> int:
 def _cmd_maintain(spec: Spec, args: argparse.Namespace) -> int:
     import psycopg
 
+    from observatory.storage.backfill import backfill
     from observatory.storage.maintain import maintain
 
+    if args.backfill is not None and args.backfill[0] >= args.backfill[1]:
+        raise UsageError(
+            f"--backfill FROM TO: FROM ({args.backfill[0]}) must be before TO ({args.backfill[1]})"
+        )
     try:
         with psycopg.connect(_dsn(args), autocommit=True) as conn:
-            report = maintain(conn, spec)
+            report = maintain(conn, spec) if args.backfill is None else backfill(conn, spec, *args.backfill)
     except psycopg.Error as err:
         print(f"observatory maintain: {err}", file=sys.stderr)
         return EXIT_INVALID
@@ -267,10 +273,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of the spec, for editors")
     for name, text in (
         ("migrate", "apply the database schema and policies (idempotent)"),
-        ("maintain", "postgres storage: create and drop partitions, refresh rollups, expire old rows"),
+        ("maintain", "postgres storage: partitions, rollups, retention; --backfill: rollups of past days"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--dsn", help=f"postgresql:// URL (default: ${ENV_DSN})")
+    sub.choices["maintain"].add_argument(
+        "--backfill",
+        nargs=2,
+        type=date.fromisoformat,
+        metavar=("FROM", "TO"),
+        help="either engine, instead of maintenance: recompute the rollups over the UTC days [FROM, TO)"
+        " (YYYY-MM-DD) where raw rows are still kept and buckets are complete; says what it skipped",
+    )
     from observatory.ingest.server import add_arguments
 
     add_arguments(sub.add_parser("ingest", help="serve OTLP/HTTP traces and write one row per LLM request"))

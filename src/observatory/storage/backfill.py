@@ -1,0 +1,118 @@
+"""`observatory maintain --backfill FROM TO`: recompute the rollups over a range of UTC days, in both
+flavours, but only where that cannot lose anything.
+
+A rollup bucket is recomputed from raw rows, so over a day whose raw rows retention has dropped a
+recompute would replace the cold tier's daily rollups with nothing. A backfill therefore starts at
+the oldest raw day still kept (the oldest partition, or TimescaleDB's oldest chunk), and ends at the
+last complete bucket: the current hour and today are left to the real-time views, which read them
+from raw rows, and TimescaleDB's watermark never moves past them. What was recomputed and what was
+skipped, and why, comes back as lines for the operator.
+
+TimescaleDB: `CALL refresh_continuous_aggregate(view, NULL, NULL)` has neither bound, so it can do
+both kinds of harm; use this instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+import psycopg
+from psycopg import sql
+
+from observatory import names
+from observatory.spec.types import Spec
+from observatory.sql.rollups import refresh_insert
+from observatory.storage.maintain import ROLLUPS, UNITS, Rollup, _ceil, _floor, _partitions, _unit
+
+T = names.TABLE_REQUESTS
+# TimescaleDB's chunks of the request table; dropped ones are gone from this view.
+OLDEST_CHUNK = (
+    "SELECT min(range_start) FROM timescaledb_information.chunks"
+    " WHERE hypertable_schema = current_schema() AND hypertable_name = %s"
+)
+ADJECTIVE = {"hour": "hourly", "day": "daily"}
+
+
+@dataclass
+class BackfillReport:
+    lines: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _at(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _span(start: datetime, end: datetime) -> str:
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
+def backfill(
+    conn: psycopg.Connection, spec: Spec, first: date, end: date, now: datetime | None = None
+) -> BackfillReport:
+    """Recompute every rollup over the UTC days [first, end) where raw rows are kept and buckets are
+    complete; `conn` in autocommit. `now` (timezone-aware) exists for tests."""
+    if first >= end:
+        raise ValueError(f"backfill: FROM ({first}) must be before TO ({end})")
+    now = (datetime.now(UTC) if now is None else now).astimezone(UTC)
+    timescale = spec.storage.engine == "timescaledb"
+    oldest = _oldest_chunk(conn) if timescale else _oldest_partition(conn)
+    report = BackfillReport()
+    for field_, unit in UNITS.items():
+        rollups = [r for r in ROLLUPS if r.spec.field == field_]
+        lo, hi = _at(first), min(_at(end), _floor(now, unit))
+        kept = hi if oldest is None else max(lo, _ceil(oldest, unit))
+        label = f"{ADJECTIVE[field_]} rollups ({', '.join(r.spec.name for r in rollups)})"
+        if kept < hi:
+            for rollup in rollups:
+                if timescale:
+                    _refresh_aggregate(conn, rollup.spec.name, kept, hi)
+                else:
+                    _recompute(conn, rollup, kept, hi)
+            report.lines.append(f"{label}: recomputed {_span(kept, hi)} ({(hi - kept) // unit} buckets)")
+        else:
+            report.lines.append(f"{label}: nothing recomputed")
+        if lo < min(kept, hi):
+            seen = (
+                "no raw rows are kept" if oldest is None else f"the oldest raw day kept is {oldest:%Y-%m-%d}"
+            )
+            report.lines.append(
+                f"  skipped {_span(lo, min(kept, hi))}: raw rows dropped by retention ({seen});"
+                " the rollup rows there are left as they are"
+            )
+        if hi < _at(end):
+            report.lines.append(
+                f"  skipped {_span(max(lo, hi), _at(end))}: the current {field_} or later, not complete;"
+                " the rollup views read it from raw rows"
+            )
+    return report
+
+
+def _oldest_partition(conn: psycopg.Connection) -> datetime | None:
+    return min((lower for _, lower, _ in _partitions(conn) if lower is not None), default=None)
+
+
+def _oldest_chunk(conn: psycopg.Connection) -> datetime | None:
+    row = conn.execute(OLDEST_CHUNK, (T,)).fetchone()
+    return row[0] if row else None
+
+
+def _recompute(conn: psycopg.Connection, rollup: Rollup, start: datetime, end: datetime) -> None:
+    """Delete and insert again, in one transaction under the maintenance lock (readers never see a
+    half-done range, and a maintenance run waits)."""
+    with _unit(conn):
+        bounds = {"start": start, "end": end}
+        conn.execute(f"DELETE FROM {rollup.table} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
+        conn.execute(refresh_insert(rollup.spec), bounds)
+
+
+def _refresh_aggregate(conn: psycopg.Connection, view: str, start: datetime, end: datetime) -> None:
+    # force: recompute every bucket in the window, not only those TimescaleDB logged as invalid
+    # (a backfill is also how an operator repairs rows changed by hand). CALL refuses a transaction.
+    call = sql.SQL("CALL refresh_continuous_aggregate({}, {}, {}, force => TRUE)").format(
+        sql.Literal(view), sql.Literal(start), sql.Literal(end)
+    )
+    conn.execute(call)

@@ -1,0 +1,129 @@
+"""Late data, backfill and the cold tier on the postgres flavour, on a real PostgreSQL: a row up to
+`storage.late_data_days` late is counted by the next `maintain`, a later one by `maintain --backfill`,
+a backfill never touches days whose raw rows are gone, and today's bucket is current between runs.
+
+The same behaviours on TimescaleDB are in tests/containers/test_storage_timescaledb.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from observatory import names
+from observatory.spec import parse
+from observatory.storage.backfill import backfill
+from observatory.storage.maintain import maintain
+from observatory.storage.migrate import migrate
+from tests.processes.test_storage_maintain import expected, insert, one_row, rollup, synthetic_rows
+
+T, HOURLY, DAILY = names.TABLE_REQUESTS, names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
+SPEC_TEXT = (
+    "version: v1\nstorage: {engine: postgres, late_data_days: 1}\n"
+    "retention: {requests: {hot_days: 1, warm_days: 3, cold_days: 10}}\n"
+)
+SPEC = parse(SPEC_TEXT, "s")
+NOW = datetime(2026, 3, 20, 14, 30, tzinfo=UTC)
+OLDEST_RAW = datetime(2026, 3, 17, tzinfo=UTC)  # after maintain at NOW: warm is 3 days
+
+
+@pytest.fixture
+def conn(database: str) -> Iterator[psycopg.Connection]:
+    """15 days of requests before NOW, maintained once at NOW (raw days before the 17th dropped)."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        migrate(conn, SPEC)
+        rows = synthetic_rows(NOW, days=15)
+        with conn.transaction():
+            conn.execute("SET LOCAL TimeZone = 'UTC'")
+            for day in sorted({r[0].date() for r in rows}):
+                conn.execute(f"SELECT {T}_ensure_partition(%s)", (day,))
+            insert(conn, rows)
+        maintain(conn, SPEC, NOW)
+        yield conn
+
+
+def kept(conn: psycopg.Connection, view: str) -> list[tuple[object, ...]]:
+    """The rollup's rows whose raw rows are still there, to compare with `expected`."""
+    return [r for r in rollup(conn, view) if r[0] >= OLDEST_RAW]
+
+
+def test_a_row_within_late_data_days_is_counted_by_the_next_maintain(conn: psycopg.Connection) -> None:
+    insert(conn, [one_row(NOW - timedelta(hours=20), 1)])  # the 19th 18:30: 20 hours late
+    later = NOW + timedelta(minutes=10)
+    report = maintain(conn, SPEC, later)
+    assert (report.hourly_buckets_refreshed, report.daily_buckets_refreshed) == (1, 1)
+    assert rollup(conn, HOURLY) == expected(conn, "hour", later - timedelta(days=3))
+    assert kept(conn, DAILY) == expected(conn, "day", OLDEST_RAW)
+
+
+def test_a_row_later_than_late_data_days_is_counted_after_a_backfill(conn: psycopg.Connection) -> None:
+    insert(conn, [one_row(datetime(2026, 3, 18, 9, 5, tzinfo=UTC), 2)])  # two days late
+    maintain(conn, SPEC, NOW + timedelta(minutes=10))
+    assert kept(conn, DAILY) != expected(conn, "day", OLDEST_RAW)
+    report = backfill(conn, SPEC, date(2026, 3, 18), date(2026, 3, 19), NOW)
+    assert kept(conn, DAILY) == expected(conn, "day", OLDEST_RAW)
+    assert rollup(conn, HOURLY) == expected(conn, "hour", NOW - timedelta(days=3))
+    assert report.lines[0].startswith(
+        "hourly rollups (llm_requests_hourly, llm_requests_detail_hourly): recomputed"
+        " 2026-03-18 00:00 to 2026-03-19 00:00 UTC (24 buckets)"
+    )
+
+
+def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn: psycopg.Connection) -> None:
+    daily = rollup(conn, DAILY)
+    assert min(r[0] for r in daily) == datetime(2026, 3, 11, tzinfo=UTC)  # the cold tier, raw rows gone
+    report = backfill(conn, SPEC, date(2026, 3, 1), date(2026, 3, 21), NOW)
+    assert rollup(conn, DAILY) == daily
+    assert report.lines[-3:] == [
+        "daily rollups (llm_requests_daily, llm_requests_detail_daily): recomputed"
+        " 2026-03-17 00:00 to 2026-03-20 00:00 UTC (3 buckets)",
+        "  skipped 2026-03-01 00:00 to 2026-03-17 00:00 UTC: raw rows dropped by retention (the oldest raw"
+        " day kept is 2026-03-17); the rollup rows there are left as they are",
+        "  skipped 2026-03-20 00:00 to 2026-03-21 00:00 UTC: the current day or later, not complete; the"
+        " rollup views read it from raw rows",
+    ]
+
+
+def test_todays_bucket_is_current_between_maintenance_runs(conn: psycopg.Connection) -> None:
+    backfill(conn, SPEC, date(2026, 3, 17), date(2026, 3, 21), NOW)
+    insert(conn, [one_row(NOW + timedelta(minutes=5), 3)])  # after the last maintain and backfill
+    today = datetime(2026, 3, 20, tzinfo=UTC)
+    for view in (DAILY, names.VIEW_DETAIL_DAILY):
+        counted = conn.execute(f"SELECT sum(requests) FROM {view} WHERE bucket = %s", (today,)).fetchone()
+        raw = conn.execute(f"SELECT count(*) FROM {T} WHERE time >= %s", (today,)).fetchone()
+        assert counted == raw, view
+    assert kept(conn, DAILY) == expected(conn, "day", OLDEST_RAW)
+
+
+def test_backfill_from_the_command_line_says_what_it_did_and_refuses_an_empty_range(
+    conn: psycopg.Connection, database: str, tmp_path: Path
+) -> None:
+    spec = tmp_path / "observatory.yaml"
+    spec.write_text(SPEC_TEXT)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "observatory", "--spec", str(spec), "maintain", "--backfill", *args],
+            env={**os.environ, "OBSERVATORY_DATABASE_URL": database},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    ok = run("2026-03-18", "2026-03-19")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[0] == (
+        "hourly rollups (llm_requests_hourly, llm_requests_detail_hourly): recomputed"
+        " 2026-03-18 00:00 to 2026-03-19 00:00 UTC (24 buckets)"
+    )
+    empty = run("2026-03-19", "2026-03-19")
+    assert empty.returncode == 2
+    assert "FROM (2026-03-19) must be before TO (2026-03-19)" in empty.stderr
