@@ -1,12 +1,17 @@
-"""The TimescaleDB flavour on the pinned image (testcontainers): migrations, continuous aggregates
-and the policies the spec's retention tiers decide.
+"""The TimescaleDB flavour on the pinned image (testcontainers): migrations, continuous aggregates,
+the policies the spec decides, late data, backfill, today's bucket and uniqueness on compressed chunks.
 
 Needs a Docker engine: without one these tests skip with the reason (and fail under
 REQUIRE_DOCKER=1, as in the GitHub Actions 'containers' job, so they cannot silently stop running).
+OBSERVATORY_TEST_TIMESCALEDB_DSN runs them on a TimescaleDB you bring instead (an empty database on
+a server with shared_preload_libraries = 'timescaledb'): the tests migrate it and write rows to it.
+
+Tests run in file order on one database, each writing rows in a time range of its own.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections import Counter
 from collections.abc import Iterator
@@ -18,32 +23,72 @@ import pytest
 from psycopg import sql
 
 from observatory import names
-from observatory.spec import load
+from observatory.spec import load, parse
+from observatory.sql.columns import NAMES
+from observatory.sql.policies import refresh_start_offset_hours
+from observatory.sql.rollups import ROLLUPS
+from observatory.sql.schema import migrations
+from observatory.storage.backfill import backfill
 from observatory.storage.migrate import MigrateReport, migrate
 from tests.conftest import REPO, require_docker
-from tests.processes.test_storage_maintain import expected, insert, rollup, synthetic_rows
+from tests.processes.test_storage_maintain import expected, insert, one_row, rollup, synthetic_rows
 
 pytestmark = pytest.mark.containers
 
 SPEC = load(REPO / "observatory.yaml")
 T, HOURLY, DAILY = names.TABLE_REQUESTS, names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
-EVER = datetime(1970, 1, 1, tzinfo=UTC)
+ENV_DSN = "OBSERVATORY_TEST_TIMESCALEDB_DSN"
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+TODAY = NOW.replace(hour=0, minute=0)
+
+# Each policy job with the relation it works on: a continuous aggregate's jobs name its
+# materialization hypertable, mapped back to the view here.
+JOBS = """SELECT j.job_id, j.proc_name, coalesce(ca.view_name, j.hypertable_name), j.schedule_interval,
+    (j.config->>'compress_after')::interval, (j.config->>'drop_after')::interval,
+    (j.config->>'start_offset')::interval, (j.config->>'end_offset')::interval
+FROM timescaledb_information.jobs j
+LEFT JOIN timescaledb_information.continuous_aggregates ca
+    ON ca.materialization_hypertable_schema = j.hypertable_schema
+    AND ca.materialization_hypertable_name = j.hypertable_name
+WHERE j.proc_name IN ('policy_compression', 'policy_retention', 'policy_refresh_continuous_aggregate')"""
 
 
 @dataclass
 class Migrated:
     dsn: str
-    first: MigrateReport
-    second: MigrateReport
+    reports: list[MigrateReport]
+    warnings: list[list[str]]  # the server's warnings during each migrate
+    job_ids: list[dict[tuple[str, str], int]]  # after each migrate: (procedure, relation) -> job id
+
+
+def jobs(conn: psycopg.Connection) -> list[tuple[object, ...]]:
+    return conn.execute(JOBS).fetchall()
+
+
+def _migrate_twice(dsn: str) -> Migrated:
+    migrated = Migrated(dsn, [], [], [])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        seen: list[str] = []
+        conn.add_notice_handler(lambda d: seen.append(d.message_primary) if d.severity == "WARNING" else None)
+        for _ in range(2):
+            seen.clear()
+            migrated.reports.append(migrate(conn, SPEC))
+            migrated.warnings.append(list(seen))
+            migrated.job_ids.append({(p, r): i for i, p, r, *_ in jobs(conn)})
+    return migrated
 
 
 @pytest.fixture(scope="module")
 def timescaledb() -> Iterator[Migrated]:
-    """The pinned TimescaleDB image with the repository spec's schema migrated twice."""
+    """The pinned TimescaleDB image (or the server at $OBSERVATORY_TEST_TIMESCALEDB_DSN) with the
+    repository spec's schema migrated twice."""
+    assert SPEC.storage.engine == "timescaledb"
+    if os.environ.get(ENV_DSN):
+        yield _migrate_twice(os.environ[ENV_DSN])
+        return
     require_docker()
     from testcontainers.community.postgres import PostgresContainer
 
-    assert SPEC.storage.engine == "timescaledb"
     container = PostgresContainer(
         SPEC.images.timescaledb,
         username="postgres",
@@ -53,83 +98,162 @@ def timescaledb() -> Iterator[Migrated]:
     # start() waits until psql answers over TCP inside the container, which the image's entrypoint
     # allows only once its init scripts (CREATE EXTENSION timescaledb) are done.
     with container:
-        dsn = container.get_connection_url(driver=None)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            first, second = migrate(conn, SPEC), migrate(conn, SPEC)
-        yield Migrated(dsn, first, second)
+        yield _migrate_twice(container.get_connection_url(driver=None))
 
 
 def test_migrating_twice_applies_the_schema_once_and_the_policies_each_time(timescaledb: Migrated) -> None:
-    assert (timescaledb.first.applied, timescaledb.first.repeated) == (
-        ["V001__schema.sql", "V002__error_type_raw.sql"],
-        ["R__policies.sql"],
-    )
-    assert (timescaledb.second.applied, timescaledb.second.unchanged, timescaledb.second.repeated) == (
-        [],
-        ["V001__schema.sql", "V002__error_type_raw.sql"],
-        ["R__policies.sql"],
-    )
+    versioned = [m.filename for m in migrations(SPEC) if m.version is not None]
+    first, second = timescaledb.reports
+    assert (first.applied, first.repeated) == (versioned, ["R__policies.sql"])
+    assert (second.applied, second.unchanged, second.repeated) == ([], versioned, ["R__policies.sql"])
 
 
-def test_continuous_aggregates_equal_a_plain_group_by_after_a_refresh(timescaledb: Migrated) -> None:
-    # Two days back and no more: the hot tier is longer, so no policy compresses or drops these rows
-    # while the test runs.
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    assert SPEC.retention.requests.hot_days > 2
+def test_a_second_migrate_keeps_every_policy_job_and_warns_about_nothing(timescaledb: Migrated) -> None:
+    first, second = timescaledb.job_ids
+    assert len(first) == 2 + 2 * len(ROLLUPS)
+    assert second == first  # the same jobs, the same ids: their run history is kept
+    assert timescaledb.warnings[1] == []
+    with psycopg.connect(timescaledb.dsn) as conn:
+        # Migration 1's order (time DESC alone) drew "column trace_id should be used for segmenting or
+        # ordering"; the repeatable migration puts the unique key's columns in the order.
+        row = conn.execute(
+            "SELECT segmentby, orderby FROM timescaledb_information.hypertable_compression_settings"
+            " WHERE hypertable = %s::regclass",
+            (T,),
+        ).fetchone()
+    assert row == ("application", '"time" DESC,trace_id,span_id')
+
+
+def test_a_changed_late_data_window_replaces_only_the_refresh_jobs(timescaledb: Migrated) -> None:
+    text = (REPO / "observatory.yaml").read_text().replace("late_data_days: 3", "late_data_days: 5")
+    assert text != (REPO / "observatory.yaml").read_text()
+    wider = parse(text, "observatory.yaml")
+    before = timescaledb.job_ids[-1]
     with psycopg.connect(timescaledb.dsn, autocommit=True) as conn:
-        insert(conn, synthetic_rows(now, days=2))
-        for view in (HOURLY, DAILY):  # a procedure that refuses to run inside a transaction
-            conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
-        assert rollup(conn, HOURLY) == expected(conn, "hour", EVER)
-        assert rollup(conn, DAILY) == expected(conn, "day", EVER)
-        # The refresh materialized rows (the views would agree from real-time rows alone).
-        for view in (HOURLY, DAILY):
-            table = conn.execute(
-                "SELECT materialization_hypertable_schema, materialization_hypertable_name"
-                " FROM timescaledb_information.continuous_aggregates WHERE view_name = %s",
-                (view,),
-            ).fetchone()
-            assert table is not None, view
-            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table))).fetchone()
-            assert count is not None and count[0] > 0, view
+        migrate(conn, wider)
+        after = {(p, r): i for i, p, r, *_ in jobs(conn)}
+        migrate(conn, SPEC)  # back to the repository spec, for the tests after this one
+        timescaledb.job_ids.append({(p, r): i for i, p, r, *_ in jobs(conn)})
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {("policy_refresh_continuous_aggregate", r.name) for r in ROLLUPS}
 
 
-# Each background job with the relation it works on: a continuous aggregate's jobs name its
-# materialization hypertable, mapped back to the view here.
-JOBS = """SELECT j.proc_name, coalesce(ca.view_name, j.hypertable_name), j.schedule_interval,
-    (j.config->>'compress_after')::interval, (j.config->>'drop_after')::interval,
-    (j.config->>'start_offset')::interval, (j.config->>'end_offset')::interval
-FROM timescaledb_information.jobs j
-LEFT JOIN timescaledb_information.continuous_aggregates ca
-    ON ca.materialization_hypertable_schema = j.hypertable_schema
-    AND ca.materialization_hypertable_name = j.hypertable_name
-WHERE j.proc_name IN ('policy_compression', 'policy_retention', 'policy_refresh_continuous_aggregate')
-ORDER BY 1, 2"""
-
-
-def test_the_policies_follow_the_spec_retention_tiers(timescaledb: Migrated) -> None:
+def test_the_policies_follow_the_spec_retention_tiers_and_late_data_window(timescaledb: Migrated) -> None:
     tiers = SPEC.retention.requests
     hot, warm, cold = (timedelta(days=d) for d in (tiers.hot_days, tiers.warm_days, tiers.cold_days))
     with psycopg.connect(timescaledb.dsn, autocommit=True) as conn:
-        jobs = conn.execute(JOBS).fetchall()
-    # Exactly one of each, though the policies were applied twice. Compared as a multiset: how the
-    # server sorts 'llm_requests' against 'llm_requests_daily' is its collation's business (a real
-    # TimescaleDB put the table first, which the old expectation had last).
-    assert Counter((proc, rel) for proc, rel, *_ in jobs) == Counter(
-        [
-            ("policy_compression", T),
-            ("policy_refresh_continuous_aggregate", DAILY),
-            ("policy_refresh_continuous_aggregate", HOURLY),
-            ("policy_retention", DAILY),
-            ("policy_retention", HOURLY),
-            ("policy_retention", T),
-        ]
-    )
-    by = {(proc, rel): rest for proc, rel, *rest in jobs}
+        found = jobs(conn)
+    # Exactly one of each, though the policies were applied several times. Compared as a multiset: how
+    # the server sorts 'llm_requests' against 'llm_requests_daily' is its collation's business.
+    wanted = [("policy_compression", T), ("policy_retention", T)]
+    for r in ROLLUPS:
+        wanted += [("policy_refresh_continuous_aggregate", r.name), ("policy_retention", r.name)]
+    assert Counter((proc, rel) for _, proc, rel, *_ in found) == Counter(wanted)
+    by = {(proc, rel): rest for _, proc, rel, *rest in found}
     assert by["policy_compression", T][1] == hot
-    assert [by["policy_retention", r][2] for r in (T, HOURLY, DAILY)] == [warm, warm, cold]
-    for view, every in ((HOURLY, timedelta(minutes=15)), (DAILY, timedelta(hours=1))):
-        schedule, _, _, start_offset, end_offset = by["policy_refresh_continuous_aggregate", view]
+    for r in ROLLUPS:
+        keep = warm if r.field == "hour" else cold
+        assert [by["policy_retention", rel][2] for rel in (T, r.name)] == [warm, keep]
+        schedule, _, _, start_offset, end_offset = by["policy_refresh_continuous_aggregate", r.name]
+        every = timedelta(minutes=15) if r.field == "hour" else timedelta(hours=1)
         assert (schedule, end_offset) == (every, timedelta(hours=1))
-        # A refresh never reaches back past raw retention, where it would erase rollups of dropped days.
-        assert timedelta(hours=2) <= start_offset <= warm - timedelta(days=1)
+        # late_data_days and two buckets back, and never past raw retention's last day.
+        assert start_offset == timedelta(hours=refresh_start_offset_hours(r, SPEC))
+        assert timedelta(days=SPEC.storage.late_data_days) < start_offset <= warm - timedelta(days=1)
+
+
+def _materialized(conn: psycopg.Connection, view: str) -> int:
+    table = conn.execute(
+        "SELECT materialization_hypertable_schema, materialization_hypertable_name"
+        " FROM timescaledb_information.continuous_aggregates WHERE view_name = %s",
+        (view,),
+    ).fetchone()
+    assert table is not None, view
+    count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table))).fetchone()
+    assert count is not None
+    return int(count[0])
+
+
+def test_continuous_aggregates_equal_a_plain_group_by_after_a_backfill(timescaledb: Migrated) -> None:
+    # Two days back and no more: the hot tier is longer, so no policy compresses or drops these rows
+    # while the test runs.
+    assert SPEC.retention.requests.hot_days > 2
+    since = TODAY - timedelta(days=2)
+    with psycopg.connect(timescaledb.dsn, autocommit=True) as conn:
+        insert(conn, synthetic_rows(NOW, days=2))
+        report = backfill(conn, SPEC, since.date(), (TODAY + timedelta(days=1)).date())
+        assert "skipped" in report.lines[-1] and "not complete" in report.lines[-1], report.lines
+        assert rollup(conn, HOURLY) == expected(conn, "hour", since)
+        assert rollup(conn, DAILY) == expected(conn, "day", since)
+        # The backfill materialized rows (the views would agree from real-time rows alone).
+        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS)
+
+
+def test_todays_bucket_counts_a_row_written_after_the_backfill(timescaledb: Migrated) -> None:
+    """The backfill stopped at today: a refresh that materialized today would move the watermark to
+    tomorrow, and the daily views would not see today's later rows until tomorrow's refresh."""
+    with psycopg.connect(timescaledb.dsn, autocommit=True) as conn:
+        insert(conn, [one_row(NOW, 1)])
+        raw = conn.execute(f"SELECT count(*) FROM {T} WHERE time >= %s", (TODAY,)).fetchone()
+        for r in (r for r in ROLLUPS if r.field == "day"):
+            counted = conn.execute(f"SELECT sum(requests) FROM {r.name} WHERE bucket = %s", (TODAY,))
+            assert counted.fetchone() == raw, r.name
+
+
+def test_a_row_within_late_data_days_is_counted_by_the_next_policy_refresh(timescaledb: Migrated) -> None:
+    late = NOW - timedelta(days=SPEC.storage.late_data_days) + timedelta(hours=1)
+    since = TODAY - timedelta(days=2)
+    with psycopg.connect(timescaledb.dsn, autocommit=True) as conn:
+        # Below the watermark: the views show the materialized buckets until a refresh.
+        insert(conn, [one_row(late, 2)])
+        refreshes = [i for i, proc, *_ in jobs(conn) if proc == "policy_refresh_continuous_aggregate"]
+        for job in refreshes:
+            conn.execute("CALL run_job(%s)", (job,))
+        floor = min(since, late.replace(minute=0))
+        assert rollup(conn, HOURLY) == expected(conn, "hour", floor)
+        assert rollup(conn, DAILY) == expected(conn, "day", floor.replace(hour=0))
+
+
+def test_a_backfill_over_dropped_chunks_leaves_their_daily_rollups_intact(timescaledb: Migrated) -> None:
+    warm = timedelta(days=SPEC.retention.requests.warm_days)
+    old_end = TODAY - warm - timedelta(days=5)  # days that retention drops
+    old_start = old_end - timedelta(days=3)
+    with psycopg.connect(timescaledb.dsn, autocommit=True) as conn:
+        # Inside [old_start, old_end): no row of these waits outside the backfilled days.
+        insert(conn, synthetic_rows(old_end - timedelta(hours=1), days=2, seed=11))
+        backfill(conn, SPEC, old_start.date(), old_end.date())
+        before = [r for r in rollup(conn, DAILY) if r[0] < old_end]
+        assert before == [r for r in expected(conn, "day", old_start) if r[0] < old_end] != []
+        conn.execute(f"SELECT drop_chunks('{T}', older_than => %s)", (TODAY - warm,))  # as retention does
+        report = backfill(conn, SPEC, old_start.date(), TODAY.date())
+        assert [r for r in rollup(conn, DAILY) if r[0] < old_end] == before
+    assert any("raw rows dropped by retention" in line for line in report.lines), report.lines
+
+
+def test_a_duplicate_of_a_row_in_a_compressed_chunk_is_ignored_or_refused(timescaledb: Migrated) -> None:
+    hot = timedelta(days=SPEC.retention.requests.hot_days)
+    time = TODAY - hot - timedelta(days=2, hours=-3)
+    row = one_row(time, 3)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in NAMES)
+    values = sql.SQL(", ").join(sql.Placeholder() * len(row))
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(sql.Identifier(T), columns, values)
+    with psycopg.connect(timescaledb.dsn, autocommit=True) as conn:
+        conn.execute(statement, row)
+        chunk = conn.execute(
+            f"SELECT compress_chunk(c) FROM show_chunks('{T}', older_than => %s, newer_than => %s) c",
+            (time + timedelta(days=1), time - timedelta(days=1)),
+        ).fetchall()
+        assert len(chunk) == 1
+        compressed = conn.execute(
+            "SELECT is_compressed FROM timescaledb_information.chunks"
+            " WHERE format('%%I.%%I', chunk_schema, chunk_name)::regclass = %s::regclass",
+            (chunk[0][0],),
+        ).fetchone()
+        assert compressed == (True,)
+        # The ingester's statement: a retried batch is a no-op.
+        ignored = conn.execute(statement + sql.SQL(" ON CONFLICT DO NOTHING"), row)
+        assert ignored.rowcount == 0
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(statement, row)
+        count = conn.execute(f"SELECT count(*) FROM {T} WHERE time = %s", (time,)).fetchone()
+        assert count == (1,)
