@@ -41,8 +41,8 @@ ENV_DSN = "OBSERVATORY_TEST_TIMESCALEDB_DSN"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 TODAY = NOW.replace(hour=0, minute=0)
 
-# Each policy job with the relation it works on: a continuous aggregate's jobs name its
-# materialization hypertable, mapped back to the view here.
+# Each policy job with the relation it works on. A continuous aggregate's jobs name the view itself
+# on TimescaleDB 2.28; releases that name its materialization hypertable are mapped back to the view.
 JOBS = """SELECT j.job_id, j.proc_name, coalesce(ca.view_name, j.hypertable_name), j.schedule_interval,
     (j.config->>'compress_after')::interval, (j.config->>'drop_after')::interval,
     (j.config->>'start_offset')::interval, (j.config->>'end_offset')::interval

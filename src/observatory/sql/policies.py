@@ -29,8 +29,8 @@ END_OFFSET = "1 hour"  # a bucket is materialized an hour after it ends, when it
 SCHEDULE = {"hour": "15 minutes", "day": "1 hour"}
 BUCKET_HOURS = {"hour": 1, "day": 24}
 
-# Each policy job with the relation it works on: a continuous aggregate's jobs name its
-# materialization hypertable, mapped back to the view here.
+# Each policy job with the relation it works on. A continuous aggregate's jobs name the view itself
+# on TimescaleDB 2.28; releases that name its materialization hypertable are mapped back to the view.
 _JOBS = """timescaledb_information.jobs j
         LEFT JOIN timescaledb_information.continuous_aggregates ca
             ON ca.materialization_hypertable_schema = j.hypertable_schema
