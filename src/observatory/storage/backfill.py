@@ -76,12 +76,13 @@ def backfill(
         else:
             report.lines.append(f"{label}: nothing recomputed")
         if lo < min(kept, hi):
-            seen = (
-                "no raw rows are kept" if oldest is None else f"the oldest raw day kept is {oldest:%Y-%m-%d}"
+            why = (
+                "the request table holds no rows at all"
+                if oldest is None
+                else f"raw rows dropped by retention (the oldest raw day kept is {oldest:%Y-%m-%d})"
             )
             report.lines.append(
-                f"  skipped {_span(lo, min(kept, hi))}: raw rows dropped by retention ({seen});"
-                " the rollup rows there are left as they are"
+                f"  skipped {_span(lo, min(kept, hi))}: {why}; the rollup rows there are left as they are"
             )
         if hi < _at(end):
             report.lines.append(
