@@ -90,13 +90,19 @@ def require_docker() -> None:
     pytest.skip(f"{reason}: the container tests run in the GitHub Actions 'containers' job")
 
 
-def start_prometheus(tmp_path: Path, extra_flags: tuple[str, ...] = ()) -> tuple[ManagedProcess, str]:
-    """A real Prometheus with the remote-write receiver on, on a free loopback port, ready."""
+def start_prometheus(
+    tmp_path: Path, extra_flags: tuple[str, ...] = (), rule_files: tuple[Path, ...] = ()
+) -> tuple[ManagedProcess, str]:
+    """A real Prometheus with the remote-write receiver on, on a free loopback port, ready; with
+    `rule_files` it evaluates them every second, so recorded series follow the data at once."""
     import requests
 
     binary = require_tool("prometheus")
     config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 15s\n")
+    text = "global:\n  scrape_interval: 15s\n"
+    if rule_files:
+        text += "  evaluation_interval: 1s\nrule_files:\n" + "".join(f"  - {f}\n" for f in rule_files)
+    config.write_text(text)
     port = free_port()
     proc = ManagedProcess(
         [

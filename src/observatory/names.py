@@ -161,7 +161,8 @@ GENERATED_DIRS: Final = ("alerts", "dashboards", "provisioning", "stack")
 
 # --- Alerting (render/alerts): recording rules, the self-metrics that pipeline alerts read, and the
 # always-firing alert. Recording rules are named level:metric:operation; `{window}` is a PromQL
-# duration (5m, 1h, 1d). Dashboards query these, so a panel shows exactly what its alert compares.
+# duration (5m, 1h, 1d). Alerts read these per-application rules; dashboards read the REC_DIM_* ones
+# below, which keep the labels their variables filter on, and draw each application's alert thresholds.
 REC_REQUESTS_RATE: Final = "application:llm_requests:rate{window}"  # requests per second
 REC_ERROR_RATIO: Final = "application:llm_requests_error_ratio:rate{window}"  # failed / all, 0..1
 # Share of requests slower than the application's p95 latency objective (a histogram bucket edge), 0..1.
@@ -171,6 +172,16 @@ REC_DURATION_P99: Final = "application:llm_request_duration_seconds:p99_rate5m"
 REC_TTFT_P95: Final = "application:llm_time_to_first_token_seconds:p95_rate5m"
 REC_COST_RATE: Final = "application:llm_cost_usd:rate{window}"  # USD per second
 REC_TEAM_COST_RATE: Final = "team:llm_cost_usd:rate{window}"  # USD per second, by LABEL_TEAM
+# The dashboards' series: 5-minute rates that keep every bounded dimension (METRIC_LABELS; `le` on
+# histogram buckets), so the dashboard variables filter them and panels group them as they would the
+# raw metrics; only the collector instance (and whatever else the exporter adds) is summed away.
+REC_DIM_REQUESTS_RATE: Final = "dimensions:llm_requests:rate5m"  # requests per second, by error_type too
+REC_DIM_INPUT_TOKENS_RATE: Final = "dimensions:llm_input_tokens:rate5m"  # tokens per second
+REC_DIM_OUTPUT_TOKENS_RATE: Final = "dimensions:llm_output_tokens:rate5m"
+REC_DIM_DURATION_BUCKET_RATE: Final = "dimensions:llm_request_duration_seconds_bucket:rate5m"
+REC_DIM_TTFT_BUCKET_RATE: Final = "dimensions:llm_time_to_first_token_seconds_bucket:rate5m"
+# The label set of those rules, without error_type (only request counts are split by it).
+DIMENSION_LABELS: Final = tuple(label for label in METRIC_LABELS if label != LABEL_ERROR_TYPE)
 # OpenTelemetry Collector internal telemetry, as its Prometheus reader names it (no `_total` suffix).
 OTELCOL_RECEIVER_REFUSED_SPANS: Final = "otelcol_receiver_refused_spans"
 OTELCOL_EXPORTER_SEND_FAILED: Final = (

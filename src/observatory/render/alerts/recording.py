@@ -1,7 +1,8 @@
 """Recording rules: the per-application (and, for spend, per-team) numbers dashboards and alerts share.
 
 Request rates, error ratios and slow-request shares over every burn-rate window, latency and
-time-to-first-token quantiles, and spend rates. The slow-request share counts requests above the
+time-to-first-token quantiles, and spend rates; beside them, the dashboards' series (5-minute rates
+that keep every label a dashboard filters or groups by). The slow-request share counts requests above the
 application's p95 objective using the histogram bucket at that objective: when the objective is not
 a bucket edge, the nearest edge above it is used (see `slow_bucket_edge`), which makes the alert a
 little more lenient than the objective, never stricter.
@@ -105,12 +106,38 @@ def cost_rates() -> list[Rule]:
     ]
 
 
+# The window of the dashboards' rules: the alerts' shortest, long enough to hold two samples of a
+# series the collector writes only when spans arrive. Panels average it over Grafana's own window.
+DASHBOARD_WINDOW = "5m"  # the `rate5m` of names.REC_DIM_*
+
+
+def dashboard_rates() -> list[Rule]:
+    """Per-second rates by every dimension: requests (with error_type, so panels can split failures),
+    tokens, and the latency and time-to-first-token buckets by `le`, from which panels compute
+    `histogram_quantile` with their own grouping."""
+    dims = ", ".join(names.DIMENSION_LABELS)
+    w = DASHBOARD_WINDOW
+    return [
+        record(
+            names.REC_DIM_REQUESTS_RATE, _rate(names.METRIC_REQUESTS, w, by=", ".join(names.METRIC_LABELS))
+        ),
+        record(names.REC_DIM_INPUT_TOKENS_RATE, _rate(names.METRIC_INPUT_TOKENS, w, by=dims)),
+        record(names.REC_DIM_OUTPUT_TOKENS_RATE, _rate(names.METRIC_OUTPUT_TOKENS, w, by=dims)),
+        record(
+            names.REC_DIM_DURATION_BUCKET_RATE, _rate(f"{names.METRIC_DURATION}_bucket", w, by=f"{dims}, le")
+        ),
+        record(names.REC_DIM_TTFT_BUCKET_RATE, _rate(f"{names.METRIC_TTFT}_bucket", w, by=f"{dims}, le")),
+    ]
+
+
 def groups(spec: Spec) -> list[dict[str, object]]:
-    """Request rates, then the ratios, quantiles and spend rates; no rule reads another's output."""
+    """Request rates, then the ratios, quantiles and spend rates, then the dashboards' rates; no rule
+    reads another's output."""
     return [
         {"name": "llm-observatory.requests.rules", "rules": request_rates()},
         {
             "name": "llm-observatory.slis.rules",
             "rules": error_ratios() + slow_ratios(spec) + quantiles() + cost_rates(),
         },
+        {"name": "llm-observatory.dashboards.rules", "rules": dashboard_rates()},
     ]
