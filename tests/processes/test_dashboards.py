@@ -24,7 +24,9 @@ from referencing.jsonschema import DRAFT7
 from observatory import names
 from observatory.dashboards_catalog import PANELS
 from observatory.ingest.rows import rows
-from observatory.render.artifact import to_yaml
+from observatory.render import alerts
+from observatory.render.alerts import RECORDING_RULES as RECORDING
+from observatory.render.artifact import serialize, to_yaml
 from observatory.render.collector import config, loopback_env
 from observatory.render.dashboards import MODULES, panel_specs, render
 from observatory.render.dashboards.panels import Prom, Sql
@@ -33,7 +35,7 @@ from observatory.spec.types import Spec
 from observatory.sql.columns import NAMES
 from observatory.storage.maintain import maintain
 from observatory.storage.migrate import migrate
-from observatory.traffic import Workload, generate
+from observatory.traffic import APPLICATIONS, Workload, generate
 from tests.conftest import (
     REPO,
     SCHEMAS,
@@ -401,7 +403,13 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     spec = _spec("repository")
     spec = replace(spec, sampling=replace(spec.sampling, decision_wait_seconds=2))
     (tmp / "config.yaml").write_text(to_yaml(config(spec)))
-    prom, prom_url = start_prometheus(tmp)
+    # The rendered recording rules, which the panels read. Only the slow-request shares differ between
+    # the two specs (objectives); the dashboards' rules are the same for every spec.
+    rules = tmp / "observatory-recording.yml"
+    rules.write_bytes(
+        next(serialize(a, "observatory.yaml") for a in alerts.render(spec) if a.path == RECORDING)
+    )
+    prom, prom_url = start_prometheus(tmp, rule_files=(rules,))
     health, otlp_http, metrics = free_port(), free_port(), free_port()
     # Tempo, Loki and the ingester are nowhere: the collector retries those exports, which is harmless.
     sink = f"http://127.0.0.1:{free_port()}"
@@ -454,11 +462,21 @@ def _labels_of(url: str, metric: str) -> set[str]:
     return {label for s in series for label in s}
 
 
+def _objectives_on_traffic(spec: Spec) -> Spec:
+    """`spec` with the applications that have objectives of their own renamed to applications of the
+    synthetic traffic, so the panels' per-application queries (one per objective scope) have data."""
+    traffic = [app for app, _, _ in APPLICATIONS]
+    own = tuple(
+        (traffic[i % len(traffic)], objectives) for i, (_, objectives) in enumerate(spec.slos.applications)
+    )
+    return replace(spec, slos=replace(spec.slos, applications=own))
+
+
 @pytest.mark.parametrize("which", SPEC_PATHS)
 def test_every_promql_query_names_only_what_prometheus_has_and_returns_data(
     which: str, prometheus: str
 ) -> None:
-    spec = _spec(which)
+    spec = _objectives_on_traffic(_spec(which))
     queries = _prom_queries(spec)
     assert len(queries) > 15
     rendered = {

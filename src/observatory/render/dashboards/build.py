@@ -7,6 +7,7 @@ right in rows of 24 columns, so hiding one leaves no hole.
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from observatory import names
@@ -114,7 +115,16 @@ CUSTOM: dict[str, dict[str, Any]] = {
     },
 }
 DATASOURCE = {Prom: adapter.PROMETHEUS, Sql: adapter.SQL, TraceQL: adapter.TEMPO, LogQL: adapter.LOKI}
-_REF_IDS = "ABCDEFGHIJ"
+
+
+def ref_id(index: int) -> str:
+    """Grafana's query letters: A to Z, then AA, AB, ... (a panel has a query per objective scope)."""
+    letters = string.ascii_uppercase
+    return (
+        letters[index]
+        if index < len(letters)
+        else ref_id(index // len(letters) - 1) + letters[index % len(letters)]
+    )
 
 
 def _target(query: Prom | Sql | TraceQL | LogQL, ref: str) -> dict[str, Any]:
@@ -127,12 +137,32 @@ def _target(query: Prom | Sql | TraceQL | LogQL, ref: str) -> dict[str, Any]:
     return adapter.loki_target(ref, query.expr, query.legend)
 
 
+def _thresholds(steps: tuple[tuple[float, str], ...]) -> dict[str, Any]:
+    """Absolute steps above a green base."""
+    return {
+        "mode": "absolute",
+        "steps": [{"value": None, "color": "green"}, *({"value": v, "color": c} for v, c in steps)],
+    }
+
+
+def _overrides(panel: Panel) -> list[dict[str, Any]]:
+    """Thresholds of the queries that have their own (an application's objectives): their series take
+    them instead of the panel's. Matched by display name (byRegexpOrNames): the official schema wants
+    matcher options to be an object, which rules out matching by query (byFrameRefID takes a string)."""
+    return [
+        {
+            "matcher": {"id": "byRegexpOrNames", "options": {"pattern": q.thresholds.pattern}},
+            "properties": [{"id": "thresholds", "value": _thresholds(q.thresholds.steps)}],
+        }
+        for q in panel.queries
+        if isinstance(q, Prom) and q.thresholds is not None
+    ]
+
+
 def _field_config(panel: Panel) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = [{"value": None, "color": "green"}]
-    steps += [{"value": value, "color": color} for value, color in panel.thresholds]
     defaults: dict[str, Any] = {
         "color": {"mode": "thresholds" if panel.type in ("stat", "bargauge") else "palette-classic"},
-        "thresholds": {"mode": "absolute", "steps": steps},
+        "thresholds": _thresholds(panel.thresholds),
     }
     if panel.unit:
         defaults["unit"] = panel.unit
@@ -143,7 +173,7 @@ def _field_config(panel: Panel) -> dict[str, Any]:
         custom["thresholdsStyle"] = {"mode": "dashed"}
     if custom:
         defaults["custom"] = custom
-    return {"defaults": defaults, "overrides": []}
+    return {"defaults": defaults, "overrides": _overrides(panel)}
 
 
 def _links(panel: Panel, enabled: set[str]) -> list[dict[str, Any]]:
@@ -162,7 +192,7 @@ def viz(panel: Panel, x: int, y: int, enabled: set[str]) -> Any:
         title=panel.title,
         description=panel.description,
         datasource=datasource,
-        targets=[_target(q, _REF_IDS[i]) for i, q in enumerate(panel.queries)],
+        targets=[_target(q, ref_id(i)) for i, q in enumerate(panel.queries)],
         options=_merge(OPTIONS[panel.type], panel.options),
         field_config=_field_config(panel),
         grid_pos=adapter.grid(x, y, panel.width, panel.height),

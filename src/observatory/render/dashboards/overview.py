@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from observatory import names
+from observatory.render.alerts.rules import Scope
 from observatory.render.dashboards.panels import (
     HAS_ERROR,
     STANDARD_VARIABLES,
@@ -13,10 +14,14 @@ from observatory.render.dashboards.panels import (
     Sql,
     by,
     legend,
+    objective_steps,
+    objective_text,
+    per_scope,
     prom_filter,
     prom_group,
-    quantile,
-    rate,
+    recorded,
+    scope_filter,
+    scoped_quantiles,
     sql_filter,
 )
 from observatory.render.dashboards.panels import ROLLUP_COLUMNS as RC
@@ -28,6 +33,7 @@ VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-6h"
 F = prom_filter(VARIABLES)
 DAILY_FILTER = sql_filter(VARIABLES, RC)
+P95, TTFT = "latency_p95_seconds", "ttft_p95_seconds"  # objectives (fields of spec Objectives)
 
 
 def budgets_cte(spec: Spec) -> str:
@@ -50,9 +56,10 @@ def budgets_cte(spec: Spec) -> str:
     return f"budgets (kind, name, daily_usd, monthly_usd) AS (VALUES {values})"
 
 
-def _error_ratio() -> str:
-    errors = f"sum({rate(names.METRIC_REQUESTS, prom_filter(VARIABLES, HAS_ERROR))})"
-    return f"({errors} or vector(0)) / sum({rate(names.METRIC_REQUESTS, F)})"
+def _error_ratio(scope: Scope) -> str:
+    errors = f"sum({recorded(names.REC_DIM_REQUESTS_RATE, scope_filter(VARIABLES, scope, HAS_ERROR))})"
+    total = f"sum({recorded(names.REC_DIM_REQUESTS_RATE, scope_filter(VARIABLES, scope))})"
+    return f"({errors} or vector(0)) / {total}"
 
 
 def _spend_since(start: str, title: str, slug: str, budget: float | None) -> Panel:
@@ -110,85 +117,96 @@ def _budget_status(spec: Spec) -> Panel:
 
 
 def _top(label: str, title: str, slug: str) -> Panel:
-    expr = f"topk(10, sum by ({label}) (increase({names.METRIC_REQUESTS}{F}[$__range])))"
+    # The recorded 5-minute rates taken every minute of the range, times 60 s, add up to the requests
+    # of the range: each request is in five of those windows, each counting a fifth of it (requests
+    # within five minutes of either end of the range count in part), whatever the rules' evaluation
+    # interval.
+    windows = f"sum_over_time({names.REC_DIM_REQUESTS_RATE}{F}[$__range:1m])"
+    expr = f"topk(10, 60 * sum by ({label}) ({windows}))"
     return Panel(
         slug,
         title,
         "bargauge",
         (Prom(expr, f"{{{{{label}}}}}", instant=True),),
-        description="Requests over the dashboard's time range.",
+        description="Requests over the dashboard's time range, from the recorded 5-minute rates.",
         unit="short",
         width=6,
     )
 
 
-def panels(spec: Spec) -> list[Panel]:
+def _slis(spec: Spec) -> list[Panel]:
+    """The stats of the SLIs, each red above its objective: one value per objective scope."""
     slo = spec.slos.default
-    group = prom_group(spec.dashboards.group_by)
-    latencies = tuple(
-        Prom(quantile(q, names.METRIC_DURATION, F), f"p{round(q * 100)}", exemplar=True)
-        for q in (0.5, 0.95, 0.99)
-    )
-    tokens = (
-        Prom(f"sum({rate(names.METRIC_INPUT_TOKENS, F)})", "input"),
-        Prom(f"sum({rate(names.METRIC_OUTPUT_TOKENS, F)})", "output"),
-    )
     return [
-        Panel(
-            "requests_per_second",
-            "Requests per second",
-            "stat",
-            (Prom(f"sum({rate(names.METRIC_REQUESTS, F)})"),),
-            unit="reqps",
-            width=4,
-            height=5,
-        ),
         Panel(
             "error_ratio",
             "Error ratio",
             "stat",
-            (Prom(_error_ratio()),),
-            description=f"Red above the SLO's error ratio ({slo.error_ratio:g}).",
+            per_scope(spec, _error_ratio, "error_ratio"),
+            description=f"Red above the SLO's error ratio ({objective_text(spec, 'error_ratio')}).",
             unit="percentunit",
             width=4,
             height=5,
-            thresholds=((slo.error_ratio, "red"),),
+            thresholds=objective_steps(slo, "error_ratio"),
             links=(("Quality", "quality"),),
         ),
         Panel(
             "latency_p95",
             "Latency p95",
             "stat",
-            (Prom(quantile(0.95, names.METRIC_DURATION, F)),),
-            description=f"Red above the p95 objective ({slo.latency_p95_seconds:g} s).",
+            scoped_quantiles(spec, VARIABLES, names.REC_DIM_DURATION_BUCKET_RATE, (0.95,), P95),
+            description=f"Red above the p95 objective ({objective_text(spec, P95, ' s')}).",
             unit="s",
             width=4,
             height=5,
-            thresholds=((slo.latency_p95_seconds, "red"),),
+            thresholds=objective_steps(slo, P95),
             links=(("Performance", "performance"),),
         ),
         Panel(
             "ttft_p95",
             "Time to first token p95",
             "stat",
-            (Prom(quantile(0.95, names.METRIC_TTFT, F)),),
-            description=f"Streamed responses only. Red above the objective ({slo.ttft_p95_seconds:g} s).",
+            scoped_quantiles(spec, VARIABLES, names.REC_DIM_TTFT_BUCKET_RATE, (0.95,), TTFT),
+            description=(
+                f"Streamed responses only. Red above the objective ({objective_text(spec, TTFT, ' s')})."
+            ),
             unit="s",
             width=4,
             height=5,
-            thresholds=((slo.ttft_p95_seconds, "red"),),
+            thresholds=objective_steps(slo, TTFT),
         ),
+    ]
+
+
+def panels(spec: Spec) -> list[Panel]:
+    slo = spec.slos.default
+    group = prom_group(spec.dashboards.group_by)
+    tokens = (
+        Prom(f"sum({recorded(names.REC_DIM_INPUT_TOKENS_RATE, F)})", "input"),
+        Prom(f"sum({recorded(names.REC_DIM_OUTPUT_TOKENS_RATE, F)})", "output"),
+    )
+    return [
+        Panel(
+            "requests_per_second",
+            "Requests per second",
+            "stat",
+            (Prom(f"sum({recorded(names.REC_DIM_REQUESTS_RATE, F)})"),),
+            unit="reqps",
+            width=4,
+            height=5,
+        ),
+        *_slis(spec),
         _spend_since(UTC_DAY_START, "Spend today", "spend_today", _total(spec, "daily_usd")),
         _spend_since(UTC_MONTH_START, "Spend this month", "spend_month", _total(spec, "monthly_usd")),
         Panel(
             "latency_percentiles",
             "Latency p50 / p95 / p99",
             "timeseries",
-            latencies,
-            description="Dashed line: the p95 objective. Exemplar points open their trace.",
+            scoped_quantiles(spec, VARIABLES, names.REC_DIM_DURATION_BUCKET_RATE, (0.5, 0.95, 0.99), P95),
+            description=f"Dashed line: the p95 objective ({objective_text(spec, P95, ' s')}).",
             unit="s",
             width=12,
-            thresholds=((slo.latency_p95_seconds, "red"),),
+            thresholds=objective_steps(slo, P95),
             show_thresholds=True,
         ),
         Panel("tokens_per_second", "Tokens per second", "timeseries", tokens, unit="short", width=12),
@@ -196,7 +214,7 @@ def panels(spec: Spec) -> list[Panel]:
             "requests_by_group",
             "Requests per second by " + (", ".join(group) or "all"),
             "timeseries",
-            (Prom(f"sum{by(group)} ({rate(names.METRIC_REQUESTS, F)})", legend(group)),),
+            (Prom(f"sum{by(group)} ({recorded(names.REC_DIM_REQUESTS_RATE, F)})", legend(group)),),
             unit="reqps",
             width=12,
         ),

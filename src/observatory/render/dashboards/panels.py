@@ -9,13 +9,26 @@ metrics at all), so PromQL groups by the remaining dimensions and SQL by all of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from observatory import names
+from observatory.render.alerts.recording import slow_bucket_edge
+from observatory.render.alerts.rules import Scope, scopes
+from observatory.spec.types import Objectives, Spec
 from observatory.sql.rollups import DAILY_KEYS
 
 Format = Literal["time_series", "table", "heatmap"]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesThresholds:
+    """Threshold steps for the series whose display name matches `pattern` (a JavaScript regex in
+    Grafana's `/.../` form): Grafana matches overrides by name, and legends carry the scope."""
+
+    pattern: str
+    steps: tuple[tuple[float, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +38,9 @@ class Prom:
     instant: bool = False
     exemplar: bool = False
     format: Format = "time_series"
+    # Steps of this query's series when they differ from the panel's: an application with objectives
+    # of its own (`slos.applications`) is drawn against them, as its alerts are.
+    thresholds: SeriesThresholds | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +145,119 @@ def rollup_range(unit: str) -> str:
     return f"bucket > $__timeFrom()::timestamptz - INTERVAL '1 {unit}' AND bucket <= $__timeTo()::timestamptz"
 
 
-def rate(metric: str, flt: str) -> str:
-    return f"rate({metric}{flt}[$__rate_interval])"
+def recorded(rule: str, flt: str) -> str:
+    """A dashboard recording rule (a 5-minute rate, names.REC_DIM_*) averaged over Grafana's window:
+    at a wide time range one point stands for every recorded sample since the previous point, not
+    only the last one; at a narrow one it is the 5-minute rate itself, a little smoothed."""
+    return f"avg_over_time({rule}{flt}[$__rate_interval])"
 
 
-def quantile(q: float, metric: str, flt: str, labels: tuple[str, ...] = ()) -> str:
-    return f"histogram_quantile({q}, sum by ({', '.join(('le', *labels))}) ({rate(metric + '_bucket', flt)}))"
+def quantile(q: float, bucket_rule: str, flt: str, labels: tuple[str, ...] = ()) -> str:
+    """Quantile `q` of a histogram from its recorded bucket rates (names.REC_DIM_*_BUCKET_RATE)."""
+    return f"histogram_quantile({q}, sum by ({', '.join(('le', *labels))}) ({recorded(bucket_rule, flt)}))"
+
+
+def scope_filter(variables: tuple[str, ...], scope: Scope, *extra: str) -> str:
+    """The variables' filter narrowed to the applications of one objective scope (as the alerts)."""
+    return prom_filter(variables, *([scope.matchers[1:-1]] if scope.matchers else []), *extra)
+
+
+def scope_name(scope: Scope) -> str:
+    return scope.application or "other applications"
+
+
+def alert_threshold(objectives: Objectives, objective: str) -> float:
+    """Where the alerts draw the line for `objective` (a field of `Objectives`). The p95 latency
+    objective is the histogram bucket edge the latency burn-rate alert counts slow requests above
+    (recording.slow_bucket_edge): a p95 from the same buckets crosses that edge exactly when more than
+    5% of requests are slower. Every other objective is drawn as it is (p99 has no alert)."""
+    value: float = getattr(objectives, objective)
+    edge = slow_bucket_edge(value) if objective == "latency_p95_seconds" else None
+    return value if edge is None else edge
+
+
+def objective_steps(objectives: Objectives, objective: str) -> tuple[tuple[float, str], ...]:
+    """Red above the alert threshold of `objective`."""
+    return ((alert_threshold(objectives, objective), "red"),)
+
+
+def objective_text(spec: Spec, objective: str, unit: str = "") -> str:
+    """`10 s`, or `default 10 s; batch-summariser: 60 s` when applications have objectives of their
+    own; an objective drawn at a bucket edge above it says so."""
+
+    def text(objectives: Objectives) -> str:
+        value, drawn = getattr(objectives, objective), alert_threshold(objectives, objective)
+        edge = f", drawn at the {drawn:g}{unit} bucket edge the alert uses" if drawn != value else ""
+        return f"{value:g}{unit}{edge}"
+
+    own = [f"{app}: {text(obj)}" for app, obj in spec.slos.applications]
+    return "; ".join([f"default {text(spec.slos.default)}" if own else text(spec.slos.default), *own])
+
+
+def _scope_legend(scope: Scope, multi: bool, labels: tuple[str, ...], prefix: str) -> str:
+    """The legend of one scope's query. With several scopes, each series of an application with its own
+    objectives is called `<application>` or `<application>: ...` (what `scope_series` matches), and
+    the others' name their application, or say "other applications" when they are not by application."""
+    rest = tuple(label for label in labels if label != names.LABEL_APPLICATION)
+    if multi and scope.application:
+        parts = [scope.application, prefix, legend(rest, "")]
+    elif multi and rest == labels:
+        parts = [scope_name(scope), prefix, legend(labels, "")]
+    else:
+        parts = [prefix, legend(labels, "")]
+    return ": ".join(part for part in parts if part)
+
+
+def scope_series(application: str) -> str:
+    """A JavaScript regex (Grafana's `/.../` form) matching the display names `_scope_legend` gives the
+    series of `application`; `[...]` classes keep it free of backslashes, as in `alternation`."""
+    escaped = "".join(f"[{c}]" if c in ".+*?()|{}$^" else c for c in application)
+    return f"/^{escaped}(: .*)?$/"
+
+
+def per_scope(
+    spec: Spec,
+    expr: Callable[[Scope], str],
+    objective: str,
+    labels: tuple[str, ...] = (),
+    prefix: str = "",
+) -> tuple[Prom, ...]:
+    """One query per objective scope of the alerts (each application with objectives of its own, then
+    the others), each with that scope's `objective` (a field of `Objectives`), so no series is drawn
+    against another application's objective. With no application objectives this is one query over
+    every application. `labels` are those the query groups by; `prefix` starts each legend."""
+    all_scopes = scopes(spec)
+    multi = len(all_scopes) > 1
+    out = []
+    for scope in all_scopes:
+        # The default scope's steps are the panel's own; the others' override them.
+        steps = (
+            SeriesThresholds(scope_series(scope.application), objective_steps(scope.objectives, objective))
+            if scope.application
+            else None
+        )
+        out.append(Prom(expr(scope), _scope_legend(scope, multi, labels, prefix), thresholds=steps))
+    return tuple(out)
+
+
+def scoped_quantiles(
+    spec: Spec,
+    variables: tuple[str, ...],
+    bucket_rule: str,
+    qs: tuple[float, ...],
+    objective: str,
+    labels: tuple[str, ...] = (),
+) -> tuple[Prom, ...]:
+    """Quantiles `qs` of a recorded histogram by `labels`, per objective scope (see `per_scope`)."""
+
+    def query(q: float) -> Callable[[Scope], str]:
+        return lambda scope: quantile(q, bucket_rule, scope_filter(variables, scope), labels)
+
+    return tuple(
+        prom
+        for q in qs
+        for prom in per_scope(spec, query(q), objective, labels, f"p{round(q * 100)}" if len(qs) > 1 else "")
+    )
 
 
 UTC_MONTH_START = "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
@@ -147,7 +270,7 @@ HAS_ERROR = f'{names.LABEL_ERROR_TYPE}!=""'
 
 def errors_by_type_panel(variables: tuple[str, ...]) -> Panel:
     """Failed requests per second by error type (rate limits, timeouts, content filter, ...)."""
-    expr = f"sum by (error_type) ({rate(names.METRIC_REQUESTS, prom_filter(variables, HAS_ERROR))})"
+    expr = f"sum by (error_type) ({recorded(names.REC_DIM_REQUESTS_RATE, prom_filter(variables, HAS_ERROR))})"
     return Panel(
         "errors_by_type",
         "Errors per second by type",

@@ -1,7 +1,8 @@
 """Performance: latency percentiles and heatmaps by model and provider, TTFT, throughput, errors.
 
-Latency queries ask for exemplars: the collector attaches trace ids to histogram samples, and the
-Prometheus datasource turns each exemplar into a link to its trace in Tempo.
+Every panel reads the recording rules (names.REC_DIM_*), heatmaps and percentiles alike. None asks for
+exemplars: the collector's signal_to_metrics connector attaches none to the metrics it derives, so
+slow requests are found on the Traces dashboard (slow and failed traces are always kept).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from observatory.render.dashboards.panels import (
     Prom,
     errors_by_type_panel,
     legend,
+    objective_steps,
+    objective_text,
     prom_filter,
     prom_group,
     quantile,
-    rate,
+    recorded,
+    scoped_quantiles,
 )
 from observatory.spec.types import Spec
 
@@ -25,30 +29,43 @@ DESCRIPTION = "Latency, time to first token, throughput and errors by model and 
 VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-6h"
 F = prom_filter(VARIABLES)
+TTFT = "ttft_p95_seconds"  # an objective (a field of the spec's Objectives), in seconds
 
 
-def _latency(slug: str, title: str, q: float, labels: tuple[str, ...], objective: float | None) -> Panel:
+def _latency(
+    spec: Spec, slug: str, title: str, q: float, labels: tuple[str, ...], objective: str | None
+) -> Panel:
+    """Quantile `q` of latency by `labels`; with an `objective` (a field of the spec's `Objectives`),
+    one query per objective scope, each drawn against its own objective."""
+    bucket_rule = names.REC_DIM_DURATION_BUCKET_RATE
+    queries = (
+        scoped_quantiles(spec, VARIABLES, bucket_rule, (q,), objective, labels)
+        if objective
+        else (Prom(quantile(q, bucket_rule, F, labels), legend(labels)),)
+    )
     return Panel(
         slug,
         title,
         "timeseries",
-        (Prom(quantile(q, names.METRIC_DURATION, F, labels), legend(labels), exemplar=True),),
-        description="Dashed line: the objective from the spec's SLOs." if objective else "",
+        queries,
+        description=f"Dashed line: the objective ({objective_text(spec, objective, ' s')})."
+        if objective
+        else "",
         unit="s",
         width=12,
-        thresholds=((objective, "red"),) if objective else (),
+        thresholds=objective_steps(spec.slos.default, objective) if objective else (),
         show_thresholds=objective is not None,
     )
 
 
-def _heatmap(slug: str, title: str, metric: str) -> Panel:
-    expr = f"sum by (le) (increase({metric}_bucket{F}[$__rate_interval]))"
+def _heatmap(slug: str, title: str, bucket_rule: str) -> Panel:
+    expr = f"sum by (le) ({recorded(bucket_rule, F)})"
     return Panel(
         slug,
         title,
         "heatmap",
-        (Prom(expr, "{{le}}", exemplar=True, format="heatmap"),),
-        description="Requests per latency bucket; exemplar points open their trace.",
+        (Prom(expr, "{{le}}", format="heatmap"),),
+        description="Requests per second in each bucket, from the recorded 5-minute rates.",
         width=12,
     )
 
@@ -56,45 +73,47 @@ def _heatmap(slug: str, title: str, metric: str) -> Panel:
 def panels(spec: Spec) -> list[Panel]:
     slo = spec.slos.default
     group = prom_group(spec.dashboards.group_by)
-    ttft = tuple(
-        Prom(quantile(q, names.METRIC_TTFT, F), f"p{round(q * 100)}", exemplar=True)
-        for q in (0.5, 0.95, 0.99)
-    )
+    ttft = scoped_quantiles(spec, VARIABLES, names.REC_DIM_TTFT_BUCKET_RATE, (0.5, 0.95, 0.99), TTFT)
     return [
         _latency(
+            spec,
             "latency_p95_by_group",
             "Latency p95 by " + (", ".join(group) or "all"),
             0.95,
             group,
-            slo.latency_p95_seconds,
+            "latency_p95_seconds",
         ),
         _latency(
+            spec,
             "latency_p99_by_group",
             "Latency p99 by " + (", ".join(group) or "all"),
             0.99,
             group,
-            slo.latency_p99_seconds,
+            "latency_p99_seconds",
         ),
-        _heatmap("latency_heatmap", "Latency distribution", names.METRIC_DURATION),
-        _latency("latency_by_model", "Latency p95 by model", 0.95, (names.LABEL_MODEL,), None),
-        _latency("latency_by_provider", "Latency p95 by provider", 0.95, (names.LABEL_PROVIDER,), None),
+        _heatmap("latency_heatmap", "Latency distribution", names.REC_DIM_DURATION_BUCKET_RATE),
+        _latency(spec, "latency_by_model", "Latency p95 by model", 0.95, (names.LABEL_MODEL,), None),
+        _latency(spec, "latency_by_provider", "Latency p95 by provider", 0.95, (names.LABEL_PROVIDER,), None),
         Panel(
             "ttft_percentiles",
             "Time to first token p50 / p95 / p99",
             "timeseries",
             ttft,
-            description="Streamed responses only. Dashed line: the TTFT objective.",
+            description=(
+                "Streamed responses only. Dashed line: the p95 objective"
+                f" ({objective_text(spec, TTFT, ' s')})."
+            ),
             unit="s",
             width=12,
-            thresholds=((slo.ttft_p95_seconds, "red"),),
+            thresholds=objective_steps(slo, TTFT),
             show_thresholds=True,
         ),
-        _heatmap("ttft_heatmap", "Time to first token distribution", names.METRIC_TTFT),
+        _heatmap("ttft_heatmap", "Time to first token distribution", names.REC_DIM_TTFT_BUCKET_RATE),
         Panel(
             "output_tokens_per_second",
             "Output tokens per second by model",
             "timeseries",
-            (Prom(f"sum by (model) ({rate(names.METRIC_OUTPUT_TOKENS, F)})", "{{model}}"),),
+            (Prom(f"sum by (model) ({recorded(names.REC_DIM_OUTPUT_TOKENS_RATE, F)})", "{{model}}"),),
             unit="short",
             width=12,
         ),

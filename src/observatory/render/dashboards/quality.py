@@ -10,20 +10,22 @@ from __future__ import annotations
 import math
 
 from observatory import names
+from observatory.render.alerts.rules import Scope
 from observatory.render.dashboards.panels import (
     HAS_ERROR,
     ROLLUP_COLUMNS,
     STANDARD_VARIABLES,
     UTC_DAY_START,
     Panel,
-    Prom,
     Sql,
     by,
     errors_by_type_panel,
-    legend,
-    prom_filter,
+    objective_steps,
+    objective_text,
+    per_scope,
     prom_group,
-    rate,
+    recorded,
+    scope_filter,
     sql_filter,
 )
 from observatory.render.dashboards.sources import SHORT_RANGE, rollup_rows, series_over_time
@@ -34,7 +36,7 @@ TITLE = "LLM quality"
 DESCRIPTION = "Truncated responses, errors and drift of models and response lengths."
 VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-7d"
-F = prom_filter(VARIABLES)
+REQUESTS = names.REC_DIM_REQUESTS_RATE
 TRUNCATED = "sum(requests) FILTER (WHERE finish_reason = 'length')"
 FINISHED = "sum(requests) FILTER (WHERE finish_reason <> '')"
 # The week-over-week panels compare the last 7 UTC days (today's included) with the 7 before.
@@ -89,21 +91,24 @@ def _truncated(spec: Spec) -> list[Panel]:
 
 def _errors(spec: Spec) -> list[Panel]:
     group = prom_group(spec.dashboards.group_by)
-    errors = f"sum{by(group)} ({rate(names.METRIC_REQUESTS, prom_filter(VARIABLES, HAS_ERROR))})"
-    total = f"sum{by(group)} ({rate(names.METRIC_REQUESTS, F)})"
-    slo = spec.slos.default.error_ratio
+
+    def ratio(scope: Scope) -> str:
+        errors = f"sum{by(group)} ({recorded(REQUESTS, scope_filter(VARIABLES, scope, HAS_ERROR))})"
+        total = f"sum{by(group)} ({recorded(REQUESTS, scope_filter(VARIABLES, scope))})"
+        # A group without errors has no error series: count it as 0, not as missing.
+        return f"({errors} or {total} * 0) / {total}"
+
     return [
         errors_by_type_panel(VARIABLES),
         Panel(
             "error_ratio_by_group",
             "Error ratio by " + (", ".join(group) or "all"),
             "timeseries",
-            # A group without errors has no error series: count it as 0, not as missing.
-            (Prom(f"({errors} or {total} * 0) / {total}", legend(group)),),
-            description=f"Dashed line: the SLO's error ratio ({slo:g}).",
+            per_scope(spec, ratio, "error_ratio", group),
+            description=f"Dashed line: the SLO's error ratio ({objective_text(spec, 'error_ratio')}).",
             unit="percentunit",
             width=12,
-            thresholds=((slo, "red"),),
+            thresholds=objective_steps(spec.slos.default, "error_ratio"),
             show_thresholds=True,
         ),
     ]
