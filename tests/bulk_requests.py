@@ -163,7 +163,7 @@ FROM (SELECT {start}::timestamptz AS start, {step}::interval AS step, {first}::b
         1 + floor({n_errors} * random() ^ 1.5)::int AS k, random() AS f, random() AS d, random() AS x,
         random() AS o, random() AS c, random() < 0.6 AS streamed
       FROM generate_series({first}::bigint, {last}::bigint) AS i) AS d) AS r
-ORDER BY r.i"""
+"""
     step = (end - start) / count
     return sql.SQL(query).format(
         start=lit(start),
