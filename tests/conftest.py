@@ -11,6 +11,7 @@ says so with its own `containers` marker, which then replaces its folder's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -196,3 +197,34 @@ def database(postgres: LocalPostgres) -> Iterator[str]:
     yield postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def timescaledb_database(image: str) -> Iterator[str]:
+    """An empty database on the TimescaleDB at $OBSERVATORY_TEST_TIMESCALEDB_DSN (a server you bring),
+    or else on the pinned image (testcontainers)."""
+    import secrets
+
+    import psycopg
+
+    brought = os.environ.get("OBSERVATORY_TEST_TIMESCALEDB_DSN")
+    if brought:
+        name = f"t_{secrets.token_hex(6)}"
+        with psycopg.connect(brought, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield psycopg.conninfo.make_conninfo(brought, dbname=name)
+        finally:
+            with psycopg.connect(brought, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        return
+    require_docker()
+    from testcontainers.community.postgres import PostgresContainer
+
+    from observatory import names
+
+    container = PostgresContainer(
+        image, username="postgres", password=secrets.token_urlsafe(18), dbname=names.DB_NAME
+    )
+    with container:
+        yield container.get_connection_url(driver=None)

@@ -37,9 +37,13 @@ _SQL_VARIABLES = {
         "WHERE team <> '' AND bucket > $__timeFrom()::timestamptz - INTERVAL '1 day'"
         " AND bucket < $__timeTo()::timestamptz ORDER BY 1"
     ),
+    # The users seen in the time range, at most its last 31 days: the per-user rollup is large.
     "user": (
         f"SELECT DISTINCT user_id FROM {names.VIEW_REQUESTS_DAILY}\n"
-        "WHERE user_id <> '' AND bucket > now() - INTERVAL '31 days' ORDER BY 1 LIMIT 1000"
+        "WHERE user_id <> ''\n"
+        "  AND bucket > greatest($__timeFrom()::timestamptz - INTERVAL '1 day',"
+        " $__timeTo()::timestamptz - INTERVAL '31 days')\n"
+        "  AND bucket < $__timeTo()::timestamptz ORDER BY 1 LIMIT 1000"
     ),
 }
 _TEXTBOXES = {
