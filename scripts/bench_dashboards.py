@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the tests package: the same queries and rows the plan test uses
@@ -212,6 +214,16 @@ def run(db: Cluster, spec: Spec, args: argparse.Namespace, now: datetime) -> lis
     results = []
     with db.reader() as conn:
         conn.execute(f"SET statement_timeout = '{args.timeout_seconds}s'")
+        for setting in args.set:
+            name, _, value = setting.partition("=")
+            conn.execute(
+                sql.SQL("SELECT set_config({}, {}, false)").format(sql.Literal(name), sql.Literal(value))
+            )
+        jit = conn.execute("SHOW jit").fetchone()
+        print(
+            f"reader sessions: jit={jit[0] if jit else '?'}, statement_timeout={args.timeout_seconds}s",
+            flush=True,
+        )
         partitions = {r[0] for r in conn.execute(dashboard_queries.RAW_PARTITIONS)}
         results.append(measure(conn, "baseline: SELECT 1", "-", "-", "SELECT 1", args, partitions))
         for window in args.windows:
@@ -222,11 +234,13 @@ def run(db: Cluster, spec: Spec, args: argparse.Namespace, now: datetime) -> lis
             )
             results.append(measure(conn, "baseline: count raw rows", "-", window, count, args, partitions))
         for query in queries:
+            if args.panels and not any(p in f"{query.board}/{query.name}" for p in args.panels):
+                continue
             for label, selected in selections.items():
                 for window in args.windows:
-                    sql = dashboard_queries.as_sent(query, now - WINDOWS[window], now, selected, options)
+                    text = dashboard_queries.as_sent(query, now - WINDOWS[window], now, selected, options)
                     result = measure(
-                        conn, f"{query.board}/{query.name}", label, window, sql, args, partitions
+                        conn, f"{query.board}/{query.name}", label, window, text, args, partitions
                     )
                     results.append(result)
                     if args.verbose:
@@ -266,19 +280,31 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed runs per query, variables and window")
     parser.add_argument("--min-runs", type=int, default=3, help="timed runs of a slow query at least")
     parser.add_argument("--budget-seconds", type=float, default=6.0, help="time for a query's runs, about")
-    parser.add_argument("--timeout-seconds", type=int, default=60, help="statement_timeout of each query")
+    parser.add_argument("--timeout-seconds", type=int, default=30, help="statement_timeout of each query")
     parser.add_argument("--windows", nargs="+", default=list(WINDOWS), choices=list(WINDOWS))
     parser.add_argument("--keep", type=Path, help="load into a new cluster in this folder and keep it")
     parser.add_argument("--reuse", type=Path, help="run on a cluster kept with --keep (topped up to now)")
     parser.add_argument("--verbose", action="store_true", help="print each line as it is measured")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the reader's sessions (e.g. jit=off), to measure what it would change",
+    )
+    parser.add_argument("--panels", nargs="+", default=[], help="only queries whose name holds one of these")
     args = parser.parse_args()
     if args.keep and args.reuse:
         parser.error("--keep and --reuse exclude each other")
+    # A background job ignores Ctrl-C; on SIGTERM, stop the cluster (and keep its state) on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     now = datetime.now(UTC)
     spec = dashboard_queries.postgres_spec(args.days)
     print(f"dashboard benchmark at {_commit()}, {now:%Y-%m-%d %H:%M} UTC", flush=True)
     with cluster(args) as db:
         prepare(db, spec, args, now)
+        if args.keep or args.reuse:
+            ((args.keep or args.reuse) / STATE).write_text(json.dumps(db.state, indent=2) + "\n")
         with psycopg.connect(db.server.dsn, autocommit=True) as conn:
             settings = conn.execute(
                 "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name)"
