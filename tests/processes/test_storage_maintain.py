@@ -396,3 +396,34 @@ def test_the_rollup_views_count_rows_written_after_the_last_maintenance(conn: ps
         counted = conn.execute(f"SELECT sum(requests) FROM {detail.name} WHERE bucket >= %s", (start,))
         raw = conn.execute(f"SELECT count(*) FROM {T} WHERE time >= %s", (start,))
         assert counted.fetchone() == raw.fetchone(), detail.name
+
+
+def test_the_views_plan_only_the_raw_days_after_their_boundary(conn: psycopg.Connection) -> None:
+    """Maintenance writes each view's boundary in as a literal, so the planner prunes the raw day
+    partitions before the boundary when it plans, not row by row when it runs."""
+    maintain(conn, SPEC, NOW)
+    for view in ROLLUPS:
+        plan = "\n".join(
+            r[0] for r in conn.execute(f"EXPLAIN SELECT sum(requests) FROM {view.name}".encode())
+        )
+        scanned = set(re.findall(rf"\b{T}_(\d{{8}})\b", plan))
+        # NOW's day and the days made ahead of time, never one before.
+        assert scanned == {"20260320", "20260321", "20260322"}, (view.name, plan)
+
+
+def test_maintenance_goes_on_when_a_reader_holds_a_view(
+    conn: psycopg.Connection, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import observatory.storage.maintain as maintain_module
+
+    maintain(conn, SPEC, NOW)
+    monkeypatch.setattr(maintain_module, "DROP_LOCK_TIMEOUT", "200ms")
+    before = conn.execute(f"SELECT pg_get_viewdef('{HOURLY}'::regclass)").fetchone()
+    with psycopg.connect(database) as reader:  # a dashboard query in a long transaction
+        reader.execute(f"SELECT count(*) FROM {HOURLY}")
+        maintain(conn, SPEC, NOW + timedelta(hours=3))  # waits 200 ms for the view, then goes on
+        watermark = conn.execute(f"SELECT max(computed_until) FROM {names.TABLE_ROLLUP_WATERMARKS}")
+        assert watermark.fetchone() == (NOW + timedelta(hours=3),)
+        assert conn.execute(f"SELECT pg_get_viewdef('{HOURLY}'::regclass)").fetchone() == before
+    maintain(conn, SPEC, NOW + timedelta(hours=3))
+    assert conn.execute(f"SELECT pg_get_viewdef('{HOURLY}'::regclass)").fetchone() != before

@@ -169,25 +169,44 @@ def stale_buckets(rollup: Rollup) -> str:
     )
 
 
-def completed_until(rollup: Rollup) -> str:
-    """SQL for the start of the first bucket of `rollup` that maintenance has not completed."""
-    return (
-        f"coalesce((SELECT {utc_bucket(rollup.field, 'computed_until')} FROM {names.TABLE_ROLLUP_WATERMARKS}"
-        f" WHERE rollup = '{rollup.name}'), '-infinity')"
-    )
+ADVANCE_VIEWS: Final = "observatory_advance_rollup_views"
 
 
-def realtime_view(rollup: Rollup) -> str:
+def realtime_view(rollup: Rollup, until: str = "%1$L") -> str:
     """The postgres flavour's view `rollup.name`: completed buckets from the store, the rest from raw
-    rows, as TimescaleDB's real-time aggregation does. Columns and types are the store's."""
-    until = completed_until(rollup)
+    rows, as TimescaleDB's real-time aggregation does. Columns and types are the store's.
+
+    `until`, the start of the first bucket maintenance has not completed, is written into the view as
+    a literal (by default `format`'s placeholder for it, see `advance_views_function`): with a literal
+    the planner prunes the raw table's day partitions when it plans, so a panel plans one or two of
+    them rather than every day of the warm tier (60 ms of planning at 300 days)."""
     names_ = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in rollup.measures)])
     raw = [f"{utc_bucket(rollup.field)} AS bucket"] + [f"{sql} AS {name}" for name, sql in rollup.keys]
     raw += [f"({sql})::{_type(name)} AS {name}" for name, sql in rollup.measures]
     group = ", ".join(str(i) for i in range(1, len(rollup.keys) + 2))
     return (
-        f"CREATE VIEW {rollup.name} AS\n"
+        f"CREATE OR REPLACE VIEW {rollup.name} AS\n"
         f"SELECT {names_}\nFROM {rollup.store}\nWHERE bucket < {until}\n"
         "UNION ALL\n"
-        f"SELECT {', '.join(raw)}\nFROM {T}\nWHERE time >= {until}\nGROUP BY {group};\n"
+        f"SELECT {', '.join(raw)}\nFROM {T}\nWHERE time >= {until}\nGROUP BY {group}"
+    )
+
+
+def advance_views_function() -> str:
+    """The postgres flavour's function that (re)writes every rollup view with the boundary its
+    watermark gives (-infinity before maintenance first runs: all from raw rows). Migrations call it;
+    maintenance calls it after each refresh. A view's boundary never passes what its store holds
+    complete, so a view rewritten late is only slower, never wrong."""
+    body = []
+    for rollup in ROLLUPS:
+        body.append(
+            f"    until := coalesce((SELECT {utc_bucket(rollup.field, 'computed_until')}"
+            f" FROM {names.TABLE_ROLLUP_WATERMARKS}\n"
+            f"                       WHERE rollup = '{rollup.name}'), '-infinity');\n"
+            f"    EXECUTE format($view$\n{realtime_view(rollup)}\n$view$, until);\n"
+        )
+    return (
+        f"CREATE OR REPLACE FUNCTION {ADVANCE_VIEWS}() RETURNS void\n"
+        "LANGUAGE plpgsql AS $function$\n"
+        "DECLARE\n    until timestamptz;\nBEGIN\n" + "".join(body) + "END\n$function$;\n"
     )

@@ -21,6 +21,7 @@ from observatory.spec.types import Spec
 from observatory.sql.columns import COLUMNS, UNIQUE_KEY
 from observatory.sql.policies import timescaledb_policies
 from observatory.sql.rollups import (
+    ADVANCE_VIEWS,
     DAILY_KEYS,
     DETAIL_DAILY,
     DETAIL_HOURLY,
@@ -29,7 +30,7 @@ from observatory.sql.rollups import (
     ROLLUPS,
     Keys,
     Measures,
-    realtime_view,
+    advance_views_function,
     rollup_select,
     rollup_table,
 )
@@ -163,9 +164,7 @@ def detail_rollups(engine: str) -> str:
 
 def realtime_views() -> str:
     """The postgres flavour's rollup views, current to the last raw row (rewritten on every migrate)."""
-    return "".join(
-        realtime_view(r).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1) + "\n" for r in ROLLUPS
-    )
+    return advance_views_function() + f"SELECT {ADVANCE_VIEWS}();\n"
 
 
 def added_columns(version: int) -> str:

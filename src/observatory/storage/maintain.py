@@ -18,6 +18,7 @@ cost of a count, not a recompute. A later row waits for `observatory maintain --
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from observatory.sql import rollups
 from observatory.sql.rollups import refresh_insert, stale_buckets
 
 T = names.TABLE_REQUESTS
+log = logging.getLogger(__name__)
 WATERMARKS = names.TABLE_ROLLUP_WATERMARKS
 # Partitions made ahead of time, so a writer never meets a missing day at midnight.
 DAYS_AHEAD = 2
@@ -97,6 +99,7 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
         hourly = rollup.spec.field == "hour"
         count = _refresh(conn, rollup, now, late, keep_from=warm if hourly else cold)
         refreshed[rollup.spec.field] = max(refreshed[rollup.spec.field], count)
+    _advance_views(conn)
     dropped = _drop_partitions(conn, before=warm)
     expired = _expire_rollups(conn, hourly_before=warm, daily_before=cold)
     return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired)
@@ -191,6 +194,18 @@ def _window(
     limits = (min(lowers, default=end), keep_from)
     start = max([_floor(base - late, rollup.unit), *(_ceil(t, rollup.unit) for t in limits)])
     return start, end
+
+
+def _advance_views(conn: psycopg.Connection) -> None:
+    """Move each rollup view's boundary up to its new watermark. Rewriting a view waits for the
+    queries reading it; if one holds it longer than the lock timeout, the views keep their older
+    boundary until the next run, which is correct (more is read from raw rows), only slower."""
+    try:
+        with _unit(conn):
+            conn.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+            conn.execute(f"SELECT {rollups.ADVANCE_VIEWS}()")
+    except psycopg.errors.LockNotAvailable:
+        log.warning("maintain: the rollup views were busy; their boundary moves on the next run")
 
 
 def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
