@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from observatory import names
+from observatory import dialects, names
 from observatory.spec import parse
 from observatory.sql.columns import NAMES
 from observatory.sql.rollups import ROLLUPS, Rollup
@@ -333,22 +333,28 @@ def test_maintain_from_the_command_line_prints_what_it_did(database: str, tmp_pa
         assert counted == (1,)
 
 
-def _output_buckets(conn: psycopg.Connection, unit: str) -> dict[Row, Counter[str]]:
-    """Output lengths per detail key, counted here in Python from the raw rows: bucket k holds the
-    lengths n with 2**(k/2) <= n < 2**((k+1)/2), i.e. k = bit_length(n*n) - 1 (0 with n = 0), at most 40."""
+def _detail_counts(conn: psycopg.Connection, unit: str) -> dict[Row, Counter[str]]:
+    """What the detail rollups count, computed here in Python from the raw rows, per bucket, hourly
+    key and response model: finish reasons, error types (a failure with no type or one outside the
+    vocabulary is `other`), and output lengths, where bucket k holds the lengths n with
+    2**(k/2) <= n < 2**((k+1)/2), i.e. k = bit_length(n*n) - 1 (0 with n = 0), at most 40."""
+    vocabulary = dialects.load().error_vocabulary()
     out: dict[Row, Counter[str]] = {}
     query = (
         f"SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', {KEY_COLUMNS},"
-        f" coalesce(response_model, ''), coalesce(finish_reason, ''), coalesce(error_type, ''), output_tokens"
-        f" FROM {T}"
+        f" coalesce(response_model, ''), finish_reason, status, error_type, output_tokens FROM {T}"
     )
-    for *key, output in conn.execute(query.encode()):
+    for *key, finish, status, error, output in conn.execute(query.encode()):
         counts = out.setdefault(tuple(key), Counter())
+        counts["finished"] += finish is not None
+        counts["truncated"] += finish == "length"
+        if status == "error" or error is not None:
+            counts[f"errors_{error if error in vocabulary else 'other'}"] += 1
         if output is not None:
             counts["output_counted"] += 1
             k = min(40, max(0, (output * output).bit_length() - 1))
             counts[f"output_ge_{math.ceil(2 ** (k / 2))}"] += 1
-    return out
+    return {key: Counter({m: n for m, n in counts.items() if n}) for key, counts in out.items()}
 
 
 @pytest.mark.parametrize("rollup", [r for r in ROLLUPS if r.since == 3], ids=lambda r: r.name)
@@ -359,15 +365,16 @@ def test_the_detail_rollups_equal_an_independent_count_of_the_raw_rows(
     # Hourly buckets are kept for the warm tier; daily ones can be compared where raw rows are left.
     since = NOW - WARM if rollup.field == "hour" else datetime(2026, 3, 17, tzinfo=UTC)
     keys = ", ".join(k for k, _ in rollup.keys)
-    buckets = [m for m, _ in rollup.measures if m == "output_counted" or m.startswith("output_ge_")]
+    counted = [m for m, _ in rollup.measures if m not in ROLLUP_MEASURES.split(", ")]
     got: dict[Row, Counter[str]] = {}
-    for row in conn.execute(f"SELECT bucket, {keys}, {', '.join(buckets)} FROM {rollup.store}".encode()):
+    for row in conn.execute(f"SELECT bucket, {keys}, {', '.join(counted)} FROM {rollup.store}".encode()):
         key, values = tuple(row[: len(rollup.keys) + 1]), row[len(rollup.keys) + 1 :]
         if key[0] >= since:
-            got[key] = Counter({m: v for m, v in zip(buckets, values, strict=True) if v})
-    assert got == {k: v for k, v in _output_buckets(conn, rollup.field).items() if k[0] >= since}
-    # The generator's mix reaches the rollup: truncated answers and a response model apart.
-    assert any(k[-2] == "length" for k in got) and any(k[7] not in ("", k[5]) for k in got)
+            got[key] = Counter({m: v for m, v in zip(counted, values, strict=True) if v})
+    assert got == {k: v for k, v in _detail_counts(conn, rollup.field).items() if k[0] >= since}
+    # The generator's mix reaches the rollup: truncated answers, failures, a response model apart.
+    assert any(c["truncated"] for c in got.values()) and any(c["errors_timeout"] for c in got.values())
+    assert any(k[7] not in ("", k[5]) for k in got)
     # Summed over the detail keys, the other measures are the hourly rollup's (per day: without user).
     sums = ", ".join(f"sum({m})" for m in ROLLUP_MEASURES.split(", ")).replace(
         "sum(duration_ms_max)", "max(duration_ms_max)"

@@ -3,9 +3,10 @@
 Four rollups. `llm_requests_hourly` (traffic, tokens, cost, latency by application, environment,
 team, provider, model and operation) and `llm_requests_daily` (the same per user: the only relation
 per user, kept for the cold tier) are the first release's. `llm_requests_detail_hourly`/`_daily` have
-the hourly keys plus response model, finish reason and error type, every measure of the others, and
-output-length buckets: the quality panels read them, and so does every panel over a long range that
-does not need the user (the per-user daily rollup grows with the number of users, these do not).
+the hourly keys plus the response model, every measure of the others, and counts of finish reasons,
+error types and output-length buckets: the quality panels read them, and so does every panel over a
+long range that does not need the user (the per-user daily rollup grows with the number of users,
+these do not).
 
 Grouping keys are never null ('' instead), so the postgres flavour can use them as a primary key and
 both flavours group identically. TimescaleDB computes each rollup as a continuous aggregate of
@@ -82,14 +83,41 @@ def _output_buckets() -> Measures:
     return tuple(out)
 
 
-DETAIL_KEYS: Final[Keys] = (
-    *KEYS,
-    ("response_model", "coalesce(response_model, '')"),
-    ("finish_reason", "coalesce(finish_reason, '')"),
-    ("error_type", "coalesce(error_type, '')"),
+# error.type's closed vocabulary (dialects.yaml `error_types`, then `error_type_other`), as the detail
+# rollups count it: one column each. Fixed here because migration 3 is: a type added to the vocabulary
+# is counted as other until a new migration adds its column (tests/unit/test_rollups.py compares them).
+ERROR_TYPES: Final = (
+    "timeout",
+    "rate_limit",
+    "context_length",
+    "content_filter",
+    "auth",
+    "cancelled",
+    "connection",
+    "not_found",
+    "bad_request",
+    "server_error",
 )
+ERROR_OTHER: Final = "other"
+
+
+def _error_counts() -> Measures:
+    known = ", ".join(f"'{t}'" for t in ERROR_TYPES)
+    typed = tuple((f"errors_{t}", f"count(*) FILTER (WHERE error_type = '{t}')") for t in ERROR_TYPES)
+    # A failure without a type, or with one outside the vocabulary, is `other` too.
+    failed = "(status = 'error' OR error_type IS NOT NULL)"
+    other = f"count(*) FILTER (WHERE {failed} AND coalesce(error_type, '') NOT IN ({known}))"
+    return (*typed, (f"errors_{ERROR_OTHER}", other))
+
+
+# Finish reasons and error types are counted in columns, not grouped by: as keys they multiplied the
+# rows (and a 365-day panel's time) by the number of combinations present.
+DETAIL_KEYS: Final[Keys] = (*KEYS, ("response_model", "coalesce(response_model, '')"))
 DETAIL_MEASURES: Final[Measures] = (
     *MEASURES,
+    ("finished", "count(finish_reason)"),  # responses with a finish reason
+    ("truncated", "count(*) FILTER (WHERE finish_reason = 'length')"),  # stopped at the token limit
+    *_error_counts(),
     ("output_counted", "count(output_tokens)"),  # requests whose output length is known
     *_output_buckets(),
 )

@@ -37,8 +37,8 @@ DESCRIPTION = "Truncated responses, errors and drift of models and response leng
 VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-7d"
 REQUESTS = names.REC_DIM_REQUESTS_RATE
-TRUNCATED = "sum(requests) FILTER (WHERE finish_reason = 'length')"
-FINISHED = "sum(requests) FILTER (WHERE finish_reason <> '')"
+TRUNCATED = "sum(truncated)"
+FINISHED = "sum(finished)"
 # The week-over-week panels compare the last 7 UTC days (today's included) with the 7 before.
 THIS_WEEK_START = f"{UTC_DAY_START} - INTERVAL '6 days'"
 LAST_WEEK_START = f"{UTC_DAY_START} - INTERVAL '13 days'"
@@ -55,13 +55,13 @@ def _truncated(spec: Spec) -> list[Panel]:
     ratio = f"{TRUNCATED}::float8 / nullif({FINISHED}, 0)"
     over_time = (
         f"SELECT {series_over_time(f'{ratio} AS value', group)}\n"
-        f"FROM {rollup_rows((*keys, 'finish_reason', 'requests'), VARIABLES, detail=True)}\n"
+        f"FROM {rollup_rows((*keys, 'finished', 'truncated'), VARIABLES, detail=True)}\n"
         "GROUP BY 1, 2 ORDER BY 1"
     )
     by_model = (
         f"SELECT model, {FINISHED} AS finished, {TRUNCATED} AS truncated,\n"
         f"  {ratio} AS truncated_ratio\n"
-        f"FROM {rollup_rows(('model', 'finish_reason', 'requests'), VARIABLES, detail=True)}\n"
+        f"FROM {rollup_rows(('model', 'finished', 'truncated'), VARIABLES, detail=True)}\n"
         "GROUP BY 1 ORDER BY 4 DESC NULLS LAST"
     )
     description = (
