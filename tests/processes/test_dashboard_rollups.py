@@ -234,4 +234,4 @@ def test_all_adds_no_predicate_and_a_selection_one(
     ).fetchone()
     assert hourly and hourly[0] > 0 and names.VIEW_REQUESTS_HOURLY not in at_all
     if request.node.callspec.params["db"] == "postgres":
-        assert names.VIEW_DETAIL_DAILY + "_store" in at_all, at_all
+        assert names.VIEW_TOTALS_DAILY + "_store" in at_all, at_all

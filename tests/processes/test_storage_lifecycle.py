@@ -82,7 +82,7 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
     report = backfill(conn, SPEC, date(2026, 3, 1), date(2026, 3, 21), NOW)
     assert rollup(conn, DAILY) == daily
     assert report.lines[-3:] == [
-        "daily rollups (llm_requests_daily, llm_requests_detail_daily): recomputed"
+        "daily rollups (llm_requests_daily, llm_requests_detail_daily, llm_requests_daily_totals): recomputed"
         " 2026-03-17 00:00 to 2026-03-20 00:00 UTC (3 buckets)",
         "  skipped 2026-03-01 00:00 to 2026-03-17 00:00 UTC: raw rows dropped by retention (the oldest raw"
         " day kept is 2026-03-17); the rollup rows there are left as they are",

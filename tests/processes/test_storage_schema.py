@@ -139,10 +139,11 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
     # But never past the last day of raw retention, where a refresh would erase rollups of dropped days.
     short = parse("version: v1\nretention: {hot_days: 2, warm_days: 4}\nstorage: {late_data_days: 3}\n", "s")
     capped = next(m.sql for m in migrations(short) if m.version is None)
-    assert capped.count("start_offset => INTERVAL '72 hours'") == 4
+    assert capped.count("start_offset => INTERVAL '72 hours'") == len(ROLLUPS)
     # Each job is replaced only when it differs from the spec, which keeps its id (checked on a real
     # TimescaleDB in tests/containers/test_storage_timescaledb.py).
-    assert policies.count("IF (SELECT count(*) <> 1") == 10
+    # Compression and retention of the raw table, refresh and retention of each rollup.
+    assert policies.count("IF (SELECT count(*) <> 1") == 2 + 2 * len(ROLLUPS)
     assert "compress_orderby = 'time DESC, trace_id, span_id'" in policies
 
 

@@ -1,8 +1,8 @@
 """Cost attribution over the per-request table and its rollups: who spends what, per day and month.
 
 Plain SQL with psycopg parameters (`%(start)s`, `%(end)s` as timestamps, `%(limit)s`), the same on
-both storage flavours. Per-user spend reads the per-user daily rollup, other spend the detail daily
-rollup (which does not grow with the number of users), so a year of history is cheap; per-request
+both storage flavours. Per-user spend reads the per-user daily rollup, other spend the daily totals
+(which do not grow with the number of users), so a year of history is cheap; per-request
 figures (percentiles of one request's cost) read the raw table, which keeps the warm tier.
 """
 
@@ -12,7 +12,7 @@ from typing import Final
 
 from observatory import names
 
-T, DAILY, DETAIL = names.TABLE_REQUESTS, names.VIEW_REQUESTS_DAILY, names.VIEW_DETAIL_DAILY
+T, DAILY, TOTALS = names.TABLE_REQUESTS, names.VIEW_REQUESTS_DAILY, names.VIEW_TOTALS_DAILY
 
 QUERIES: Final = {
     # Spend per user per calendar month (UTC), most expensive first.
@@ -25,13 +25,13 @@ GROUP BY 1, 2 ORDER BY 1, 3 DESC""",
     # Spend per team per day.
     "spend_by_team_day": f"""
 SELECT bucket AS day, team, sum(cost_usd) AS cost_usd
-FROM {DETAIL}
+FROM {TOTALS}
 WHERE bucket >= %(start)s AND bucket < %(end)s
 GROUP BY 1, 2 ORDER BY 1, 2""",
     # Spend per application and model per day.
     "spend_by_application_model_day": f"""
 SELECT bucket AS day, application, model, sum(cost_usd) AS cost_usd, sum(requests) AS requests
-FROM {DETAIL}
+FROM {TOTALS}
 WHERE bucket >= %(start)s AND bucket < %(end)s
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
     # The N users who spent most in the window.

@@ -23,8 +23,6 @@ from observatory.sql.policies import timescaledb_policies
 from observatory.sql.rollups import (
     ADVANCE_VIEWS,
     DAILY_KEYS,
-    DETAIL_DAILY,
-    DETAIL_HOURLY,
     KEYS,
     MEASURES,
     ROLLUPS,
@@ -146,19 +144,22 @@ def grants() -> str:
 
 
 def detail_rollups(engine: str) -> str:
-    """Migration 3: the detail rollups; for postgres also the rollup tables' move behind views."""
-    header = "-- Detail rollups: response model, finish reason, error type and output-length buckets.\n"
+    """Migration 3: the detail rollups and the daily totals; for postgres also the rollup tables' move
+    behind views."""
+    header = (
+        "-- Detail rollups (response model; finish reasons, error types and output lengths counted) and\n"
+        "-- daily totals (the hourly rollup per day).\n"
+    )
     if engine == "timescaledb":
         return header + "\n".join(
-            _continuous_aggregate(r.name, r.interval, r.keys, r.measures)
-            for r in (DETAIL_HOURLY, DETAIL_DAILY)
+            _continuous_aggregate(r.name, r.interval, r.keys, r.measures) for r in ROLLUPS if r.since == 3
         )
     renames = "".join(f"ALTER TABLE {r.name} RENAME TO {r.store};\n" for r in ROLLUPS if r.since < 3)
     return (
         header + "-- Every rollup is stored in <name>_store; <name> becomes a view that adds the buckets\n"
         "-- maintenance has not completed from the raw table (see the repeatable migration).\n"
         + renames
-        + "".join(rollup_table(r.store, r.keys, r.measures) for r in (DETAIL_HOURLY, DETAIL_DAILY))
+        + "".join(rollup_table(r.store, r.keys, r.measures) for r in ROLLUPS if r.since == 3)
     )
 
 

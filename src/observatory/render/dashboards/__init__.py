@@ -31,9 +31,9 @@ FOLDER = "dashboards"
 # Each variable filters the next: the choices of model are those of the chosen applications, and so on.
 _CHAIN = ("application", "environment", "provider", "model")
 _SQL_VARIABLES = {
-    # The teams seen in the time range, from the detail rollup: far smaller than the per-user one.
+    # The teams seen in the time range, from the daily totals: far smaller than the per-user rollup.
     "team": (
-        f"SELECT DISTINCT team FROM {names.VIEW_DETAIL_DAILY}\n"
+        f"SELECT DISTINCT team FROM {names.VIEW_TOTALS_DAILY}\n"
         "WHERE team <> '' AND bucket > $__timeFrom()::timestamptz - INTERVAL '1 day'"
         " AND bucket < $__timeTo()::timestamptz ORDER BY 1"
     ),

@@ -1,7 +1,7 @@
 """Cost: spend by model, application, team and user, trends, budget burn, cache savings, unpriced share.
 
 Everything here is SQL over the rollups (`sources`): the hourly ones for ranges up to three days, the
-detail daily rollup beyond, and the per-user daily rollup for the user panels and, over long ranges,
+daily totals beyond, and the per-user daily rollup for the user panels and, over long ranges,
 whenever the `user` variable holds a selection (over short ones, that user's raw rows). Buckets are UTC
 hours or days; a panel counts every bucket overlapping the time range.
 """
@@ -124,7 +124,7 @@ def _budget_burn(spec: Spec) -> Panel:
         f"WITH {budgets_cte(spec)},\n"
         "spend AS (\n"
         "  SELECT b.kind, b.name, b.monthly_usd, coalesce(sum(d.cost_usd), 0) AS month_to_date_usd\n"
-        f"  FROM budgets b LEFT JOIN {names.VIEW_DETAIL_DAILY} d\n"
+        f"  FROM budgets b LEFT JOIN {names.VIEW_TOTALS_DAILY} d\n"
         "    ON (b.kind = 'application' AND d.application = b.name OR b.kind = 'team' AND d.team = b.name)\n"
         f"    AND d.bucket >= {UTC_MONTH_START}\n"
         "  WHERE b.monthly_usd IS NOT NULL GROUP BY 1, 2, 3)\n"

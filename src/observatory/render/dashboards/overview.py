@@ -64,7 +64,7 @@ def _error_ratio(scope: Scope) -> str:
 
 def _spend_since(start: str, title: str, slug: str, budget: float | None) -> Panel:
     sql = (
-        f"SELECT coalesce(sum(cost_usd), 0) AS spend_usd FROM {names.VIEW_DETAIL_DAILY}\n"
+        f"SELECT coalesce(sum(cost_usd), 0) AS spend_usd FROM {names.VIEW_TOTALS_DAILY}\n"
         f"WHERE bucket >= {start} AND {DAILY_FILTER}"
     )
     return Panel(
@@ -99,7 +99,7 @@ def _budget_status(spec: Spec) -> Panel:
         f"WITH {budgets_cte(spec)}\n"
         "SELECT b.kind, b.name, b.daily_usd, b.monthly_usd,\n"
         f"  {spend}\n"
-        f"FROM budgets b LEFT JOIN {names.VIEW_DETAIL_DAILY} d\n"
+        f"FROM budgets b LEFT JOIN {names.VIEW_TOTALS_DAILY} d\n"
         "  ON (b.kind = 'application' AND d.application = b.name OR b.kind = 'team' AND d.team = b.name)\n"
         f"  AND d.bucket >= {UTC_MONTH_START}\n"
         "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2"

@@ -1,7 +1,8 @@
 """Which rollup an SQL panel reads, decided in the query by the dashboard's time range and variables.
 
 Every SQL panel reads the coarsest rollup that answers it (`observatory.sql.rollups`):
-- the hourly rollups when the time range is at most `SHORT_RANGE`, the detail daily rollup beyond;
+- the hourly rollups when the time range is at most `SHORT_RANGE`, the daily totals (or, for
+  detail columns, the detail daily rollup) beyond;
 - the per-user daily rollup when the panel groups by user, or when the dashboard's `user` variable
   holds a selection (no other rollup is per user): over long ranges; over short ones, and for columns
   only the detail rollups have, that user's raw rows, which the user index finds.
@@ -99,7 +100,8 @@ def rollup_rows(
         return _union([_branch(rollups.DAILY, columns, variables, *when, span=span)])
     user = tuple(all_selected(u) for u in ("user",) if u in variables)
     long = () if daily else (LONG,)
-    branches = [_branch(rollups.DETAIL_DAILY, columns, variables, *long, *user, *when, span=span)]
+    daily_rollup = rollups.DETAIL_DAILY if detail else rollups.TOTALS_DAILY
+    branches = [_branch(daily_rollup, columns, variables, *long, *user, *when, span=span)]
     if not daily:
         hourly = rollups.DETAIL_HOURLY if detail else rollups.HOURLY
         branches.insert(0, _branch(hourly, columns, variables, SHORT, *user, *when, span=span))

@@ -1,5 +1,6 @@
 -- Generated from postgres.yaml by observatory render. Do not edit.
--- Detail rollups: response model, finish reason, error type and output-length buckets.
+-- Detail rollups (response model; finish reasons, error types and output lengths counted) and
+-- daily totals (the hourly rollup per day).
 -- Every rollup is stored in <name>_store; <name> becomes a view that adds the buckets
 -- maintenance has not completed from the raw table (see the repeatable migration).
 ALTER TABLE llm_requests_hourly RENAME TO llm_requests_hourly_store;
@@ -159,4 +160,27 @@ CREATE TABLE IF NOT EXISTS llm_requests_detail_daily_store (
     output_ge_741456 bigint,
     output_ge_1048576 bigint,
     PRIMARY KEY (bucket, application, environment, team, provider, model, operation, response_model)
+);
+CREATE TABLE IF NOT EXISTS llm_requests_daily_totals_store (
+    bucket timestamptz NOT NULL,
+    application text NOT NULL,
+    environment text NOT NULL,
+    team text NOT NULL,
+    provider text NOT NULL,
+    model text NOT NULL,
+    operation text NOT NULL,
+    requests bigint,
+    errors bigint,
+    unpriced_requests bigint,
+    input_tokens bigint,
+    output_tokens bigint,
+    cache_read_tokens bigint,
+    cache_write_tokens bigint,
+    reasoning_tokens bigint,
+    cost_usd double precision,
+    duration_ms_sum double precision,
+    duration_ms_max double precision,
+    ttft_ms_sum double precision,
+    ttft_count bigint,
+    PRIMARY KEY (bucket, application, environment, team, provider, model, operation)
 );
