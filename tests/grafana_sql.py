@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from observatory.render.dashboards.panels import USER_ALL
+
 # $__name(args): Grafana's own pattern, arguments up to the first closing parenthesis.
 _MACRO = re.compile(r"\$__(\w+)\(([^)]*)\)")
 # ${name:format} or ${name} or $name (a dashboard variable; `$__` names are Grafana's own).
@@ -46,9 +48,20 @@ def expand(
     interval: timedelta = timedelta(minutes=1),
     variables: dict[str, str] | None = None,
 ) -> str:
-    """`sql` as PostgreSQL receives it; unnamed dashboard variables become `.*` (the "All" value)."""
+    """`sql` as PostgreSQL receives it; unnamed dashboard variables are at All: their custom all value
+    (`.*`, or the user variable's quoted sentinel), which Grafana writes unformatted. A value given for
+    `${name:sqlstring}` is quoted; other formats take it as given (escape regexes yourself)."""
     values = variables or {}
-    sql = _VARIABLE.sub(lambda m: values.get(m[1] or m[2], ".*"), sql)
+
+    def variable(match: re.Match[str]) -> str:
+        name = match[1] or match[2]
+        if name not in values:
+            return USER_ALL if name == "user" else ".*"
+        if match[0].endswith(":sqlstring}"):
+            return "'" + values[name].replace("'", "''") + "'"
+        return values[name]
+
+    sql = _VARIABLE.sub(variable, sql)
     seconds = interval.total_seconds()
     sql = sql.replace("$__interval_ms", str(int(seconds * 1000)))
     sql = sql.replace("$__interval", f"{int(seconds // 60)}m" if seconds % 60 == 0 else f"{seconds:g}s")

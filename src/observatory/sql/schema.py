@@ -150,16 +150,23 @@ def detail_rollups(engine: str) -> str:
         "-- Detail rollups (response model; finish reasons, error types and output lengths counted) and\n"
         "-- daily totals (the hourly rollup per day).\n"
     )
+    # The per-user rollup by user first: a selected user's spend over a year reads that user's rows.
+    by_user = "-- A selected user's rows of the per-user rollup, found without reading everyone's.\n"
     if engine == "timescaledb":
-        return header + "\n".join(
+        aggregates = [
             _continuous_aggregate(r.name, r.interval, r.keys, r.measures) for r in ROLLUPS if r.since == 3
-        )
+        ]
+        index = f"CREATE INDEX IF NOT EXISTS {DAILY}_user ON {DAILY} (user_id, bucket);\n"
+        return header + "\n".join(aggregates) + f"\n{by_user}{index}"
     renames = "".join(f"ALTER TABLE {r.name} RENAME TO {r.store};\n" for r in ROLLUPS if r.since < 3)
+    index = f"CREATE INDEX IF NOT EXISTS {DAILY}_store_user ON {DAILY}_store (user_id, bucket);\n"
     return (
         header + "-- Every rollup is stored in <name>_store; <name> becomes a view that adds the buckets\n"
         "-- maintenance has not completed from the raw table (see the repeatable migration).\n"
         + renames
         + "".join(rollup_table(r.store, r.keys, r.measures) for r in ROLLUPS if r.since == 3)
+        + by_user
+        + index
     )
 
 

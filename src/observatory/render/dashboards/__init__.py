@@ -15,7 +15,7 @@ from observatory import names
 from observatory.dashboards_catalog import extra_panel_slug
 from observatory.render.artifact import Artifact
 from observatory.render.dashboards import adapter, build, cost, logs, overview, performance, quality, traces
-from observatory.render.dashboards.panels import PROM_LABELS, Format, Panel, Prom, Sql
+from observatory.render.dashboards.panels import PROM_LABELS, USER_ALL, Format, Panel, Prom, Sql
 from observatory.spec.types import ExtraPanel, Spec
 
 MODULES: dict[str, ModuleType] = {
@@ -57,7 +57,8 @@ def variable(name: str, among: tuple[str, ...]) -> Any:
     if name in _TEXTBOXES:
         return adapter.textbox_variable(name, _TEXTBOXES[name])
     if name in _SQL_VARIABLES:
-        return adapter.query_variable(name, _SQL_VARIABLES[name], adapter.SQL)
+        all_value = USER_ALL if name == "user" else ".*"
+        return adapter.query_variable(name, _SQL_VARIABLES[name], adapter.SQL, all_value)
     earlier = [v for v in _CHAIN[: _CHAIN.index(name)] if v in among]
     matchers = ",".join(f'{PROM_LABELS[v]}=~"${v}"' for v in earlier)
     query = f"label_values({names.METRIC_REQUESTS}{{{matchers}}}, {PROM_LABELS[name]})"

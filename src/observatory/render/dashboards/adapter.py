@@ -146,15 +146,18 @@ def grid(x: int, y: int, w: int, h: int) -> Any:
     return gl.GridPos(h=h, w=w, x=x, y=y)
 
 
-def query_variable(name: str, query: str, datasource: dict[str, str]) -> dict[str, Any]:
-    """A multi-value variable with All (the regex `.*`), refreshed when the time range changes."""
+def query_variable(
+    name: str, query: str, datasource: dict[str, str], all_value: str = ".*"
+) -> dict[str, Any]:
+    """A multi-value variable with All (by default the regex `.*`), refreshed when the time range
+    changes."""
     variable = gl.Template(
         name=name,
         query=query,
         dataSource=datasource,
         includeAll=True,
         multi=True,
-        allValue=".*",
+        allValue=all_value,
         refresh=gl.REFRESH_ON_TIME_RANGE_CHANGE,
         sort=gl.SORT_ALPHA_ASC,
     ).to_json_data()

@@ -98,7 +98,7 @@ PROM_LABELS = {
 _KEY_VARIABLE = {"user_id": "user"}
 # Raw table columns: each key's expression in the rollups, so a filter on the raw table selects the
 # rows the rollups group under that key; nullable keys compare as '' so "All" (the regex .*) keeps them.
-RAW_COLUMNS = {_KEY_VARIABLE.get(key, key): raw for key, raw in DAILY_KEYS}
+RAW_COLUMNS = {_KEY_VARIABLE.get(key, key): raw for key, raw in DAILY_KEYS} | {"user": "user_id"}
 # Rollup key columns (never null there). Only the daily rollup is per user.
 ROLLUP_COLUMNS = {_KEY_VARIABLE.get(key, key): key for key, _ in DAILY_KEYS}
 STANDARD_VARIABLES = ("application", "environment", "provider", "model")
@@ -110,16 +110,30 @@ def prom_filter(variables: tuple[str, ...], *extra: str) -> str:
     return "{" + ",".join([*matchers, *extra]) + "}"
 
 
+# The user variable is SQL only, and its custom all value a quoted sentinel: Grafana writes it as it
+# is, and quotes selected values with `sqlstring`, so a selection is `user_id IN ('a', 'b')`, which the
+# indexes on user find (a regex on a column is a scan of every row in the range).
+USER_ALL = "'__all__'"
+
+
+def user_all() -> str:
+    return f"{USER_ALL} IN (${{user:sqlstring}})"
+
+
 def sql_filter(variables: tuple[str, ...], columns: dict[str, str]) -> str:
     """`AND`-ed regex matches of each variable; `${v:regex}` is the selection as one anchored regex.
 
     At All, Grafana writes the variable's custom all value `.*` as it is, whatever the format, so
     `'.*' = '.*'` is true and PostgreSQL, folding constants, drops the whole condition: All costs
     nothing (a `~ '^(.*)$'` on every row cost seven times the sum it filtered, and kept TimescaleDB
-    from aggregating compressed chunks vectorised)."""
-    return " AND ".join(
-        f"('${{{v}:regex}}' = '.*' OR {columns[v]} ~ '^(${{{v}:regex}})$')" for v in variables if v in columns
-    )
+    from aggregating compressed chunks vectorised). The user variable compares with IN (`USER_ALL`)."""
+
+    def one(v: str) -> str:
+        if v == "user":
+            return f"({user_all()} OR {columns[v]} IN (${{user:sqlstring}}))"
+        return f"('${{{v}:regex}}' = '.*' OR {columns[v]} ~ '^(${{{v}:regex}})$')"
+
+    return " AND ".join(one(v) for v in variables if v in columns)
 
 
 def prom_group(group_by: tuple[str, ...]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Final
 
 from observatory import names
-from observatory.render.dashboards.panels import RAW_COLUMNS, ROLLUP_COLUMNS, sql_filter
+from observatory.render.dashboards.panels import RAW_COLUMNS, ROLLUP_COLUMNS, sql_filter, user_all
 from observatory.sql import rollups
 
 SHORT_RANGE: Final = "3 days"
@@ -29,12 +29,14 @@ LONG = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz > INTERVAL '{SHOR
 
 
 def all_selected(variable: str) -> str:
-    """True when `variable` is at All: its custom all value `.*` is written unformatted by Grafana."""
+    """True when `variable` is at All: its custom all value is written unformatted by Grafana."""
+    if variable == "user":
+        return user_all()
     return f"'${{{variable}:regex}}' = '.*'"
 
 
 def some_selected(variable: str) -> str:
-    return f"'${{{variable}:regex}}' <> '.*'"
+    return f"NOT {all_selected(variable)}"
 
 
 def overlapping(rollup: rollups.Rollup) -> str:

@@ -21,3 +21,6 @@ SELECT time_bucket(INTERVAL '1 day', time) AS bucket, application AS application
 FROM llm_requests
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 WITH NO DATA;
+
+-- A selected user's rows of the per-user rollup, found without reading everyone's.
+CREATE INDEX IF NOT EXISTS llm_requests_daily_user ON llm_requests_daily (user_id, bucket);

@@ -184,3 +184,5 @@ CREATE TABLE IF NOT EXISTS llm_requests_daily_totals_store (
     ttft_count bigint,
     PRIMARY KEY (bucket, application, environment, team, provider, model, operation)
 );
+-- A selected user's rows of the per-user rollup, found without reading everyone's.
+CREATE INDEX IF NOT EXISTS llm_requests_daily_store_user ON llm_requests_daily_store (user_id, bucket);
