@@ -335,17 +335,20 @@ def test_maintain_from_the_command_line_prints_what_it_did(database: str, tmp_pa
 
 def _detail_counts(conn: psycopg.Connection, unit: str) -> dict[Row, Counter[str]]:
     """What the detail rollups count, computed here in Python from the raw rows, per bucket, hourly
-    key and response model: finish reasons, error types (a failure with no type or one outside the
-    vocabulary is `other`), and output lengths, where bucket k holds the lengths n with
-    2**(k/2) <= n < 2**((k+1)/2), i.e. k = bit_length(n*n) - 1 (0 with n = 0), at most 40."""
+    key and response model: priced requests' cache reads, finish reasons, error types (a failure with
+    no type or one outside the vocabulary is `other`), and output lengths, where bucket k holds the
+    lengths n with 2**(k/2) <= n < 2**((k+1)/2), i.e. k = bit_length(n*n) - 1 (0 with n = 0), at most
+    40."""
     vocabulary = dialects.load().error_vocabulary()
     out: dict[Row, Counter[str]] = {}
     query = (
         f"SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', {KEY_COLUMNS},"
-        f" coalesce(response_model, ''), finish_reason, status, error_type, output_tokens FROM {T}"
+        f" coalesce(response_model, ''), finish_reason, status, error_type, output_tokens,"
+        f" cache_read_tokens, unpriced FROM {T}"
     )
-    for *key, finish, status, error, output in conn.execute(query.encode()):
+    for *key, finish, status, error, output, cache_read, unpriced in conn.execute(query.encode()):
         counts = out.setdefault(tuple(key), Counter())
+        counts["cache_read_tokens_priced"] += 0 if unpriced else cache_read or 0
         counts["finished"] += finish is not None
         counts["truncated"] += finish == "length"
         if status == "error" or error is not None:

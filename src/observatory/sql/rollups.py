@@ -115,6 +115,9 @@ def _error_counts() -> Measures:
 DETAIL_KEYS: Final[Keys] = (*KEYS, ("response_model", "coalesce(response_model, '')"))
 DETAIL_MEASURES: Final[Measures] = (
     *MEASURES,
+    # Cache reads of priced requests: the cache savings panel prices them by response model, and an
+    # empty response model (priced as itself, so unpriced) is '' here like a missing one.
+    ("cache_read_tokens_priced", "coalesce(sum(cache_read_tokens) FILTER (WHERE NOT unpriced), 0)"),
     ("finished", "count(finish_reason)"),  # responses with a finish reason
     ("truncated", "count(*) FILTER (WHERE finish_reason = 'length')"),  # stopped at the token limit
     *_error_counts(),

@@ -90,13 +90,13 @@ def _cache_savings(spec: Spec) -> Panel:
     # Each request's cache reads at the price row that priced it (the collector's rule, from
     # observatory.sql.prices), summed first per provider, priced model and UTC day.
     model = priced_model("nullif(model, '')", "nullif(response_model, '')")
-    columns = ("provider", "model", "response_model", "cache_read_tokens")
+    columns = ("provider", "model", "response_model", "cache_read_tokens_priced")
     sql = (
         f"WITH {prices_cte(spec.models)},\n"
         "reads AS (\n"
         f"  SELECT provider, {model} AS model, (bucket AT TIME ZONE 'UTC')::date AS day,\n"
-        "    sum(cache_read_tokens) AS cache_read_tokens\n"
-        f"  FROM {rollup_rows(columns, VARIABLES, detail=True)}\n  WHERE cache_read_tokens > 0\n"
+        "    sum(cache_read_tokens_priced) AS cache_read_tokens\n"
+        f"  FROM {rollup_rows(columns, VARIABLES, detail=True)}\n  WHERE cache_read_tokens_priced > 0\n"
         "  GROUP BY 1, 2, 3)\n"
         f"SELECT coalesce(sum(r.cache_read_tokens * ({cache_read_saving('p')}) / 1e6), 0) AS savings_usd\n"
         "FROM reads r\n"
