@@ -13,6 +13,8 @@ a policy and real-time aggregation answers it from raw rows: today's spend is al
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from observatory import names
 from observatory.spec.types import Spec
 from observatory.sql.rollups import ROLLUPS, Rollup
@@ -27,7 +29,6 @@ COMPRESS_SEGMENTBY = "application"
 COMPRESS_ORDERBY = "time DESC, trace_id, span_id"
 END_OFFSET = "1 hour"  # a bucket is materialized an hour after it ends, when its stragglers are in
 SCHEDULE = {"hour": "15 minutes", "day": "1 hour"}
-BUCKET_HOURS = {"hour": 1, "day": 24}
 
 # Each policy job with the relation it works on. A continuous aggregate's jobs name the view itself
 # on TimescaleDB 2.28; releases that name its materialization hypertable are mapped back to the view.
@@ -42,7 +43,7 @@ def refresh_start_offset_hours(rollup: Rollup, spec: Spec) -> int:
     row that late lands in a bucket the next run still covers, after rounding inward), but never
     past the last day of raw retention, where a refresh would replace rollups of dropped chunks with
     nothing. The spec refuses a raw retention too short for the daily rollups' two-bucket minimum."""
-    late = spec.storage.late_data_days * 24 + 2 * BUCKET_HOURS[rollup.field]
+    late = spec.storage.late_data_days * 24 + 2 * (rollup.unit // timedelta(hours=1))
     return min(late, (spec.retention.requests.warm_days - 1) * 24)
 
 
@@ -126,7 +127,5 @@ def timescaledb_policies(spec: Spec) -> str:
         _retention(T, tiers.warm_days),
     ]
     for rollup in ROLLUPS:
-        # Hourly rollups are kept as long as raw rows, daily ones for the cold tier.
-        keep = tiers.warm_days if rollup.field == "hour" else tiers.cold_days
-        out += [_refresh(rollup, spec), _retention(rollup.name, keep)]
+        out += [_refresh(rollup, spec), _retention(rollup.name, rollup.kept_days(tiers))]
     return "\n".join(out)

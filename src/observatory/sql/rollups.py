@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
 
 from observatory import names
+from observatory.spec.types import RetentionTiers
 
 T = names.TABLE_REQUESTS
 
@@ -140,8 +142,25 @@ class Rollup:
         return f"{self.name}_store"
 
     @property
+    def columns(self) -> tuple[str, ...]:
+        """The store's (and the view's) columns, in order: bucket, keys, measures."""
+        return ("bucket", *(k for k, _ in self.keys), *(m for m, _ in self.measures))
+
+    @property
     def interval(self) -> str:
         return f"1 {self.field}"
+
+    @property
+    def unit(self) -> timedelta:
+        return UNITS[self.field]
+
+    def kept_days(self, tiers: RetentionTiers) -> int:
+        """How long its buckets are kept: hourly ones as long as raw rows (the warm tier), daily ones
+        for the cold tier."""
+        return tiers.warm_days if self.field == "hour" else tiers.cold_days
+
+
+UNITS: Final = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 HOURLY: Final = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", KEYS, MEASURES, 1)
@@ -181,7 +200,7 @@ def utc_bucket(field: str, column: str = "time") -> str:
 def refresh_insert(rollup: Rollup, listed: bool = False) -> str:
     """Recompute the buckets of `rollup`'s store in [%(start)s, %(end)s); with `listed`, only those
     in the array %(buckets)s."""
-    columns = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in rollup.measures)])
+    columns = ", ".join(rollup.columns)
     where = "\nWHERE time >= %(start)s AND time < %(end)s"
     if listed:
         where += f" AND {utc_bucket(rollup.field)} = ANY(%(buckets)s)"
@@ -213,15 +232,13 @@ def realtime_view(rollup: Rollup, until: str = "%1$L") -> str:
     a literal (by default `format`'s placeholder for it, see `advance_views_function`): with a literal
     the planner prunes the raw table's day partitions when it plans, so a panel plans one or two of
     them rather than every day of the warm tier (60 ms of planning at 300 days)."""
-    names_ = ", ".join(["bucket", *(k for k, _ in rollup.keys), *(m for m, _ in rollup.measures)])
-    raw = [f"{utc_bucket(rollup.field)} AS bucket"] + [f"{sql} AS {name}" for name, sql in rollup.keys]
-    raw += [f"({sql})::{_type(name)} AS {name}" for name, sql in rollup.measures]
-    group = ", ".join(str(i) for i in range(1, len(rollup.keys) + 2))
+    # The raw side's measures cast to the store's types (sum(bigint) is numeric).
+    typed = tuple((name, f"({sql})::{_type(name)}") for name, sql in rollup.measures)
+    raw = rollup_select(utc_bucket(rollup.field), rollup.keys, f"\nWHERE time >= {until}", typed)
     return (
         f"CREATE OR REPLACE VIEW {rollup.name} AS\n"
-        f"SELECT {names_}\nFROM {rollup.store}\nWHERE bucket < {until}\n"
-        "UNION ALL\n"
-        f"SELECT {', '.join(raw)}\nFROM {T}\nWHERE time >= {until}\nGROUP BY {group}"
+        f"SELECT {', '.join(rollup.columns)}\nFROM {rollup.store}\nWHERE bucket < {until}\n"
+        f"UNION ALL\n{raw}"
     )
 
 

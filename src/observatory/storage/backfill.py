@@ -22,8 +22,8 @@ from psycopg import sql
 
 from observatory import names
 from observatory.spec.types import Spec
-from observatory.sql.rollups import refresh_insert
-from observatory.storage.maintain import ROLLUPS, UNITS, Rollup, _ceil, _floor, _partitions, _unit
+from observatory.sql.rollups import ROLLUPS, UNITS, Rollup, refresh_insert
+from observatory.storage.maintain import _ceil, _floor, _partitions, _unit
 
 T = names.TABLE_REQUESTS
 # TimescaleDB's chunks of the request table; dropped ones are gone from this view.
@@ -62,14 +62,14 @@ def backfill(
     oldest = _oldest_chunk(conn) if timescale else _oldest_partition(conn)
     report = BackfillReport()
     for field_, unit in UNITS.items():
-        rollups = [r for r in ROLLUPS if r.spec.field == field_]
+        rollups = [r for r in ROLLUPS if r.field == field_]
         lo, hi = _at(first), min(_at(end), _floor(now, unit))
         kept = hi if oldest is None else max(lo, _ceil(oldest, unit))
-        label = f"{ADJECTIVE[field_]} rollups ({', '.join(r.spec.name for r in rollups)})"
+        label = f"{ADJECTIVE[field_]} rollups ({', '.join(r.name for r in rollups)})"
         if kept < hi:
             for rollup in rollups:
                 if timescale:
-                    _refresh_aggregate(conn, rollup.spec.name, kept, hi)
+                    _refresh_aggregate(conn, rollup.name, kept, hi)
                 else:
                     _recompute(conn, rollup, kept, hi)
             report.lines.append(f"{label}: recomputed {_span(kept, hi)} ({(hi - kept) // unit} buckets)")
@@ -106,8 +106,8 @@ def _recompute(conn: psycopg.Connection, rollup: Rollup, start: datetime, end: d
     half-done range, and a maintenance run waits)."""
     with _unit(conn):
         bounds = {"start": start, "end": end}
-        conn.execute(f"DELETE FROM {rollup.table} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
-        conn.execute(refresh_insert(rollup.spec), bounds)
+        conn.execute(f"DELETE FROM {rollup.store} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
+        conn.execute(refresh_insert(rollup), bounds)
 
 
 def _refresh_aggregate(conn: psycopg.Connection, view: str, start: datetime, end: datetime) -> None:

@@ -28,9 +28,9 @@ import psycopg
 from psycopg import sql
 
 from observatory import names
-from observatory.spec.types import Spec
+from observatory.spec.types import RetentionTiers, Spec
 from observatory.sql import rollups
-from observatory.sql.rollups import refresh_insert, stale_buckets
+from observatory.sql.rollups import Rollup, refresh_insert, stale_buckets
 
 T = names.TABLE_REQUESTS
 log = logging.getLogger(__name__)
@@ -62,20 +62,6 @@ class MaintainReport:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Rollup:
-    spec: rollups.Rollup
-    unit: timedelta
-
-    @property
-    def table(self) -> str:
-        return self.spec.store
-
-
-UNITS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
-ROLLUPS = tuple(Rollup(r, UNITS[r.field]) for r in rollups.ROLLUPS)
-
-
 def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) -> MaintainReport:
     """Run one maintenance pass on the database at `conn` (autocommit); returns what it did.
 
@@ -90,18 +76,17 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
         raise ValueError("maintain: now must be timezone-aware")
     now = now.astimezone(UTC)
     tiers = spec.retention.requests
-    warm, cold = now - timedelta(days=tiers.warm_days), now - timedelta(days=tiers.cold_days)
+    warm = now - timedelta(days=tiers.warm_days)
     late = timedelta(days=spec.storage.late_data_days)
     created = _ensure_partitions(conn, now)
     # Every rollup of one bucket size recomputes the same window: the report counts it once.
     refreshed = {"hour": 0, "day": 0}
-    for rollup in ROLLUPS:
-        hourly = rollup.spec.field == "hour"
-        count = _refresh(conn, rollup, now, late, keep_from=warm if hourly else cold)
-        refreshed[rollup.spec.field] = max(refreshed[rollup.spec.field], count)
+    for rollup in rollups.ROLLUPS:
+        count = _refresh(conn, rollup, now, late, keep_from=now - timedelta(days=rollup.kept_days(tiers)))
+        refreshed[rollup.field] = max(refreshed[rollup.field], count)
     _advance_views(conn)
     dropped = _drop_partitions(conn, before=warm)
-    expired = _expire_rollups(conn, hourly_before=warm, daily_before=cold)
+    expired = _expire_rollups(conn, now, tiers)
     return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired)
 
 
@@ -161,16 +146,16 @@ def _refresh(
         start, end = _window(conn, rollup, now, late, keep_from)
         if start < end:
             bounds = {"start": start, "end": end}
-            stale = [bucket for (bucket,) in conn.execute(stale_buckets(rollup.spec), bounds)]
+            stale = [bucket for (bucket,) in conn.execute(stale_buckets(rollup), bounds)]
         if stale:
             listed = {**bounds, "buckets": stale}
-            conn.execute(f"DELETE FROM {rollup.table} WHERE bucket = ANY(%(buckets)s)", listed)
-            conn.execute(refresh_insert(rollup.spec, listed=True), listed)
+            conn.execute(f"DELETE FROM {rollup.store} WHERE bucket = ANY(%(buckets)s)", listed)
+            conn.execute(refresh_insert(rollup, listed=True), listed)
         conn.execute(
             f"INSERT INTO {WATERMARKS} (rollup, computed_until) VALUES (%s, %s)"
             " ON CONFLICT (rollup) DO UPDATE"
             f" SET computed_until = greatest({WATERMARKS}.computed_until, EXCLUDED.computed_until)",
-            (rollup.spec.name, now),
+            (rollup.name, now),
         )
     return len(stale)
 
@@ -183,7 +168,7 @@ def _window(
     row = conn.execute(
         f"SELECT coalesce((SELECT computed_until FROM {WATERMARKS} WHERE rollup = %s),"
         f" (SELECT min(time) FROM {T}), %s)",
-        (rollup.spec.name, now),
+        (rollup.name, now),
     ).fetchone()
     base: datetime = row[0] if row else now
     end = _floor(now, rollup.unit) + rollup.unit
@@ -220,10 +205,10 @@ def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
     return dropped
 
 
-def _expire_rollups(conn: psycopg.Connection, hourly_before: datetime, daily_before: datetime) -> int:
+def _expire_rollups(conn: psycopg.Connection, now: datetime, tiers: RetentionTiers) -> int:
     expired = 0
     with _unit(conn):
-        for rollup in ROLLUPS:
-            before = hourly_before if rollup.spec.field == "hour" else daily_before
-            expired += conn.execute(f"DELETE FROM {rollup.table} WHERE bucket < %s", (before,)).rowcount
+        for rollup in rollups.ROLLUPS:
+            before = now - timedelta(days=rollup.kept_days(tiers))
+            expired += conn.execute(f"DELETE FROM {rollup.store} WHERE bucket < %s", (before,)).rowcount
     return expired

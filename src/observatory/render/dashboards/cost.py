@@ -13,13 +13,11 @@ from typing import Any
 from observatory import names
 from observatory.render.dashboards.overview import budgets_cte
 from observatory.render.dashboards.panels import (
-    RAW_COLUMNS,
     ROLLUP_COLUMNS,
     STANDARD_VARIABLES,
     UTC_MONTH_START,
     Panel,
     Sql,
-    sql_filter,
 )
 from observatory.render.dashboards.sources import (
     SHORT_RANGE,
@@ -33,8 +31,6 @@ TITLE = "LLM cost"
 DESCRIPTION = "Spend in USD from the spec's price table, by model, application, team and user."
 VARIABLES = (*STANDARD_VARIABLES, "team", "user")
 TIME_FROM = "now-30d"
-RAW = names.TABLE_REQUESTS
-RAW_WHERE = f"$__timeFilter(time) AND {sql_filter(VARIABLES, RAW_COLUMNS)}"
 BUCKETS = f"UTC hours for ranges up to {SHORT_RANGE}, UTC days beyond, overlapping the time range"
 # Table and bar gauge rows are the query's rows, not one reduced value per column.
 ROWS: dict[str, Any] = {"reduceOptions": {"values": True, "calcs": [], "fields": ""}}

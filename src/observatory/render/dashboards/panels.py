@@ -154,11 +154,6 @@ def sql_series(group_by: tuple[str, ...], columns: dict[str, str]) -> str:
     return f"concat_ws(' / ', {', '.join(keys)}) AS metric" if keys else "'all' AS metric"
 
 
-def rollup_range(unit: str) -> str:
-    """Rollup buckets (each `unit` long) that overlap the dashboard's time range."""
-    return f"bucket > $__timeFrom()::timestamptz - INTERVAL '1 {unit}' AND bucket <= $__timeTo()::timestamptz"
-
-
 def recorded(rule: str, flt: str) -> str:
     """A dashboard recording rule (a 5-minute rate, names.REC_DIM_*) averaged over Grafana's window:
     at a wide time range one point stands for every recorded sample since the previous point, not

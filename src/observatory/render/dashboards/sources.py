@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Final
 
 from observatory import names
-from observatory.render.dashboards.panels import RAW_COLUMNS, ROLLUP_COLUMNS, sql_filter, user_all
+from observatory.render.dashboards.panels import RAW_COLUMNS, ROLLUP_COLUMNS, sql_filter, sql_series, user_all
 from observatory.sql import rollups
 
 SHORT_RANGE: Final = "3 days"
@@ -126,6 +126,4 @@ def _union(branches: list[str]) -> str:
 def series_over_time(columns: str, group_by: tuple[str, ...]) -> str:
     """The time and series columns of a long-format time series over `rollup_rows`: one point per
     bucket (an hour up to `SHORT_RANGE`, a day beyond), named by the group-by keys."""
-    keys = [ROLLUP_COLUMNS[g] for g in group_by if g in ROLLUP_COLUMNS]
-    metric = f"concat_ws(' / ', {', '.join(keys)})" if keys else "'all'"
-    return f'bucket AS "time", {metric} AS metric, {columns}'
+    return f'bucket AS "time", {sql_series(group_by, ROLLUP_COLUMNS)}, {columns}'
