@@ -101,6 +101,8 @@ def test_the_reader_role_can_read_the_tables_and_write_nothing(database: str, po
     reader = reader.split("@", 1)[0].rsplit(":", 1)[0] + ":reader-secret@" + database.split("@", 1)[1]
     with psycopg.connect(reader) as conn:
         assert conn.execute(f"SELECT count(*) FROM {names.VIEW_REQUESTS_DAILY}").fetchone() == (0,)
+        # Its sessions never JIT-compile a panel's query (the role's setting, not the server's).
+        assert conn.execute("SHOW jit").fetchone() == ("off",)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"DELETE FROM {names.TABLE_REQUESTS}")
 

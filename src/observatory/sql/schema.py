@@ -140,6 +140,9 @@ def grants() -> str:
         f"-- Grafana reads through {READER}, which can read these and nothing else.\n"
         f"GRANT USAGE ON SCHEMA public TO {READER};\n"
         f"GRANT SELECT ON {readable} TO {READER};\n"
+        "-- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to\n"
+        "-- 180 ms at 10 million rows) than running it.\n"
+        f"ALTER ROLE {READER} SET jit = off;\n"
     )
 
 

@@ -226,3 +226,6 @@ $$;
 -- Grafana reads through grafana_reader, which can read these and nothing else.
 GRANT USAGE ON SCHEMA public TO grafana_reader;
 GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals TO grafana_reader;
+-- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to
+-- 180 ms at 10 million rows) than running it.
+ALTER ROLE grafana_reader SET jit = off;
