@@ -103,6 +103,7 @@ VIEW_REQUESTS_DAILY: Final = "llm_requests_daily"
 VIEW_DETAIL_HOURLY: Final = "llm_requests_detail_hourly"
 VIEW_DETAIL_DAILY: Final = "llm_requests_detail_daily"
 VIEW_TOTALS_DAILY: Final = "llm_requests_daily_totals"
+VIEW_USERS_DAILY: Final = "llm_requests_daily_users"
 TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the

@@ -47,6 +47,8 @@ SELECTIONS: dict[str, tuple[dict[str, str], str]] = {
     "all": ({}, "true"),
     "chat": ({"application": "chat"}, "application = 'chat'"),
     "user u1": ({"user": "u1"}, "user_id = 'u1'"),
+    # A user and another variable: the per-user rollup with every key, not the one per user alone.
+    "user u1 in chat": ({"user": "u1", "application": "chat"}, "user_id = 'u1' AND application = 'chat'"),
     "two models": (
         {"model": "(gpt\\-4o|claude\\-sonnet\\-4)"},
         "request_model IN ('gpt-4o', 'claude-sonnet-4')",

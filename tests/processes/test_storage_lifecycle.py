@@ -19,10 +19,18 @@ import pytest
 
 from observatory import names
 from observatory.spec import parse
+from observatory.sql import rollups, schema
 from observatory.storage.backfill import backfill
 from observatory.storage.maintain import maintain
 from observatory.storage.migrate import migrate
-from tests.processes.test_storage_maintain import expected, insert, one_row, rollup, synthetic_rows
+from tests.processes.test_storage_maintain import (
+    ROLLUP_MEASURES,
+    expected,
+    insert,
+    one_row,
+    rollup,
+    synthetic_rows,
+)
 
 T, HOURLY, DAILY = names.TABLE_REQUESTS, names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
 SPEC_TEXT = (
@@ -34,19 +42,66 @@ NOW = datetime(2026, 3, 20, 14, 30, tzinfo=UTC)
 OLDEST_RAW = datetime(2026, 3, 17, tzinfo=UTC)  # after maintain at NOW: warm is 3 days
 
 
+def _load(conn: psycopg.Connection) -> None:
+    """15 days of requests before NOW, maintained once at NOW (raw days before the 17th dropped)."""
+    rows = synthetic_rows(NOW, days=15)
+    with conn.transaction():
+        conn.execute("SET LOCAL TimeZone = 'UTC'")
+        for day in sorted({r[0].date() for r in rows}):
+            conn.execute(f"SELECT {T}_ensure_partition(%s)", (day,))
+        insert(conn, rows)
+    maintain(conn, SPEC, NOW)
+
+
 @pytest.fixture
 def conn(database: str) -> Iterator[psycopg.Connection]:
-    """15 days of requests before NOW, maintained once at NOW (raw days before the 17th dropped)."""
     with psycopg.connect(database, autocommit=True) as conn:
         migrate(conn, SPEC)
-        rows = synthetic_rows(NOW, days=15)
-        with conn.transaction():
-            conn.execute("SET LOCAL TimeZone = 'UTC'")
-            for day in sorted({r[0].date() for r in rows}):
-                conn.execute(f"SELECT {T}_ensure_partition(%s)", (day,))
-            insert(conn, rows)
-        maintain(conn, SPEC, NOW)
+        _load(conn)
         yield conn
+
+
+def _per_user(conn: psycopg.Connection, view: str) -> list[tuple[object, ...]]:
+    """`view`'s rows summed per day and user."""
+    sums = ", ".join(
+        f"max({m})" if m.strip() == "duration_ms_max" else f"sum({m})" for m in ROLLUP_MEASURES.split(",")
+    )
+    query = f"SELECT bucket, user_id, {sums} FROM {view} GROUP BY 1, 2 ORDER BY 1, 2"
+    return [
+        tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(query.encode())
+    ]
+
+
+def test_the_users_rollup_is_the_per_user_rollup_per_user_cold_tier_included(
+    conn: psycopg.Connection,
+) -> None:
+    users = _per_user(conn, names.VIEW_USERS_DAILY)
+    assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)  # raw rows gone since the 17th
+    assert users == _per_user(conn, DAILY)
+    insert(conn, [one_row(NOW + timedelta(minutes=5), 4)])  # today's bucket, before the next maintain
+    assert _per_user(conn, names.VIEW_USERS_DAILY) == _per_user(conn, DAILY) != users
+
+
+def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import observatory.storage.migrate as migrate_module
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        with monkeypatch.context() as before:  # the release of migration 3, and its rollups
+            known = tuple(r for r in rollups.ROLLUPS if r.since < 4)
+            before.setattr(rollups, "ROLLUPS", known)
+            before.setattr(schema, "ROLLUPS", known)
+            old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < 4]
+            before.setattr(migrate_module, "migrations", lambda spec: old)
+            migrate(conn, SPEC)
+            _load(conn)
+        assert migrate(conn, SPEC).applied == ["V004__users_rollup.sql"]
+        users = _per_user(conn, names.VIEW_USERS_DAILY)
+        assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
+        assert users == _per_user(conn, DAILY)
+        maintain(conn, SPEC, NOW + timedelta(minutes=10))
+        assert _per_user(conn, names.VIEW_USERS_DAILY) == users
 
 
 def kept(conn: psycopg.Connection, view: str) -> list[tuple[object, ...]]:
@@ -82,8 +137,8 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
     report = backfill(conn, SPEC, date(2026, 3, 1), date(2026, 3, 21), NOW)
     assert rollup(conn, DAILY) == daily
     assert report.lines[-3:] == [
-        "daily rollups (llm_requests_daily, llm_requests_detail_daily, llm_requests_daily_totals): recomputed"
-        " 2026-03-17 00:00 to 2026-03-20 00:00 UTC (3 buckets)",
+        "daily rollups (llm_requests_daily, llm_requests_detail_daily, llm_requests_daily_totals,"
+        " llm_requests_daily_users): recomputed 2026-03-17 00:00 to 2026-03-20 00:00 UTC (3 buckets)",
         "  skipped 2026-03-01 00:00 to 2026-03-17 00:00 UTC: raw rows dropped by retention (the oldest raw"
         " day kept is 2026-03-17); the rollup rows there are left as they are",
         "  skipped 2026-03-20 00:00 to 2026-03-21 00:00 UTC: the current day or later, not complete; the"

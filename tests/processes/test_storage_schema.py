@@ -35,7 +35,8 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
     with psycopg.connect(database) as conn:
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
-        versioned = ["V001__schema.sql", "V002__error_type_raw.sql", "V003__detail_rollups.sql"]
+        versioned = [m.filename for m in migrations(POSTGRES_SPEC) if m.version is not None]
+        assert versioned[-1] == "V004__users_rollup.sql"
         assert (first.applied, second.applied, second.unchanged) == (versioned, [], versioned)
         assert _columns(conn) == [c.name for c in COLUMNS]
         for rollup in ROLLUPS:  # a view over its store table
@@ -60,7 +61,7 @@ def test_a_database_of_the_first_release_gets_the_columns_added_since(
         monkeypatch.undo()
         result = migrate(conn, POSTGRES_SPEC)
         assert (result.applied, result.unchanged) == (
-            ["V002__error_type_raw.sql", "V003__detail_rollups.sql"],
+            ["V002__error_type_raw.sql", "V003__detail_rollups.sql", "V004__users_rollup.sql"],
             ["V001__schema.sql"],
         )
         assert _columns(conn) == [c.name for c in COLUMNS]
@@ -115,10 +116,14 @@ def test_the_timescaledb_flavour_parses_with_the_postgresql_parser(tree: str) ->
         "V001__schema.sql",
         "V002__error_type_raw.sql",
         "V003__detail_rollups.sql",
+        "V004__users_rollup.sql",
     ]
     for path in files:
         statements = pglast.parse_sql(path.read_text())
-        assert len(statements) >= {"V002": 1, "V003": 2}.get(path.name[:4], 5), path
+        assert len(statements) >= {"V002": 1, "V003": 2, "V004": 1}.get(path.name[:4], 5), path
+    # And what migrate runs after a migration's commit (in the file as a comment).
+    afters = [m.after for m in migrations(load(SPECS / "valid" / "minimal.yaml")) if m.after]
+    assert afters and all(pglast.parse_sql(after) for after in afters)
 
 
 def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
@@ -164,7 +169,7 @@ def test_the_committed_schema_files_are_what_migrate_runs() -> None:
     files = render_files(spec)
     for migration in migrations(spec):
         committed = files[f"stack/timescaledb/{migration.filename}"].decode()
-        assert committed.split("\n", 1)[1] == migration.sql  # the generated header, then the same text
+        assert committed.split("\n", 1)[1] == migration.text  # the generated header, then the same text
 
 
 def test_migrate_from_the_command_line_takes_the_dsn_from_the_environment(database: str) -> None:

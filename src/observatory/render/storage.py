@@ -18,4 +18,4 @@ def folder(spec: Spec) -> str:
 
 
 def render(spec: Spec) -> list[Artifact]:
-    return [Artifact(f"{folder(spec)}/{m.filename}", m.sql, "sql") for m in migrations(spec)]
+    return [Artifact(f"{folder(spec)}/{m.filename}", m.text, "sql") for m in migrations(spec)]

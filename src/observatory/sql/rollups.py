@@ -1,20 +1,21 @@
 """The rollups of the per-request table: their keys, their measures and their SQL.
 
-Five rollups. `llm_requests_hourly` (traffic, tokens, cost, latency by application, environment,
-team, provider, model and operation) and `llm_requests_daily` (the same per user: the only relation
-per user, kept for the cold tier) are the first release's. `llm_requests_daily_totals` is the hourly
-rollup per day: the spend panels over long ranges read it (the per-user daily rollup grows with the
-number of users; at 5,000 users it held 8.3 of 10 million rows). `llm_requests_detail_hourly`/`_daily`
-have the hourly keys plus the response model, every measure of the others, and counts of finish
-reasons, error types and output-length buckets: the quality panels read them.
+Six rollups. `llm_requests_hourly` (traffic, tokens, cost, latency by application, environment,
+team, provider, model and operation) and `llm_requests_daily` (the same per user, kept for the cold
+tier) are the first release's. `llm_requests_daily_totals` is the hourly rollup per day: the spend
+panels over long ranges read it (the per-user daily rollup grows with the number of users; at 5,000
+users it held 8.3 of 10 million rows). `llm_requests_detail_hourly`/`_daily` have the hourly keys
+plus the response model, every measure of the others, and counts of finish reasons, error types and
+output-length buckets: the quality panels read them. `llm_requests_daily_users` (migration 4) is the
+per-user daily rollup per user alone, for the user panels and the user list.
 
 Grouping keys are never null ('' instead), so the postgres flavour can use them as a primary key and
 both flavours group identically. TimescaleDB computes each rollup as a continuous aggregate of
-`rollup_select` with real-time rows on top; the postgres flavour stores it in a `<name>_store` table
-that `observatory maintain` refills with `refresh_insert` (the same SELECT), behind a view of the
-rollup's name that adds the buckets maintenance has not completed yet from the raw table, or from
-a finer rollup with the same keys (`realtime_view`), so both flavours answer with current figures
-under the same names.
+`rollup_select` (or, for those in `PARENT`, of `reaggregate_select` over another rollup) with
+real-time rows on top; the postgres flavour stores it in a `<name>_store` table that `observatory
+maintain` refills with `refresh_insert` (the same SELECT), behind a view of the rollup's name that
+adds the buckets maintenance has not completed yet from the raw table, or from a finer rollup with the
+same keys (`realtime_view`), so both flavours answer with current figures under the same names.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ KEYS: Final[Keys] = (
     ("model", "coalesce(request_model, '')"),
     ("operation", "coalesce(operation, '')"),
 )
-# Only the daily rollup is per user.
-DAILY_KEYS: Final[Keys] = (*KEYS, ("user_id", "coalesce(user_id, '')"))
+# Only the daily rollups are per user.
+USER_KEY: Final = ("user_id", "coalesce(user_id, '')")
+DAILY_KEYS: Final[Keys] = (*KEYS, USER_KEY)
 MEASURE_TYPES: Final = {
     "cost_usd": "double precision",
     "duration_ms_sum": "double precision",
@@ -170,7 +172,13 @@ DETAIL_HOURLY: Final = Rollup(names.VIEW_DETAIL_HOURLY, "hour", DETAIL_KEYS, DET
 DETAIL_DAILY: Final = Rollup(names.VIEW_DETAIL_DAILY, "day", DETAIL_KEYS, DETAIL_MEASURES, 3)
 # The hourly rollup's keys and measures per day: narrow rows, for the spend panels over long ranges.
 TOTALS_DAILY: Final = Rollup(names.VIEW_TOTALS_DAILY, "day", KEYS, MEASURES, 3)
-ROLLUPS: Final = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY, TOTALS_DAILY)
+# The per-user daily rollup per user alone: what the user panels and the user list read when no other
+# variable holds a selection (at 5,000 users, 2 of the per-user daily rollup's 8.3 million rows).
+USERS_DAILY: Final = Rollup(names.VIEW_USERS_DAILY, "day", (USER_KEY,), MEASURES, 4)
+ROLLUPS: Final = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY, TOTALS_DAILY, USERS_DAILY)
+# TimescaleDB computes these from another rollup (a hierarchical continuous aggregate) rather than from
+# raw rows: its history reaches as far back as that rollup's (the cold tier), not the raw rows'.
+PARENT: Final = {USERS_DAILY.name: DAILY}
 
 
 def _type(measure: str) -> str:
@@ -244,6 +252,23 @@ def _reaggregate(measure: str, sql: str) -> str:
     return f"sum({measure})::{_type(measure)}"
 
 
+def reaggregate_select(
+    rollup: Rollup, source: Rollup, bucket_sql: str, where: str = "", relation: str = ""
+) -> str:
+    """The SELECT that computes `rollup` from the rows of `source`, a finer rollup whose keys include
+    its keys and whose measures are its measures (read from `relation`, by default its name)."""
+    assert {k for k, _ in rollup.keys} <= {k for k, _ in source.keys}, (rollup.name, source.name)
+    assert rollup.measures == source.measures, (rollup.name, source.name)
+    keys = ", ".join(k for k, _ in rollup.keys)
+    measures = ", ".join(f"{_reaggregate(m, sql)} AS {m}" for m, sql in rollup.measures)
+    group = ", ".join(str(i) for i in range(1, len(rollup.keys) + 2))
+    condition = f"\nWHERE {where}" if where else ""
+    return (
+        f"SELECT {bucket_sql} AS bucket, {keys}, {measures}\n"
+        f"FROM {relation or source.name}{condition}\nGROUP BY {group}"
+    )
+
+
 def realtime_view(rollup: Rollup, until: str = "%1$L") -> str:
     """The postgres flavour's view `rollup.name`: completed buckets from the store, the rest from raw
     rows (or from the finer rollup's view, `FINER`), as TimescaleDB's real-time aggregation does.
@@ -256,13 +281,7 @@ def realtime_view(rollup: Rollup, until: str = "%1$L") -> str:
     finer = FINER.get(rollup.name)
     if finer is not None:
         assert (finer.keys, finer.measures) == (rollup.keys, rollup.measures), rollup.name
-        keys = ", ".join(k for k, _ in rollup.keys)
-        measures = ", ".join(f"{_reaggregate(m, sql)} AS {m}" for m, sql in rollup.measures)
-        group = ", ".join(str(i) for i in range(1, len(rollup.keys) + 2))
-        recent = (
-            f"SELECT {utc_bucket(rollup.field, 'bucket')} AS bucket, {keys}, {measures}\n"
-            f"FROM {finer.name}\nWHERE bucket >= {until}\nGROUP BY {group}"
-        )
+        recent = reaggregate_select(rollup, finer, utc_bucket(rollup.field, "bucket"), f"bucket >= {until}")
     else:
         # The raw side's measures cast to the store's types (sum(bigint) is numeric).
         typed = tuple((name, f"({sql})::{_type(name)}") for name, sql in rollup.measures)

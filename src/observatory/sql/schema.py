@@ -26,12 +26,15 @@ from observatory.sql.rollups import (
     KEYS,
     MEASURES,
     ROLLUPS,
+    USERS_DAILY,
     Keys,
     Measures,
     advance_views_function,
+    reaggregate_select,
     rollup_select,
     rollup_table,
 )
+from observatory.sql.rollups import DAILY as DAILY_ROLLUP
 
 T = names.TABLE_REQUESTS
 HOURLY, DAILY = names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
@@ -43,6 +46,21 @@ class Migration:
     version: int | None  # None: repeatable, applied on every migrate
     name: str
     sql: str
+    # What must run outside a transaction (TimescaleDB's refreshes), once the run that applied this
+    # migration has committed. The file holds it at its end, commented out.
+    after: str = ""
+
+    @property
+    def text(self) -> str:
+        """The migration's file: its SQL, then what runs after the commit."""
+        if not self.after:
+            return self.sql
+        lines = "".join(f"-- {line}\n" for line in self.after.splitlines())
+        return (
+            self.sql
+            + "\n-- After this migration's transaction commits, `observatory migrate` runs:\n"
+            + lines
+        )
 
     @property
     def filename(self) -> str:
@@ -173,6 +191,39 @@ def detail_rollups(engine: str) -> str:
     )
 
 
+def users_rollup(engine: str) -> Migration:
+    """Migration 4: the per-user daily rollup per user alone, with the per-user daily rollup's history
+    (which may reach past the raw rows, into the cold tier)."""
+    header = "-- The per-user daily rollup per user alone: the user panels and the user list read it.\n"
+    if engine == "timescaledb":
+        select = reaggregate_select(USERS_DAILY, DAILY_ROLLUP, "time_bucket(INTERVAL '1 day', bucket)")
+        view = (
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {USERS_DAILY.name}\n"
+            "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
+            f"{select}\nWITH NO DATA;\n"
+        )
+        # A refresh cannot run in a transaction: migrate runs it after this one commits. Computed from
+        # the per-user daily rollup, so every bucket it holds, cold tier included, is filled.
+        after = f"CALL refresh_continuous_aggregate('{USERS_DAILY.name}', NULL, NULL);\n"
+        text = header + "-- A continuous aggregate of the per-user daily rollup.\n" + view
+        return Migration(4, "users_rollup", text, after)
+    columns = ", ".join(USERS_DAILY.columns)
+    seed = reaggregate_select(USERS_DAILY, DAILY_ROLLUP, "bucket", relation=DAILY_ROLLUP.store)
+    return Migration(
+        4,
+        "users_rollup",
+        header
+        + rollup_table(USERS_DAILY.store, USERS_DAILY.keys, USERS_DAILY.measures)
+        + "-- Filled from the per-user daily rollup, so it starts with all of its history, and as far as\n"
+        + "-- that one is computed; maintenance then keeps it as it keeps the others (its view is the\n"
+        + "-- repeatable migration's).\n"
+        + f"INSERT INTO {USERS_DAILY.store} ({columns})\n{seed}\nON CONFLICT DO NOTHING;\n"
+        + f"INSERT INTO {names.TABLE_ROLLUP_WATERMARKS} (rollup, computed_until)\n"
+        + f"SELECT '{USERS_DAILY.name}', computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}"
+        + f" WHERE rollup = '{DAILY}'\nON CONFLICT DO NOTHING;\n",
+    )
+
+
 def realtime_views() -> str:
     """The postgres flavour's rollup views, current to the last raw row (rewritten on every migrate)."""
     return advance_views_function() + f"SELECT {ADVANCE_VIEWS}();\n"
@@ -197,6 +248,7 @@ def migrations(spec: Spec) -> list[Migration]:
             "-- error.type as the library wrote it; error_type is the vocabulary's.\n" + added_columns(2),
         ),
         Migration(3, "detail_rollups", detail_rollups(spec.storage.engine)),
+        users_rollup(spec.storage.engine),
     ]
     if spec.storage.engine == "timescaledb":
         return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]

@@ -66,13 +66,38 @@ def migrate(conn: psycopg.Connection, spec: Spec, reader_password: str | None = 
         }
         for migration in migrations(spec):
             _apply(conn, migration, applied, report)
+    after = [m for m in migrations(spec) if m.after and m.filename in report.applied]
+    if after:
+        _run_after(conn, after)
     return report
+
+
+def _run_after(conn: psycopg.Connection, applied: list[Migration]) -> None:
+    """What the migrations just applied run after their commit, outside any transaction."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise MigrationError(
+            "migrate was called inside a transaction: the steps after a migration's commit"
+            f" ({', '.join(m.filename for m in applied)}) need a connection outside one"
+        )
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        for migration in applied:
+            try:
+                conn.execute(migration.after.encode())
+            except psycopg.Error as err:
+                raise MigrationError(
+                    f"migration {migration.filename} was applied, but what follows its commit failed"
+                    f" ({str(err).strip()}); run it by hand: {migration.after.strip()}"
+                ) from err
+    finally:
+        conn.autocommit = autocommit
 
 
 def _apply(
     conn: psycopg.Connection, migration: Migration, applied: dict[int, tuple[str, str]], report: MigrateReport
 ) -> None:
-    checksum = _checksum(migration.sql)
+    checksum = _checksum(migration.text)
     if migration.version is None:
         conn.execute(migration.sql.encode())
         report.repeated.append(migration.filename)

@@ -37,9 +37,9 @@ _SQL_VARIABLES = {
         "WHERE team <> '' AND bucket > $__timeFrom()::timestamptz - INTERVAL '1 day'"
         " AND bucket < $__timeTo()::timestamptz ORDER BY 1"
     ),
-    # The users seen in the time range, at most its last 31 days: the per-user rollup is large.
+    # The users seen in the time range, at most its last 31 days: a rollup per user and day is large.
     "user": (
-        f"SELECT DISTINCT user_id FROM {names.VIEW_REQUESTS_DAILY}\n"
+        f"SELECT DISTINCT user_id FROM {names.VIEW_USERS_DAILY}\n"
         "WHERE user_id <> ''\n"
         "  AND bucket > greatest($__timeFrom()::timestamptz - INTERVAL '1 day',"
         " $__timeTo()::timestamptz - INTERVAL '31 days')\n"

@@ -3,9 +3,10 @@
 Every SQL panel reads the coarsest rollup that answers it (`observatory.sql.rollups`):
 - the hourly rollups when the time range is at most `SHORT_RANGE`, the daily totals (or, for
   detail columns, the detail daily rollup) beyond;
-- the per-user daily rollup when the panel groups by user, or when the dashboard's `user` variable
+- the per-user daily rollups when the panel groups by user, or when the dashboard's `user` variable
   holds a selection (no other rollup is per user): over long ranges; over short ones, and for columns
-  only the detail rollups have, that user's raw rows, which the user index finds.
+  only the detail rollups have, that user's raw rows, which the user index finds. Of the two per-user
+  rollups, the one per user alone (a quarter of the rows) while no other variable holds a selection.
 The query holds one branch per rollup, each behind a condition on Grafana's time macros and the
 `user` selection. Grafana writes those as literals, so PostgreSQL folds each condition to a constant
 when it plans the query and never plans, let alone runs, the branches that do not apply.
@@ -99,7 +100,7 @@ def rollup_rows(
     With a user selected, a panel reads the per-user daily rollup over long ranges, and that user's
     raw rows (hourly) over short ones or for detail columns, which no per-user rollup has."""
     if by_user:
-        return _union([_branch(rollups.DAILY, columns, variables, *when, span=span)])
+        return _union(_per_user(columns, variables, when, span=span))
     user = tuple(all_selected(u) for u in ("user",) if u in variables)
     long = () if daily else (LONG,)
     daily_rollup = rollups.DETAIL_DAILY if detail else rollups.TOTALS_DAILY
@@ -113,10 +114,27 @@ def rollup_rows(
             assert not span and not daily, "raw rows are only read over the time range, hourly"
             branches.append(_raw_branch(columns, variables, selected, *when))
         else:
-            branches.append(_branch(rollups.DAILY, columns, variables, *long, selected, *when, span=span))
+            branches += _per_user(columns, variables, (*long, selected, *when), span=span)
             if not daily:
                 branches.append(_raw_branch(columns, variables, SHORT, selected, *when))
     return _union(branches)
+
+
+def _per_user(
+    columns: tuple[str, ...], variables: tuple[str, ...], when: tuple[str, ...], span: str
+) -> list[str]:
+    """Branches over the per-user daily rollups: the one per user alone while no other variable holds a
+    selection (and the columns are its), the one with every key otherwise."""
+    others = [all_selected(v) for v in variables if v != "user"]
+    if not set(columns) <= _columns(rollups.USERS_DAILY):
+        return [_branch(rollups.DAILY, columns, variables, *when, span=span)]
+    if not others:
+        return [_branch(rollups.USERS_DAILY, columns, variables, *when, span=span)]
+    at_all = " AND ".join(others)
+    return [
+        _branch(rollups.USERS_DAILY, columns, variables, *when, at_all, span=span),
+        _branch(rollups.DAILY, columns, variables, *when, f"NOT ({at_all})", span=span),
+    ]
 
 
 def _union(branches: list[str]) -> str:

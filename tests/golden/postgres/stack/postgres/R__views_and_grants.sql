@@ -69,12 +69,25 @@ FROM llm_requests_hourly
 WHERE bucket >= %1$L
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 $view$, until);
+    until := coalesce((SELECT date_trunc('day', computed_until, 'UTC') FROM observatory_rollup_watermarks
+                       WHERE rollup = 'llm_requests_daily_users'), '-infinity');
+    EXECUTE format($view$
+CREATE OR REPLACE VIEW llm_requests_daily_users AS
+SELECT bucket, user_id, requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, duration_ms_sum, duration_ms_max, ttft_ms_sum, ttft_count
+FROM llm_requests_daily_users_store
+WHERE bucket < %1$L
+UNION ALL
+SELECT date_trunc('day', time, 'UTC') AS bucket, coalesce(user_id, '') AS user_id, (count(*))::bigint AS requests, (count(*) FILTER (WHERE status = 'error'))::bigint AS errors, (count(*) FILTER (WHERE unpriced))::bigint AS unpriced_requests, (coalesce(sum(input_tokens), 0))::bigint AS input_tokens, (coalesce(sum(output_tokens), 0))::bigint AS output_tokens, (coalesce(sum(cache_read_tokens), 0))::bigint AS cache_read_tokens, (coalesce(sum(cache_write_tokens), 0))::bigint AS cache_write_tokens, (coalesce(sum(reasoning_tokens), 0))::bigint AS reasoning_tokens, (coalesce(sum(cost_usd), 0))::double precision AS cost_usd, (sum(duration_ms))::double precision AS duration_ms_sum, (max(duration_ms))::double precision AS duration_ms_max, (coalesce(sum(ttft_ms), 0))::double precision AS ttft_ms_sum, (count(ttft_ms))::bigint AS ttft_count
+FROM llm_requests
+WHERE time >= %1$L
+GROUP BY 1, 2
+$view$, until);
 END
 $function$;
 SELECT observatory_advance_rollup_views();
 -- Grafana reads through grafana_reader, which can read these and nothing else.
 GRANT USAGE ON SCHEMA public TO grafana_reader;
-GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals TO grafana_reader;
+GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users TO grafana_reader;
 -- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to
 -- 180 ms at 10 million rows) than running it.
 ALTER ROLE grafana_reader SET jit = off;
