@@ -104,6 +104,7 @@ VIEW_DETAIL_HOURLY: Final = "llm_requests_detail_hourly"
 VIEW_DETAIL_DAILY: Final = "llm_requests_detail_daily"
 VIEW_TOTALS_DAILY: Final = "llm_requests_daily_totals"
 VIEW_USERS_DAILY: Final = "llm_requests_daily_users"
+VIEW_CACHE_READS_DAILY: Final = "llm_requests_daily_cache_reads"
 TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the

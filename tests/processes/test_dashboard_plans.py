@@ -44,12 +44,7 @@ ALLOWED: dict[str, str] = {}
 
 # Queries that still read raw rows until issue 20's rewrite puts them on the rollups. An entry whose
 # query no longer reads raw rows fails the test, so this list only shrinks; it must end empty.
-PENDING: dict[str, str] = {
-    "cost/cache_savings": (
-        "with a user selected it reads that user's raw rows over the whole range (7 d: 7 raw days): the"
-        " per-user daily rollup has no response model, which the price lookup needs"
-    ),
-}
+PENDING: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,13 +234,6 @@ def test_all_adds_no_predicate_and_a_selection_one(
     hourly = db.execute(
         "SELECT count(*) FROM pg_class WHERE relname LIKE %s", (names.VIEW_REQUESTS_HOURLY + "%",)
     ).fetchone()
-    assert hourly and hourly[0] > 0
+    assert hourly and hourly[0] > 0 and names.VIEW_REQUESTS_HOURLY not in at_all
     if request.node.callspec.params["db"] == "postgres":
         assert names.VIEW_TOTALS_DAILY + "_store" in at_all, at_all
-        # The daily view takes only the day maintenance has not completed from the hourly rollup.
-        today = f"bucket >= '{NOW:%Y-%m-%d} 00:00:00+00'"
-        lines = at_all.splitlines()
-        scans = [i for i, line in enumerate(lines) if "llm_requests_hourly_store" in line]
-        assert scans and all(today in lines[i + 1] for i in scans), at_all
-    else:
-        assert names.VIEW_REQUESTS_HOURLY not in at_all, at_all

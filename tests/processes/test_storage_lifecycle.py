@@ -96,7 +96,7 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
             before.setattr(migrate_module, "migrations", lambda spec: old)
             migrate(conn, SPEC)
             _load(conn)
-        assert migrate(conn, SPEC).applied == ["V004__users_rollup.sql"]
+        assert migrate(conn, SPEC).applied == ["V004__users_rollups.sql"]
         users = _per_user(conn, names.VIEW_USERS_DAILY)
         assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
         assert users == _per_user(conn, DAILY)
@@ -138,7 +138,8 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
     assert rollup(conn, DAILY) == daily
     assert report.lines[-3:] == [
         "daily rollups (llm_requests_daily, llm_requests_detail_daily, llm_requests_daily_totals,"
-        " llm_requests_daily_users): recomputed 2026-03-17 00:00 to 2026-03-20 00:00 UTC (3 buckets)",
+        " llm_requests_daily_users, llm_requests_daily_cache_reads): recomputed 2026-03-17 00:00 to"
+        " 2026-03-20 00:00 UTC (3 buckets)",
         "  skipped 2026-03-01 00:00 to 2026-03-17 00:00 UTC: raw rows dropped by retention (the oldest raw"
         " day kept is 2026-03-17); the rollup rows there are left as they are",
         "  skipped 2026-03-20 00:00 to 2026-03-21 00:00 UTC: the current day or later, not complete; the"

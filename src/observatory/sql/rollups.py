@@ -1,21 +1,22 @@
 """The rollups of the per-request table: their keys, their measures and their SQL.
 
-Six rollups. `llm_requests_hourly` (traffic, tokens, cost, latency by application, environment,
+Seven rollups. `llm_requests_hourly` (traffic, tokens, cost, latency by application, environment,
 team, provider, model and operation) and `llm_requests_daily` (the same per user, kept for the cold
 tier) are the first release's. `llm_requests_daily_totals` is the hourly rollup per day: the spend
 panels over long ranges read it (the per-user daily rollup grows with the number of users; at 5,000
 users it held 8.3 of 10 million rows). `llm_requests_detail_hourly`/`_daily` have the hourly keys
 plus the response model, every measure of the others, and counts of finish reasons, error types and
-output-length buckets: the quality panels read them. `llm_requests_daily_users` (migration 4) is the
-per-user daily rollup per user alone, for the user panels and the user list.
+output-length buckets: the quality panels read them. Migration 4 adds `llm_requests_daily_users`, the
+per-user daily rollup per user alone, for the user panels and the user list, and
+`llm_requests_daily_cache_reads`, priced cache reads per user and response model, for cache savings.
 
 Grouping keys are never null ('' instead), so the postgres flavour can use them as a primary key and
 both flavours group identically. TimescaleDB computes each rollup as a continuous aggregate of
 `rollup_select` (or, for those in `PARENT`, of `reaggregate_select` over another rollup) with
 real-time rows on top; the postgres flavour stores it in a `<name>_store` table that `observatory
 maintain` refills with `refresh_insert` (the same SELECT), behind a view of the rollup's name that
-adds the buckets maintenance has not completed yet from the raw table, or from a finer rollup with the
-same keys (`realtime_view`), so both flavours answer with current figures under the same names.
+adds the raw rows written after the last maintenance (`realtime_view`), so both flavours answer with
+current figures under the same names.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class Rollup:
     keys: Keys
     measures: Measures
     since: int  # the migration that creates it
+    where: str = ""  # the raw rows it holds, when not every one (its `requests` counts those)
 
     @property
     def store(self) -> str:
@@ -148,6 +150,10 @@ class Rollup:
     def columns(self) -> tuple[str, ...]:
         """The store's (and the view's) columns, in order: bucket, keys, measures."""
         return ("bucket", *(k for k, _ in self.keys), *(m for m, _ in self.measures))
+
+    def only(self, condition: str) -> str:
+        """`condition` on raw rows, and this rollup's `where`."""
+        return f"{condition} AND ({self.where})" if self.where else condition
 
     @property
     def interval(self) -> str:
@@ -175,7 +181,18 @@ TOTALS_DAILY: Final = Rollup(names.VIEW_TOTALS_DAILY, "day", KEYS, MEASURES, 3)
 # The per-user daily rollup per user alone: what the user panels and the user list read when no other
 # variable holds a selection (at 5,000 users, 2 of the per-user daily rollup's 8.3 million rows).
 USERS_DAILY: Final = Rollup(names.VIEW_USERS_DAILY, "day", (USER_KEY,), MEASURES, 4)
-ROLLUPS: Final = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY, TOTALS_DAILY, USERS_DAILY)
+# A selected user's priced cache reads by response model, for the cache savings panel: the per-user
+# daily rollup has no response model (the price lookup needs it), and without this rollup the panel read
+# that user's raw rows over the whole range. Only requests with priced cache reads (about a third).
+CACHE_READS_DAILY: Final = Rollup(
+    names.VIEW_CACHE_READS_DAILY,
+    "day",
+    (*DAILY_KEYS, ("response_model", "coalesce(response_model, '')")),
+    (("requests", "count(*)"), ("cache_read_tokens_priced", "coalesce(sum(cache_read_tokens), 0)")),
+    4,
+    where="cache_read_tokens > 0 AND NOT unpriced",
+)
+ROLLUPS: Final = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY, TOTALS_DAILY, USERS_DAILY, CACHE_READS_DAILY)
 # TimescaleDB computes these from another rollup (a hierarchical continuous aggregate) rather than from
 # raw rows: its history reaches as far back as that rollup's (the cold tier), not the raw rows'.
 PARENT: Final = {USERS_DAILY.name: DAILY}
@@ -210,9 +227,10 @@ def refresh_insert(rollup: Rollup, listed: bool = False) -> str:
     """Recompute the buckets of `rollup`'s store in [%(start)s, %(end)s); with `listed`, only those
     in the array %(buckets)s."""
     columns = ", ".join(rollup.columns)
-    where = "\nWHERE time >= %(start)s AND time < %(end)s"
+    where = "time >= %(start)s AND time < %(end)s"
     if listed:
         where += f" AND {utc_bucket(rollup.field)} = ANY(%(buckets)s)"
+    where = "\nWHERE " + rollup.only(where)
     select = rollup_select(utc_bucket(rollup.field), rollup.keys, where, rollup.measures)
     keys = [k for k, _ in rollup.keys]
     if "user_id" in keys:
@@ -228,7 +246,7 @@ def stale_buckets(rollup: Rollup) -> str:
     day's partition, so a bucket whose count still matches holds exactly the rows it was made from."""
     return (
         f"SELECT bucket FROM (SELECT {utc_bucket(rollup.field)} AS bucket, count(*) AS n FROM {T}\n"
-        "    WHERE time >= %(start)s AND time < %(end)s GROUP BY 1) AS raw\n"
+        f"    WHERE {rollup.only('time >= %(start)s AND time < %(end)s')} GROUP BY 1) AS raw\n"
         f"FULL JOIN (SELECT bucket, sum(requests) AS n FROM {rollup.store}\n"
         "    WHERE bucket >= %(start)s AND bucket < %(end)s GROUP BY 1) AS stored USING (bucket)\n"
         "WHERE raw.n IS DISTINCT FROM stored.n ORDER BY 1"
@@ -236,12 +254,6 @@ def stale_buckets(rollup: Rollup) -> str:
 
 
 ADVANCE_VIEWS: Final = "observatory_advance_rollup_views"
-
-
-# The postgres flavour's daily rollups whose keys and measures equal an hourly one's: their views take
-# the buckets maintenance has not completed from that hourly rollup's view (its store, and raw rows only
-# after its own boundary), not from every raw row of the day with all their aggregates.
-FINER: Final = {TOTALS_DAILY.name: HOURLY, DETAIL_DAILY.name: DETAIL_HOURLY}
 
 
 def _reaggregate(measure: str, sql: str) -> str:
@@ -269,42 +281,53 @@ def reaggregate_select(
     )
 
 
-def realtime_view(rollup: Rollup, until: str = "%1$L") -> str:
-    """The postgres flavour's view `rollup.name`: completed buckets from the store, the rest from raw
-    rows (or from the finer rollup's view, `FINER`), as TimescaleDB's real-time aggregation does.
-    Columns and types are the store's.
+def realtime_view(rollup: Rollup) -> str:
+    """The postgres flavour's view `rollup.name`, current to the last raw row, as TimescaleDB's
+    real-time aggregation is: the store's buckets, and in the buckets from the one holding the
+    rollup's watermark on, the raw rows after the watermark added to what the store counted.
 
-    `until`, the start of the first bucket maintenance has not completed, is written into the view as
-    a literal (by default `format`'s placeholder for it, see `advance_views_function`): with a literal
-    the planner prunes the raw table's day partitions when it plans, so a panel plans one or two of
-    them rather than every day of the warm tier (60 ms of planning at 300 days)."""
-    finer = FINER.get(rollup.name)
-    if finer is not None:
-        assert (finer.keys, finer.measures) == (rollup.keys, rollup.measures), rollup.name
-        recent = reaggregate_select(rollup, finer, utc_bucket(rollup.field, "bucket"), f"bucket >= {until}")
-    else:
-        # The raw side's measures cast to the store's types (sum(bigint) is numeric).
-        typed = tuple((name, f"({sql})::{_type(name)}") for name, sql in rollup.measures)
-        recent = rollup_select(utc_bucket(rollup.field), rollup.keys, f"\nWHERE time >= {until}", typed)
+    Maintenance computes the bucket holding its run's time from the raw rows before it, and sets the
+    watermark to it in the same transaction, so the raw rows after the watermark are exactly those
+    the store has not counted: the view adds a few minutes of raw rows, not a day's.
+
+    The watermark is written into the view as a literal, `format`'s `%1$L` (and its bucket, `%2$L`;
+    see `advance_views_function`): with a literal the planner prunes the raw table's day partitions
+    when it plans, so a panel plans one or two of them rather than every day of the warm tier (60 ms
+    of planning at 300 days). The watermark read when the query runs is what decides which raw rows
+    count; the literal, never later than it, only bounds where to look, so a view rewritten late
+    is only slower, never wrong."""
+    columns = ", ".join(rollup.columns)
+    # The raw side's measures cast to the store's types (sum(bigint) is numeric).
+    typed = tuple((name, f"({sql})::{_type(name)}") for name, sql in rollup.measures)
+    watermark = (
+        f"(SELECT coalesce(max(computed_until), '-infinity') FROM {names.TABLE_ROLLUP_WATERMARKS}"
+        f" WHERE rollup = '{rollup.name}')"
+    )
+    raw = rollup_select(
+        utc_bucket(rollup.field),
+        rollup.keys,
+        "\nWHERE " + rollup.only(f"time >= %1$L AND time >= {watermark}"),
+        typed,
+    )
+    recent = f"(\nSELECT {columns}\nFROM {rollup.store}\nWHERE bucket >= %2$L\nUNION ALL\n{raw}\n) AS recent"
     return (
         f"CREATE OR REPLACE VIEW {rollup.name} AS\n"
-        f"SELECT {', '.join(rollup.columns)}\nFROM {rollup.store}\nWHERE bucket < {until}\n"
-        f"UNION ALL\n{recent}"
+        f"SELECT {columns}\nFROM {rollup.store}\nWHERE bucket < %2$L\n"
+        f"UNION ALL\n{reaggregate_select(rollup, rollup, 'bucket', relation=recent)}"
     )
 
 
 def advance_views_function() -> str:
-    """The postgres flavour's function that (re)writes every rollup view with the boundary its
-    watermark gives (-infinity before maintenance first runs: all from raw rows). Migrations call it;
-    maintenance calls it after each refresh. A view's boundary never passes what its store holds
-    complete, so a view rewritten late is only slower, never wrong."""
+    """The postgres flavour's function that (re)writes every rollup view with its watermark (-infinity
+    before maintenance first runs: all from raw rows). Migrations call it; maintenance calls it after
+    each refresh."""
     body = []
     for rollup in ROLLUPS:
         body.append(
-            f"    until := coalesce((SELECT {utc_bucket(rollup.field, 'computed_until')}"
-            f" FROM {names.TABLE_ROLLUP_WATERMARKS}\n"
+            f"    until := coalesce((SELECT computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}\n"
             f"                       WHERE rollup = '{rollup.name}'), '-infinity');\n"
-            f"    EXECUTE format($view$\n{realtime_view(rollup)}\n$view$, until);\n"
+            f"    EXECUTE format($view$\n{realtime_view(rollup)}\n$view$, until,"
+            f" {utc_bucket(rollup.field, 'until')});\n"
         )
     return (
         f"CREATE OR REPLACE FUNCTION {ADVANCE_VIEWS}() RETURNS void\n"

@@ -22,6 +22,7 @@ from observatory.sql.columns import COLUMNS, UNIQUE_KEY
 from observatory.sql.policies import timescaledb_policies
 from observatory.sql.rollups import (
     ADVANCE_VIEWS,
+    CACHE_READS_DAILY,
     DAILY_KEYS,
     KEYS,
     MEASURES,
@@ -46,16 +47,16 @@ class Migration:
     version: int | None  # None: repeatable, applied on every migrate
     name: str
     sql: str
-    # What must run outside a transaction (TimescaleDB's refreshes), once the run that applied this
-    # migration has committed. The file holds it at its end, commented out.
-    after: str = ""
+    # Statements that must run outside a transaction (TimescaleDB's refreshes), each on its own, once
+    # the run that applied this migration has committed. The file holds them at its end, commented out.
+    after: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         """The migration's file: its SQL, then what runs after the commit."""
         if not self.after:
             return self.sql
-        lines = "".join(f"-- {line}\n" for line in self.after.splitlines())
+        lines = "".join(f"-- {statement}\n" for statement in self.after)
         return (
             self.sql
             + "\n-- After this migration's transaction commits, `observatory migrate` runs:\n"
@@ -127,8 +128,11 @@ CREATE TABLE IF NOT EXISTS {names.TABLE_ROLLUP_WATERMARKS} (
     )
 
 
-def _continuous_aggregate(name: str, interval: str, keys: Keys, measures: Measures = MEASURES) -> str:
-    select = rollup_select(f"time_bucket(INTERVAL '{interval}', time)", keys, measures=measures)
+def _continuous_aggregate(
+    name: str, interval: str, keys: Keys, measures: Measures = MEASURES, where: str = ""
+) -> str:
+    condition = f"\nWHERE {where}" if where else ""
+    select = rollup_select(f"time_bucket(INTERVAL '{interval}', time)", keys, condition, measures)
     return (
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}\n"
         "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
@@ -191,36 +195,50 @@ def detail_rollups(engine: str) -> str:
     )
 
 
-def users_rollup(engine: str) -> Migration:
+def users_rollups(engine: str) -> Migration:
     """Migration 4: the per-user daily rollup per user alone, with the per-user daily rollup's history
-    (which may reach past the raw rows, into the cold tier)."""
-    header = "-- The per-user daily rollup per user alone: the user panels and the user list read it.\n"
+    (which may reach past the raw rows, into the cold tier); and priced cache reads per user and
+    response model, from the raw rows still kept."""
+    users, cache = USERS_DAILY, CACHE_READS_DAILY
+    header = (
+        "-- The per-user daily rollup per user alone: the user panels and the user list read it.\n"
+        "-- Priced cache reads per user and response model: cache savings with a user selected.\n"
+    )
     if engine == "timescaledb":
-        select = reaggregate_select(USERS_DAILY, DAILY_ROLLUP, "time_bucket(INTERVAL '1 day', bucket)")
+        select = reaggregate_select(users, DAILY_ROLLUP, "time_bucket(INTERVAL '1 day', bucket)")
         view = (
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {USERS_DAILY.name}\n"
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {users.name}\n"
             "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
             f"{select}\nWITH NO DATA;\n"
         )
-        # A refresh cannot run in a transaction: migrate runs it after this one commits. Computed from
-        # the per-user daily rollup, so every bucket it holds, cold tier included, is filled.
-        after = f"CALL refresh_continuous_aggregate('{USERS_DAILY.name}', NULL, NULL);\n"
-        text = header + "-- A continuous aggregate of the per-user daily rollup.\n" + view
-        return Migration(4, "users_rollup", text, after)
-    columns = ", ".join(USERS_DAILY.columns)
-    seed = reaggregate_select(USERS_DAILY, DAILY_ROLLUP, "bucket", relation=DAILY_ROLLUP.store)
+        text = (
+            header
+            + "-- The first, a continuous aggregate of the per-user daily rollup, not of the raw rows.\n"
+            + view
+            + "\n"
+            + _continuous_aggregate(cache.name, cache.interval, cache.keys, cache.measures, cache.where)
+        )
+        # A refresh cannot run in a transaction: migrate runs these after this one commits. The first
+        # gets every bucket the per-user daily rollup holds, cold tier included; the second every day
+        # whose raw rows are kept (the aggregate is new: there is nothing older to lose).
+        after = tuple(f"CALL refresh_continuous_aggregate('{r.name}', NULL, NULL);" for r in (users, cache))
+        return Migration(4, "users_rollups", text, after)
+    columns = ", ".join(users.columns)
+    seed = reaggregate_select(users, DAILY_ROLLUP, "bucket", relation=DAILY_ROLLUP.store)
     return Migration(
         4,
-        "users_rollup",
+        "users_rollups",
         header
-        + rollup_table(USERS_DAILY.store, USERS_DAILY.keys, USERS_DAILY.measures)
+        + rollup_table(users.store, users.keys, users.measures)
         + "-- Filled from the per-user daily rollup, so it starts with all of its history, and as far as\n"
         + "-- that one is computed; maintenance then keeps it as it keeps the others (its view is the\n"
         + "-- repeatable migration's).\n"
-        + f"INSERT INTO {USERS_DAILY.store} ({columns})\n{seed}\nON CONFLICT DO NOTHING;\n"
+        + f"INSERT INTO {users.store} ({columns})\n{seed}\nON CONFLICT DO NOTHING;\n"
         + f"INSERT INTO {names.TABLE_ROLLUP_WATERMARKS} (rollup, computed_until)\n"
-        + f"SELECT '{USERS_DAILY.name}', computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}"
-        + f" WHERE rollup = '{DAILY}'\nON CONFLICT DO NOTHING;\n",
+        + f"SELECT '{users.name}', computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}"
+        + f" WHERE rollup = '{DAILY}'\nON CONFLICT DO NOTHING;\n"
+        + "-- Maintenance fills this one from the raw rows kept.\n"
+        + rollup_table(cache.store, cache.keys, cache.measures),
     )
 
 
@@ -248,7 +266,7 @@ def migrations(spec: Spec) -> list[Migration]:
             "-- error.type as the library wrote it; error_type is the vocabulary's.\n" + added_columns(2),
         ),
         Migration(3, "detail_rollups", detail_rollups(spec.storage.engine)),
-        users_rollup(spec.storage.engine),
+        users_rollups(spec.storage.engine),
     ]
     if spec.storage.engine == "timescaledb":
         return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]

@@ -163,7 +163,9 @@ def _refresh(
 def _window(
     conn: psycopg.Connection, rollup: Rollup, now: datetime, late: timedelta, keep_from: datetime
 ) -> tuple[datetime, datetime]:
-    """The buckets to recompute, [start, end), aligned to the rollup's unit in UTC."""
+    """The raw rows to recompute buckets from, [start, end): whole buckets from `start` (aligned to
+    the rollup's unit in UTC), up to `now` in the bucket holding it, which the views complete from the
+    raw rows after the watermark, `now`."""
     # COALESCE evaluates lazily: min(time) is only read on the first run.
     row = conn.execute(
         f"SELECT coalesce((SELECT computed_until FROM {WATERMARKS} WHERE rollup = %s),"
@@ -171,7 +173,9 @@ def _window(
         (rollup.name, now),
     ).fetchone()
     base: datetime = row[0] if row else now
-    end = _floor(now, rollup.unit) + rollup.unit
+    # Never short of the watermark (another run's `now` may be later than this one's): the store holds
+    # exactly the rows before it, the views the rest.
+    end = max(now, base)
     lowers = [lower for _, lower, _ in _partitions(conn) if lower is not None]
     # A bucket whose raw rows are gone can only be erased by a recompute, never rebuilt: start at the
     # oldest raw day still there (no partition at all: recompute nothing). And skip what retention

@@ -83,13 +83,15 @@ def _run_after(conn: psycopg.Connection, applied: list[Migration]) -> None:
     conn.autocommit = True
     try:
         for migration in applied:
-            try:
-                conn.execute(migration.after.encode())
-            except psycopg.Error as err:
-                raise MigrationError(
-                    f"migration {migration.filename} was applied, but what follows its commit failed"
-                    f" ({str(err).strip()}); run it by hand: {migration.after.strip()}"
-                ) from err
+            for i, statement in enumerate(migration.after):
+                try:
+                    conn.execute(statement.encode())
+                except psycopg.Error as err:
+                    raise MigrationError(
+                        f"migration {migration.filename} was applied, but a statement that follows its"
+                        f" commit failed ({str(err).strip()}); run what is left by hand: "
+                        + " ".join(migration.after[i:])
+                    ) from err
     finally:
         conn.autocommit = autocommit
 

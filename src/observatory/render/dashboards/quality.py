@@ -164,13 +164,16 @@ def _drift() -> list[Panel]:
     ]
 
 
-def _weeks(columns: tuple[str, ...]) -> str:
-    """The detail daily rollup's rows of the last 14 UTC days, each marked this week or not."""
-    names_ = ", ".join(columns)
+def _weeks(keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    """The detail daily rollup's `columns` summed over this week and last (the last 14 UTC days) per
+    `keys`: summed before the panels turn the columns into rows, which then number a few per key."""
+    grouped = ", ".join(str(i) for i in range(1, len(keys) + 2))
     return (
-        f"  SELECT bucket >= {THIS_WEEK_START} AS this_week, {names_}\n"
+        f"  SELECT bucket >= {THIS_WEEK_START} AS this_week, {''.join(k + ', ' for k in keys)}"
+        f"{', '.join(f'sum({c}) AS {c}' for c in columns)}\n"
         f"  FROM {names.VIEW_DETAIL_DAILY}\n"
-        f"  WHERE bucket >= {LAST_WEEK_START} AND {sql_filter(VARIABLES, ROLLUP_COLUMNS)}"
+        f"  WHERE bucket >= {LAST_WEEK_START} AND {sql_filter(VARIABLES, ROLLUP_COLUMNS)}\n"
+        f"  GROUP BY {grouped}"
     )
 
 
@@ -183,7 +186,7 @@ def _lengths() -> list[Panel]:
     # Within a bucket, a percentile is interpolated geometrically: lower * (upper/lower)^fraction.
     week_over_week = (
         "WITH weeks AS (\n"
-        f"{_weeks(('model', *columns))}),\n"
+        f"{_weeks(('model',), columns)}),\n"
         "buckets AS (\n"
         "  SELECT model, this_week, b.lower, b.upper, sum(b.n) AS n\n"
         f"  FROM weeks CROSS JOIN LATERAL (VALUES {as_rows}) AS b(lower, upper, n)\n"
@@ -212,7 +215,7 @@ def _lengths() -> list[Panel]:
     )
     distribution = (
         "WITH weeks AS (\n"
-        f"{_weeks(columns)})\n"
+        f"{_weeks((), columns)})\n"
         "SELECT '>= ' || tokens_from AS output_tokens, this_week, last_week FROM (\n"
         "  SELECT b.tokens_from, sum(b.n) FILTER (WHERE this_week) AS this_week,\n"
         "    sum(b.n) FILTER (WHERE NOT this_week) AS last_week\n"

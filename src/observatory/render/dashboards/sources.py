@@ -4,9 +4,10 @@ Every SQL panel reads the coarsest rollup that answers it (`observatory.sql.roll
 - the hourly rollups when the time range is at most `SHORT_RANGE`, the daily totals (or, for
   detail columns, the detail daily rollup) beyond;
 - the per-user daily rollups when the panel groups by user, or when the dashboard's `user` variable
-  holds a selection (no other rollup is per user): over long ranges; over short ones, and for columns
-  only the detail rollups have, that user's raw rows, which the user index finds. Of the two per-user
-  rollups, the one per user alone (a quarter of the rows) while no other variable holds a selection.
+  holds a selection (no other rollup is per user): over long ranges; over short ones, that user's raw
+  rows, which the user index finds. Of the two per-user rollups, the one per user alone (a quarter of
+  the rows) while no other variable holds a selection; for the cache savings panel (detail columns),
+  the per-user priced cache reads by response model.
 The query holds one branch per rollup, each behind a condition on Grafana's time macros and the
 `user` selection. Grafana writes those as literals, so PostgreSQL folds each condition to a constant
 when it plans the query and never plans, let alone runs, the branches that do not apply.
@@ -97,8 +98,8 @@ def rollup_rows(
     buckets whatever the range. `when`: conditions every branch adds (constant ones, as gates). `span`:
     the buckets to read, instead of those overlapping the time range.
 
-    With a user selected, a panel reads the per-user daily rollup over long ranges, and that user's
-    raw rows (hourly) over short ones or for detail columns, which no per-user rollup has."""
+    With a user selected, a panel reads a per-user daily rollup over long ranges, and that user's raw
+    rows (hourly) over short ones."""
     if by_user:
         return _union(_per_user(columns, variables, when, span=span))
     user = tuple(all_selected(u) for u in ("user",) if u in variables)
@@ -112,7 +113,12 @@ def rollup_rows(
         selected = some_selected("user")
         if detail:
             assert not span and not daily, "raw rows are only read over the time range, hourly"
-            branches.append(_raw_branch(columns, variables, selected, *when))
+            cache = rollups.CACHE_READS_DAILY
+            assert set(columns) <= _columns(cache), (
+                f"no per-user rollup has {sorted(set(columns) - _columns(cache))}"
+            )
+            branches.append(_branch(cache, columns, variables, LONG, selected, *when))
+            branches.append(_raw_branch(columns, variables, SHORT, selected, *when))
         else:
             branches += _per_user(columns, variables, (*long, selected, *when), span=span)
             if not daily:

@@ -1,5 +1,6 @@
 -- Generated from postgres.yaml by observatory render. Do not edit.
 -- The per-user daily rollup per user alone: the user panels and the user list read it.
+-- Priced cache reads per user and response model: cache savings with a user selected.
 CREATE TABLE IF NOT EXISTS llm_requests_daily_users_store (
     bucket timestamptz NOT NULL,
     user_id text NOT NULL,
@@ -29,3 +30,18 @@ ON CONFLICT DO NOTHING;
 INSERT INTO observatory_rollup_watermarks (rollup, computed_until)
 SELECT 'llm_requests_daily_users', computed_until FROM observatory_rollup_watermarks WHERE rollup = 'llm_requests_daily'
 ON CONFLICT DO NOTHING;
+-- Maintenance fills this one from the raw rows kept.
+CREATE TABLE IF NOT EXISTS llm_requests_daily_cache_reads_store (
+    bucket timestamptz NOT NULL,
+    application text NOT NULL,
+    environment text NOT NULL,
+    team text NOT NULL,
+    provider text NOT NULL,
+    model text NOT NULL,
+    operation text NOT NULL,
+    user_id text NOT NULL,
+    response_model text NOT NULL,
+    requests bigint,
+    cache_read_tokens_priced bigint,
+    PRIMARY KEY (bucket, application, environment, team, provider, model, operation, user_id, response_model)
+);
