@@ -16,6 +16,7 @@ FROM llm_requests
 WHERE cache_read_tokens > 0 AND NOT unpriced
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 WITH NO DATA;
+CREATE INDEX IF NOT EXISTS llm_requests_daily_cache_reads_user ON llm_requests_daily_cache_reads (user_id, bucket);
 
 -- After this migration's transaction commits, `observatory migrate` runs:
 -- CALL refresh_continuous_aggregate('llm_requests_daily_users', NULL, NULL);

@@ -217,6 +217,7 @@ def users_rollups(engine: str) -> Migration:
             + view
             + "\n"
             + _continuous_aggregate(cache.name, cache.interval, cache.keys, cache.measures, cache.where)
+            + f"CREATE INDEX IF NOT EXISTS {cache.name}_user ON {cache.name} (user_id, bucket);\n"
         )
         # A refresh cannot run in a transaction: migrate runs these after this one commits. The first
         # gets every bucket the per-user daily rollup holds, cold tier included; the second every day
@@ -237,8 +238,9 @@ def users_rollups(engine: str) -> Migration:
         + f"INSERT INTO {names.TABLE_ROLLUP_WATERMARKS} (rollup, computed_until)\n"
         + f"SELECT '{users.name}', computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}"
         + f" WHERE rollup = '{DAILY}'\nON CONFLICT DO NOTHING;\n"
-        + "-- Maintenance fills this one from the raw rows kept.\n"
-        + rollup_table(cache.store, cache.keys, cache.measures),
+        + "-- Maintenance fills this one from the raw rows kept; it is read for one user at a time.\n"
+        + rollup_table(cache.store, cache.keys, cache.measures)
+        + f"CREATE INDEX IF NOT EXISTS {cache.store}_user ON {cache.store} (user_id, bucket);\n",
     )
 
 

@@ -71,10 +71,11 @@ def _raw_branch(columns: tuple[str, ...], variables: tuple[str, ...], *when: str
     keys = {k for k, _ in (*rollups.DAILY_KEYS, *rollups.DETAIL_KEYS)}
     selected = [f"{sql[c]} AS {c}" for c in columns]
     group = ", ".join(["1", *(str(i + 2) for i, c in enumerate(columns) if c in keys)])
-    span = (
-        f"time >= {rollups.utc_bucket('hour', '$__timeFrom()::timestamptz')}"
-        " AND time <= $__timeTo()::timestamptz"
-    )
+    # Immutable all through (date_trunc with a time zone is only stable): PostgreSQL folds the bound
+    # when it plans and prunes the raw day partitions then, not when it runs (planning 403 of them
+    # took 60 to 90 ms).
+    start = "date_trunc('hour', $__timeFrom()::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    span = f"time >= {start} AND time <= $__timeTo()::timestamptz"
     filters = [sql_filter((v,), RAW_COLUMNS) for v in variables]
     where = "\n    AND ".join((span, *filters, *when))
     return (

@@ -30,7 +30,7 @@ ON CONFLICT DO NOTHING;
 INSERT INTO observatory_rollup_watermarks (rollup, computed_until)
 SELECT 'llm_requests_daily_users', computed_until FROM observatory_rollup_watermarks WHERE rollup = 'llm_requests_daily'
 ON CONFLICT DO NOTHING;
--- Maintenance fills this one from the raw rows kept.
+-- Maintenance fills this one from the raw rows kept; it is read for one user at a time.
 CREATE TABLE IF NOT EXISTS llm_requests_daily_cache_reads_store (
     bucket timestamptz NOT NULL,
     application text NOT NULL,
@@ -45,3 +45,4 @@ CREATE TABLE IF NOT EXISTS llm_requests_daily_cache_reads_store (
     cache_read_tokens_priced bigint,
     PRIMARY KEY (bucket, application, environment, team, provider, model, operation, user_id, response_model)
 );
+CREATE INDEX IF NOT EXISTS llm_requests_daily_cache_reads_store_user ON llm_requests_daily_cache_reads_store (user_id, bucket);
