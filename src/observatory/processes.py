@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import time
@@ -18,11 +19,33 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+_given: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections (Linux; elsewhere its usual default)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port nothing listens on, outside the ephemeral range: a port the kernel picked for a
+    listener (bind to 0) is one it may give any outgoing connection before the server binds it, which
+    once made a collector fail with "address already in use". Never the same one twice per process."""
+    low, _ = _ephemeral_range()
+    rng = random.Random()
+    for _attempt in range(200):
+        port = rng.randrange(10000, low) if low > 11000 else rng.randrange(low, 65536)
+        if port not in _given and port_is_free(port):
+            _given.add(port)
+            return port
+    with socket.socket() as sock:  # the old way, should every try be taken
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from observatory.processes import ManagedProcess, ProcessExited, poll_until
+from observatory.processes import ManagedProcess, ProcessExited, free_port, poll_until, port_is_free
+
+
+def test_free_ports_are_outside_the_ephemeral_range_and_never_repeat() -> None:
+    """A port the kernel may give an outgoing connection can be taken between choosing and binding."""
+    low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(not low <= p <= high and port_is_free(p) for p in ports), (low, high, ports)
 
 
 def test_a_timeout_names_what_was_awaited_and_the_last_error() -> None:
