@@ -118,7 +118,8 @@ def _error_counts() -> Measures:
 
 # Finish reasons and error types are counted in columns, not grouped by: as keys they multiplied the
 # rows (and a 365-day panel's time) by the number of combinations present.
-DETAIL_KEYS: Final[Keys] = (*KEYS, ("response_model", "coalesce(response_model, '')"))
+RESPONSE_MODEL_KEY: Final = ("response_model", "coalesce(response_model, '')")
+DETAIL_KEYS: Final[Keys] = (*KEYS, RESPONSE_MODEL_KEY)
 DETAIL_MEASURES: Final[Measures] = (
     *MEASURES,
     # Cache reads of priced requests: the cache savings panel prices them by response model, and an
@@ -187,7 +188,7 @@ USERS_DAILY: Final = Rollup(names.VIEW_USERS_DAILY, "day", (USER_KEY,), MEASURES
 CACHE_READS_DAILY: Final = Rollup(
     names.VIEW_CACHE_READS_DAILY,
     "day",
-    (*DAILY_KEYS, ("response_model", "coalesce(response_model, '')")),
+    (*DAILY_KEYS, RESPONSE_MODEL_KEY),
     (("requests", "count(*)"), ("cache_read_tokens_priced", "coalesce(sum(cache_read_tokens), 0)")),
     4,
     where="cache_read_tokens > 0 AND NOT unpriced",
@@ -232,11 +233,10 @@ def refresh_insert(rollup: Rollup, listed: bool = False) -> str:
         where += f" AND {utc_bucket(rollup.field)} = ANY(%(buckets)s)"
     where = "\nWHERE " + rollup.only(where)
     select = rollup_select(utc_bucket(rollup.field), rollup.keys, where, rollup.measures)
-    keys = [k for k, _ in rollup.keys]
-    if "user_id" in keys:
+    if USER_KEY in rollup.keys:
         # Each bucket's rows stored by user: a selected user's year is about one page per day, not
         # scattered over every page of the year (25,000 pages for the heaviest of 5,000 users).
-        select += f"\nORDER BY 1, {keys.index('user_id') + 2}"
+        select += f"\nORDER BY 1, {rollup.keys.index(USER_KEY) + 2}"
     return f"INSERT INTO {rollup.store} ({columns})\n{select}"
 
 

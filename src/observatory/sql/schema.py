@@ -26,6 +26,7 @@ from observatory.sql.rollups import (
     DAILY_KEYS,
     KEYS,
     MEASURES,
+    PARENT,
     ROLLUPS,
     USERS_DAILY,
     Keys,
@@ -35,7 +36,6 @@ from observatory.sql.rollups import (
     rollup_select,
     rollup_table,
 )
-from observatory.sql.rollups import DAILY as DAILY_ROLLUP
 
 T = names.TABLE_REQUESTS
 HOURLY, DAILY = names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
@@ -200,12 +200,13 @@ def users_rollups(engine: str) -> Migration:
     (which may reach past the raw rows, into the cold tier); and priced cache reads per user and
     response model, from the raw rows still kept."""
     users, cache = USERS_DAILY, CACHE_READS_DAILY
+    parent = PARENT[users.name]
     header = (
         "-- The per-user daily rollup per user alone: the user panels and the user list read it.\n"
         "-- Priced cache reads per user and response model: cache savings with a user selected.\n"
     )
     if engine == "timescaledb":
-        select = reaggregate_select(users, DAILY_ROLLUP, "time_bucket(INTERVAL '1 day', bucket)")
+        select = reaggregate_select(users, parent, "time_bucket(INTERVAL '1 day', bucket)")
         view = (
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS {users.name}\n"
             "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
@@ -225,7 +226,7 @@ def users_rollups(engine: str) -> Migration:
         after = tuple(f"CALL refresh_continuous_aggregate('{r.name}', NULL, NULL);" for r in (users, cache))
         return Migration(4, "users_rollups", text, after)
     columns = ", ".join(users.columns)
-    seed = reaggregate_select(users, DAILY_ROLLUP, "bucket", relation=DAILY_ROLLUP.store)
+    seed = reaggregate_select(users, parent, "bucket", relation=parent.store)
     return Migration(
         4,
         "users_rollups",
@@ -237,7 +238,7 @@ def users_rollups(engine: str) -> Migration:
         + f"INSERT INTO {users.store} ({columns})\n{seed}\nON CONFLICT DO NOTHING;\n"
         + f"INSERT INTO {names.TABLE_ROLLUP_WATERMARKS} (rollup, computed_until)\n"
         + f"SELECT '{users.name}', computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}"
-        + f" WHERE rollup = '{DAILY}'\nON CONFLICT DO NOTHING;\n"
+        + f" WHERE rollup = '{parent.name}'\nON CONFLICT DO NOTHING;\n"
         + "-- Maintenance fills this one from the raw rows kept; it is read for one user at a time.\n"
         + rollup_table(cache.store, cache.keys, cache.measures)
         + f"CREATE INDEX IF NOT EXISTS {cache.store}_user ON {cache.store} (user_id, bucket);\n",

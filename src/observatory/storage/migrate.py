@@ -64,9 +64,10 @@ def migrate(conn: psycopg.Connection, spec: Spec, reader_password: str | None = 
             v: (n, c)
             for v, n, c in conn.execute("SELECT version, name, checksum FROM observatory_schema_migrations")
         }
-        for migration in migrations(spec):
+        wanted = migrations(spec)
+        for migration in wanted:
             _apply(conn, migration, applied, report)
-    after = [m for m in migrations(spec) if m.after and m.filename in report.applied]
+    after = [m for m in wanted if m.after and m.filename in report.applied]
     if after:
         _run_after(conn, after)
     return report
