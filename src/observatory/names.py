@@ -105,6 +105,9 @@ VIEW_DETAIL_DAILY: Final = "llm_requests_detail_daily"
 VIEW_TOTALS_DAILY: Final = "llm_requests_daily_totals"
 VIEW_USERS_DAILY: Final = "llm_requests_daily_users"
 VIEW_CACHE_READS_DAILY: Final = "llm_requests_daily_cache_reads"
+VIEW_TOTALS_MONTHLY: Final = "llm_requests_monthly_totals"
+VIEW_USERS_MONTHLY: Final = "llm_requests_monthly_users"
+VIEW_DETAIL_MONTHLY: Final = "llm_requests_detail_monthly"
 TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the

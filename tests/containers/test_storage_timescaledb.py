@@ -30,7 +30,8 @@ from observatory.sql.rollups import ROLLUPS
 from observatory.sql.schema import migrations
 from observatory.storage.backfill import backfill
 from observatory.storage.migrate import MigrateReport, migrate
-from tests.conftest import REPO, require_docker
+from tests.conftest import REPO, require_docker, timescaledb_database
+from tests.processes.test_storage_lifecycle import assert_monthly_sums_daily
 from tests.processes.test_storage_maintain import expected, insert, one_row, rollup, synthetic_rows
 
 pytestmark = pytest.mark.containers
@@ -157,9 +158,11 @@ def test_the_policies_follow_the_spec_retention_tiers_and_late_data_window(times
         schedule, _, _, start_offset, end_offset = by["policy_refresh_continuous_aggregate", r.name]
         every = timedelta(minutes=15) if r.field == "hour" else timedelta(hours=1)
         assert (schedule, end_offset) == (every, timedelta(hours=1))
-        # late_data_days and two buckets back, and never past raw retention's last day.
+        # late_data_days and two buckets back, and never past the last day of what it is computed
+        # from: raw rows, or its parent rollup (the cold tier).
         assert start_offset == timedelta(hours=refresh_start_offset_hours(r, SPEC))
-        assert timedelta(days=SPEC.storage.late_data_days) < start_offset <= warm - timedelta(days=1)
+        source = warm if r.parent is None else cold
+        assert timedelta(days=SPEC.storage.late_data_days) < start_offset <= source - timedelta(days=1)
 
 
 def _materialized(conn: psycopg.Connection, view: str) -> int:
@@ -185,8 +188,10 @@ def test_continuous_aggregates_equal_a_plain_group_by_after_a_backfill(timescale
         assert "skipped" in report.lines[-1] and "not complete" in report.lines[-1], report.lines
         assert rollup(conn, HOURLY) == expected(conn, "hour", since)
         assert rollup(conn, DAILY) == expected(conn, "day", since)
-        # The backfill materialized rows (the views would agree from real-time rows alone).
-        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS)
+        # The backfill materialized rows (the views would agree from real-time rows alone); not the
+        # monthly rollups' current month, which real-time aggregation answers from the daily ones.
+        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.field != "month")
+        assert_monthly_sums_daily(conn)
 
 
 def test_todays_bucket_counts_a_row_written_after_the_backfill(timescaledb: Migrated) -> None:
@@ -198,6 +203,7 @@ def test_todays_bucket_counts_a_row_written_after_the_backfill(timescaledb: Migr
             raw = conn.execute(f"SELECT count(*) FROM {T} WHERE {r.only('time >= %s')}", (TODAY,)).fetchone()
             counted = conn.execute(f"SELECT sum(requests) FROM {r.name} WHERE bucket = %s", (TODAY,))
             assert counted.fetchone() == raw, r.name
+        assert_monthly_sums_daily(conn)  # this month's too
 
 
 def test_a_row_within_late_data_days_is_counted_by_the_next_policy_refresh(timescaledb: Migrated) -> None:
@@ -212,6 +218,7 @@ def test_a_row_within_late_data_days_is_counted_by_the_next_policy_refresh(times
         floor = min(since, late.replace(minute=0))
         assert rollup(conn, HOURLY) == expected(conn, "hour", floor)
         assert rollup(conn, DAILY) == expected(conn, "day", floor.replace(hour=0))
+        assert_monthly_sums_daily(conn)
 
 
 def test_a_backfill_over_dropped_chunks_leaves_their_daily_rollups_intact(timescaledb: Migrated) -> None:
@@ -257,3 +264,30 @@ def test_a_duplicate_of_a_row_in_a_compressed_chunk_is_ignored_or_refused(timesc
             conn.execute(statement, row)
         count = conn.execute(f"SELECT count(*) FROM {T} WHERE time = %s", (time,)).fetchone()
         assert count == (1,)
+
+
+def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_and_leaves_this_month_real_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Migration 5 refreshes the new monthly aggregates up to the current month only: materializing it
+    would move their watermark to next month, and this month's later rows would not show until a
+    refresh covered it (a full refresh did exactly that, checked on TimescaleDB 2.28.3)."""
+    import observatory.storage.backfill as backfill_module
+    import observatory.storage.migrate as migrate_module
+    from observatory.sql import policies, rollups, schema
+
+    with timescaledb_database(SPEC.images.timescaledb) as url, psycopg.connect(url, autocommit=True) as conn:
+        with monkeypatch.context() as before:  # the release of migration 4, and its rollups
+            known = tuple(r for r in ROLLUPS if r.since < 5)
+            for module in (rollups, schema, policies, backfill_module):
+                before.setattr(module, "ROLLUPS", known)
+            old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < 5]
+            before.setattr(migrate_module, "migrations", lambda spec: old)
+            migrate(conn, SPEC)
+            insert(conn, synthetic_rows(NOW, days=40))  # into last month, whatever today is
+            backfill(conn, SPEC, (TODAY - timedelta(days=41)).date(), (TODAY + timedelta(days=1)).date())
+        assert migrate(conn, SPEC).applied == ["V005__monthly_rollups.sql"]
+        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.since == 5)  # last month
+        assert_monthly_sums_daily(conn)
+        insert(conn, [one_row(NOW, 3)])
+        assert_monthly_sums_daily(conn)  # this month's row, through real-time aggregation

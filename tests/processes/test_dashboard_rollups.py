@@ -1,6 +1,6 @@
 """The SQL panels read rollups: what they show must be what the raw rows say.
 
-Each flavour with 40 days of requests up to now: the postgres one on a real PostgreSQL 15 after one
+Each flavour with 70 days of requests up to now: the postgres one on a real PostgreSQL 15 after one
 maintenance run, the TimescaleDB one (the server at $OBSERVATORY_TEST_TIMESCALEDB_DSN, else the pinned
 image) after a backfill; rows written after either count only through the real-time side. Each
 panel's query, expanded as Grafana expands it, is compared with the same figure computed here straight
@@ -21,7 +21,7 @@ import pytest
 
 from observatory import names
 from observatory.local.postgres import LocalPostgres
-from observatory.render.dashboards import panel_specs
+from observatory.render.dashboards import SQL_VARIABLES, panel_specs
 from observatory.render.dashboards.panels import Sql
 from observatory.spec import parse
 from observatory.storage.backfill import backfill
@@ -33,15 +33,16 @@ from tests.processes.test_storage_maintain import insert, synthetic_rows
 
 SPEC = parse(
     "version: v1\nstorage: {engine: postgres}\n"
-    "retention: {requests: {hot_days: 7, warm_days: 60, cold_days: 400}}\n",
+    "retention: {requests: {hot_days: 7, warm_days: 90, cold_days: 400}}\n",
     "s.yaml",
 )
 T = names.TABLE_REQUESTS
 NOW = datetime.now(UTC)
 HOUR = NOW.replace(minute=0, second=0, microsecond=0)
 DAY = HOUR.replace(hour=0)
-# (name, start): a short range reads hourly rollups, a long one daily ones.
-RANGES = {"24h": HOUR - timedelta(hours=24), "30d": DAY - timedelta(days=30)}
+# (name, start): a short range reads hourly rollups, a long one daily ones, and 65 days (any 62 days
+# hold a whole UTC month) the monthly ones for its whole months and the daily ones for the rest.
+RANGES = {"24h": HOUR - timedelta(hours=24), "30d": DAY - timedelta(days=30), "65d": DAY - timedelta(days=65)}
 # Variable selections, and the SQL over the raw table that selects the same rows.
 SELECTIONS: dict[str, tuple[dict[str, str], str]] = {
     "all": ({}, "true"),
@@ -60,10 +61,10 @@ SELECTIONS: dict[str, tuple[dict[str, str], str]] = {
     scope="module", params=["postgres", pytest.param("timescaledb", marks=pytest.mark.containers)]
 )
 def db(request: pytest.FixtureRequest, postgres: LocalPostgres) -> Iterator[psycopg.Connection]:
-    """Either flavour with 40 days of requests (three an hour) and its rollups; the last half hour's
+    """Either flavour with 70 days of requests (three an hour) and its rollups; the last half hour's
     rows come after maintenance (or the backfill), so only the rollups' real-time side shows them.
     TimescaleDB: the server at $OBSERVATORY_TEST_TIMESCALEDB_DSN, or the pinned image."""
-    rows = synthetic_rows(NOW, days=40)
+    rows = synthetic_rows(NOW, days=70)
     cut = NOW - timedelta(minutes=30)
     early, late = [r for r in rows if r[0] < cut], [r for r in rows if r[0] >= cut]
     if request.param == "timescaledb":
@@ -74,7 +75,7 @@ def db(request: pytest.FixtureRequest, postgres: LocalPostgres) -> Iterator[psyc
         ):
             migrate(conn, spec)
             insert(conn, early)
-            backfill(conn, spec, (NOW - timedelta(days=41)).date(), NOW.date() + timedelta(days=1), cut)
+            backfill(conn, spec, (NOW - timedelta(days=71)).date(), NOW.date() + timedelta(days=1), cut)
             insert(conn, late)
             yield conn
         return
@@ -149,7 +150,7 @@ def test_the_breakdowns_and_series_equal_the_raw_rows(
     assert all(_close(a[1], b[1]) for a, b in zip(got, raw, strict=True))
     series = _run(db, "cost", "spend_over_time", start, variables)
     assert _close(sum(r[2] for r in series), sum(r[1] for r in raw))
-    if window == "30d":  # per-user panels are per UTC day
+    if window != "24h":  # per-user panels are per UTC day
         users = _run(db, "cost", "spend_by_user", start, variables)
         raw_users = _raw(
             db, "user_id, sum(coalesce(cost_usd, 0))", start, where + " AND user_id IS NOT NULL", "GROUP BY 1"
@@ -237,3 +238,24 @@ def test_all_adds_no_predicate_and_a_selection_one(
     assert hourly and hourly[0] > 0 and names.VIEW_REQUESTS_HOURLY not in at_all
     if request.node.callspec.params["db"] == "postgres":
         assert names.VIEW_TOTALS_DAILY + "_store" in at_all, at_all
+
+
+def test_monthly_spend_and_the_team_list_equal_the_raw_rows(db: psycopg.Connection) -> None:
+    # The monthly trend reads the monthly rollup alone (its span is whole months, the current one
+    # real-time); the team list the whole months of 65 days from it and the days around them daily.
+    got = _run(db, "cost", "monthly_trend", NOW, {})
+    raw = _raw(
+        db,
+        "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM'), coalesce(sum(cost_usd), 0)",
+        datetime(1970, 1, 1, tzinfo=UTC),
+        "true",
+        "GROUP BY 1 ORDER BY 1",
+    )
+    assert len(raw) >= 3
+    assert [m for m, _ in got] == [m for m, _ in raw]
+    assert all(_close(a[1], b[1]) for a, b in zip(got, raw, strict=True))
+    start = RANGES["65d"]
+    teams = expand(SQL_VARIABLES["team"], timescaledb=False, start=start, end=NOW, variables={})
+    listed = [r[0] for r in db.execute(teams.encode())]
+    assert listed == [r[0] for r in _raw(db, "DISTINCT team", start, "team <> ''", "ORDER BY 1")]
+    assert listed

@@ -96,12 +96,64 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
             before.setattr(migrate_module, "migrations", lambda spec: old)
             migrate(conn, SPEC)
             _load(conn)
-        assert migrate(conn, SPEC).applied == ["V004__users_rollups.sql"]
+        assert migrate(conn, SPEC).applied == ["V004__users_rollups.sql", "V005__monthly_rollups.sql"]
         users = _per_user(conn, names.VIEW_USERS_DAILY)
         assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
         assert users == _per_user(conn, DAILY)
+        assert_monthly_sums_daily(conn)
         maintain(conn, SPEC, NOW + timedelta(minutes=10))
         assert _per_user(conn, names.VIEW_USERS_DAILY) == users
+        assert_monthly_sums_daily(conn)
+
+
+def _per_month(conn: psycopg.Connection, view: str, keys: tuple[str, ...]) -> list[tuple[object, ...]]:
+    """`view`'s rows summed per UTC month and `keys`."""
+    sums = ", ".join(
+        f"max({m})" if m.strip() == "duration_ms_max" else f"sum({m})" for m in ROLLUP_MEASURES.split(",")
+    )
+    month = "date_trunc('month', bucket AT TIME ZONE 'UTC')"
+    group = ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    query = f"SELECT {', '.join((month, *keys, sums))} FROM {view} GROUP BY {group} ORDER BY {group}"
+    return [
+        tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(query.encode())
+    ]
+
+
+def assert_monthly_sums_daily(conn: psycopg.Connection) -> None:
+    """Each monthly rollup holds its daily rollup's rows summed per month (cold tier included)."""
+    for monthly in (r for r in rollups.ROLLUPS if r.field == "month"):
+        assert monthly.parent is not None
+        keys = tuple(k for k, _ in monthly.keys)
+        got = _per_month(conn, monthly.name, keys)
+        assert got, monthly.name
+        assert got == _per_month(conn, monthly.parent.name, keys), monthly.name
+
+
+def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_from_the_daily_ones(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import observatory.storage.migrate as migrate_module
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        with monkeypatch.context() as before:  # the release of migration 4, and its rollups
+            known = tuple(r for r in rollups.ROLLUPS if r.since < 5)
+            before.setattr(rollups, "ROLLUPS", known)
+            before.setattr(schema, "ROLLUPS", known)
+            old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < 5]
+            before.setattr(migrate_module, "migrations", lambda spec: old)
+            migrate(conn, SPEC)
+            _load(conn)
+        assert migrate(conn, SPEC).applied == ["V005__monthly_rollups.sql"]
+        # From the daily stores, with the days whose raw rows are gone (before the 17th).
+        totals = _per_month(conn, names.VIEW_TOTALS_MONTHLY, ("application",))
+        assert totals == _per_month(conn, names.VIEW_TOTALS_DAILY, ("application",))
+        first = conn.execute(f"SELECT min(bucket) FROM {names.VIEW_TOTALS_DAILY}").fetchone()
+        assert first is not None and first[0] < OLDEST_RAW
+        assert_monthly_sums_daily(conn)
+        insert(conn, [one_row(NOW + timedelta(minutes=5), 4)])  # before the next maintain: from raw rows
+        assert_monthly_sums_daily(conn)
+        maintain(conn, SPEC, NOW + timedelta(minutes=10))
+        assert_monthly_sums_daily(conn)
 
 
 def kept(conn: psycopg.Connection, view: str) -> list[tuple[object, ...]]:
@@ -125,6 +177,7 @@ def test_a_row_later_than_late_data_days_is_counted_after_a_backfill(conn: psyco
     report = backfill(conn, SPEC, date(2026, 3, 18), date(2026, 3, 19), NOW)
     assert kept(conn, DAILY) == expected(conn, "day", OLDEST_RAW)
     assert rollup(conn, HOURLY) == expected(conn, "hour", NOW - timedelta(days=3))
+    assert_monthly_sums_daily(conn)
     assert report.lines[0].startswith(
         "hourly rollups (llm_requests_hourly, llm_requests_detail_hourly): recomputed"
         " 2026-03-18 00:00 to 2026-03-19 00:00 UTC (24 buckets)"
@@ -136,7 +189,7 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
     assert min(r[0] for r in daily) == datetime(2026, 3, 11, tzinfo=UTC)  # the cold tier, raw rows gone
     report = backfill(conn, SPEC, date(2026, 3, 1), date(2026, 3, 21), NOW)
     assert rollup(conn, DAILY) == daily
-    assert report.lines[-3:] == [
+    assert report.lines[-4:-1] == [
         "daily rollups (llm_requests_daily, llm_requests_detail_daily, llm_requests_daily_totals,"
         " llm_requests_daily_users, llm_requests_daily_cache_reads): recomputed 2026-03-17 00:00 to"
         " 2026-03-20 00:00 UTC (3 buckets)",
@@ -145,6 +198,12 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
         "  skipped 2026-03-20 00:00 to 2026-03-21 00:00 UTC: the current day or later, not complete; the"
         " rollup views read it from raw rows",
     ]
+    # March, from the daily rollups, whose days before the 17th were left as they were.
+    assert report.lines[-1:] == [
+        "monthly rollups (llm_requests_monthly_totals, llm_requests_monthly_users,"
+        " llm_requests_detail_monthly): recomputed 2026-03-01 00:00 to 2026-04-01 00:00 UTC (1 months)",
+    ]
+    assert_monthly_sums_daily(conn)
 
 
 def test_todays_bucket_is_current_between_maintenance_runs(conn: psycopg.Connection) -> None:

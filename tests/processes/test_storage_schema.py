@@ -36,7 +36,7 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         versioned = [m.filename for m in migrations(POSTGRES_SPEC) if m.version is not None]
-        assert versioned[-1] == "V004__users_rollups.sql"
+        assert versioned[-1] == "V005__monthly_rollups.sql"
         assert (first.applied, second.applied, second.unchanged) == (versioned, [], versioned)
         assert _columns(conn) == [c.name for c in COLUMNS]
         for rollup in ROLLUPS:  # a view over its store table
@@ -61,7 +61,12 @@ def test_a_database_of_the_first_release_gets_the_columns_added_since(
         monkeypatch.undo()
         result = migrate(conn, POSTGRES_SPEC)
         assert (result.applied, result.unchanged) == (
-            ["V002__error_type_raw.sql", "V003__detail_rollups.sql", "V004__users_rollups.sql"],
+            [
+                "V002__error_type_raw.sql",
+                "V003__detail_rollups.sql",
+                "V004__users_rollups.sql",
+                "V005__monthly_rollups.sql",
+            ],
             ["V001__schema.sql"],
         )
         assert _columns(conn) == [c.name for c in COLUMNS]
@@ -117,10 +122,11 @@ def test_the_timescaledb_flavour_parses_with_the_postgresql_parser(tree: str) ->
         "V002__error_type_raw.sql",
         "V003__detail_rollups.sql",
         "V004__users_rollups.sql",
+        "V005__monthly_rollups.sql",
     ]
     for path in files:
         statements = pglast.parse_sql(path.read_text())
-        assert len(statements) >= {"V002": 1, "V003": 2, "V004": 1}.get(path.name[:4], 5), path
+        assert len(statements) >= {"V002": 1, "V003": 2, "V004": 1, "V005": 3}.get(path.name[:4], 5), path
     # And what migrate runs after a migration's commit (in the file as a comment).
     afters = [a for m in migrations(load(SPECS / "valid" / "minimal.yaml")) for a in m.after]
     assert afters and all(len(pglast.parse_sql(after)) == 1 for after in afters)
@@ -143,10 +149,17 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
         f"add_continuous_aggregate_policy('{names.VIEW_REQUESTS_DAILY}', start_offset => INTERVAL '120 hours'"
         in policies
     )
-    # But never past the last day of raw retention, where a refresh would erase rollups of dropped days.
+    # A monthly rollup's reaches two of the longest months (31 days) back.
+    monthly = [r for r in ROLLUPS if r.field == "month"]
+    assert policies.count("start_offset => INTERVAL '1560 hours'") == len(monthly) == 3
+    # But never past the last day of what a rollup is computed from: raw retention for those computed
+    # from raw rows, where a refresh would erase rollups of dropped days; its parent's for the others.
     short = parse("version: v1\nretention: {hot_days: 2, warm_days: 4}\nstorage: {late_data_days: 3}\n", "s")
     capped = next(m.sql for m in migrations(short) if m.version is None)
-    assert capped.count("start_offset => INTERVAL '72 hours'") == len(ROLLUPS)
+    from_raw = [r for r in ROLLUPS if r.parent is None]
+    assert capped.count("start_offset => INTERVAL '72 hours'") == len(from_raw)
+    assert capped.count("start_offset => INTERVAL '120 hours'") == 1  # the per-user one, from the daily
+    assert capped.count("start_offset => INTERVAL '1560 hours'") == len(monthly)
     # Each job is replaced only when it differs from the spec, which keeps its id (checked on a real
     # TimescaleDB in tests/containers/test_storage_timescaledb.py).
     # Compression and retention of the raw table, refresh and retention of each rollup.

@@ -333,10 +333,14 @@ def resolved_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
 # (1 hour): 2 days and 1 hour for the daily rollup. The window must also end a day inside raw
 # retention, so no refresh reaches a dropped chunk (observatory.sql.schema.refresh_start_offset).
 TIMESCALEDB_MIN_WARM_DAYS = 4
+# The same rule for the monthly rollups, whose refresh window ends a day inside the daily rollups'
+# (cold) retention: TimescaleDB counts a month as 30 days, so two need 62 days of daily rollups.
+TIMESCALEDB_MIN_COLD_DAYS = 62
 
 
 def _storage_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
-    """A late-data window past raw retention; raw retention too short for TimescaleDB's refresh."""
+    """A late-data window past raw retention; raw or daily-rollup retention too short for TimescaleDB's
+    refresh policies."""
     storage, retention = f.storage or m.StorageFile(), f.retention or m.RetentionFile()
     warm = spec.retention.requests.warm_days
     if storage.late_data_days is not None and storage.late_data_days >= warm:
@@ -345,15 +349,28 @@ def _storage_problems(spec: t.Spec, f: m.SpecFile) -> Iterator[m.Problem]:
             f"{storage.late_data_days} days reaches past the requests' warm retention ({warm} days): "
             "older rows are dropped, not rolled up; must be less than it",
         )
-    if spec.storage.engine == "timescaledb" and warm < TIMESCALEDB_MIN_WARM_DAYS:
-        requests = retention.requests
-        set_in_requests = requests is not None and requests.warm_days is not None
-        path = ("retention", "requests", "warm_days") if set_in_requests else ("retention", "warm_days")
+    if spec.storage.engine != "timescaledb":
+        return
+    if warm < TIMESCALEDB_MIN_WARM_DAYS:
         yield (
-            path,
+            _requests_tier(retention, "warm_days"),
             f"the timescaledb engine keeps raw requests at least {TIMESCALEDB_MIN_WARM_DAYS} days "
             f"(the daily rollup refreshes two whole days inside raw retention), got {warm}",
         )
+    cold = spec.retention.requests.cold_days
+    if cold < TIMESCALEDB_MIN_COLD_DAYS:
+        yield (
+            _requests_tier(retention, "cold_days"),
+            f"the timescaledb engine keeps daily rollups at least {TIMESCALEDB_MIN_COLD_DAYS} days "
+            f"(the monthly rollups refresh two whole months inside their retention), got {cold}",
+        )
+
+
+def _requests_tier(retention: m.RetentionFile, tier: str) -> tuple[str, ...]:
+    """Where the requests' `tier` is set: retention.requests if there, else retention."""
+    requests = retention.requests
+    set_in_requests = requests is not None and getattr(requests, tier) is not None
+    return ("retention", "requests", tier) if set_in_requests else ("retention", tier)
 
 
 def _grafana_problems(grafana: t.Grafana) -> Iterator[m.Problem]:

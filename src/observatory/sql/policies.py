@@ -28,7 +28,7 @@ COMPRESS_SEGMENTBY = "application"
 # in time order either way, so the extra columns cost nothing in compression.
 COMPRESS_ORDERBY = "time DESC, trace_id, span_id"
 END_OFFSET = "1 hour"  # a bucket is materialized an hour after it ends, when its stragglers are in
-SCHEDULE = {"hour": "15 minutes", "day": "1 hour"}
+SCHEDULE = {"hour": "15 minutes", "day": "1 hour", "month": "1 hour"}
 
 # Each policy job with the relation it works on. A continuous aggregate's jobs name the view itself
 # on TimescaleDB 2.28; releases that name its materialization hypertable are mapped back to the view.
@@ -41,10 +41,13 @@ _JOBS = """timescaledb_information.jobs j
 def refresh_start_offset_hours(rollup: Rollup, spec: Spec) -> int:
     """How far back `rollup`'s refresh policy reaches: `storage.late_data_days` and two buckets (a
     row that late lands in a bucket the next run still covers, after rounding inward), but never
-    past the last day of raw retention, where a refresh would replace rollups of dropped chunks with
-    nothing. The spec refuses a raw retention too short for the daily rollups' two-bucket minimum."""
-    late = spec.storage.late_data_days * 24 + 2 * (rollup.unit // timedelta(hours=1))
-    return min(late, (spec.retention.requests.warm_days - 1) * 24)
+    past the last day of what it is computed from (raw rows, or its parent rollup), where a refresh
+    would replace rollups of dropped chunks with nothing. The spec refuses a raw retention too short
+    for the daily rollups' two-bucket minimum."""
+    late = spec.storage.late_data_days * 24 + 2 * (rollup.longest // timedelta(hours=1))
+    tiers = spec.retention.requests
+    kept = rollup.parent.kept_days(tiers) if rollup.parent is not None else tiers.warm_days
+    return min(late, (kept - 1) * 24)
 
 
 def _ensure(proc: str, relation: str, wanted: dict[str, str], schedule: str | None, replace: str) -> str:

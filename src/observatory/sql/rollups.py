@@ -9,13 +9,18 @@ plus the response model, every measure of the others, and counts of finish reaso
 output-length buckets: the quality panels read them. Migration 4 adds `llm_requests_daily_users`, the
 per-user daily rollup per user alone, for the user panels and the user list, and
 `llm_requests_daily_cache_reads`, priced cache reads per user and response model, for cache savings.
+Migration 5 adds the monthly rollups of the daily totals, the per-user rollup per user alone and the
+detail rollup (`llm_requests_monthly_totals`, `llm_requests_monthly_users`,
+`llm_requests_detail_monthly`): panels over long ranges read the whole UTC months of their range
+from them, and only the part-months at either end from the daily rollups.
 
 Grouping keys are never null ('' instead), so the postgres flavour can use them as a primary key and
 both flavours group identically. TimescaleDB computes each rollup as a continuous aggregate of
-`rollup_select` (or, for those in `PARENT`, of `reaggregate_select` over another rollup) with
+`rollup_select` (or, for those with a `parent`, of `reaggregate_select` over that rollup) with
 real-time rows on top; the postgres flavour stores it in a `<name>_store` table that `observatory
-maintain` refills with `refresh_insert` (the same SELECT), behind a view of the rollup's name that
-adds the raw rows written after the last maintenance (`realtime_view`), so both flavours answer with
+maintain` refills with `refresh_insert` (the same SELECT; for the monthly rollups, `derive_insert`
+from their parent's store, which holds the cold tier), behind a view of the rollup's name that adds
+the raw rows written after the last maintenance (`realtime_view`), so both flavours answer with
 current figures under the same names.
 """
 
@@ -141,6 +146,10 @@ class Rollup:
     measures: Measures
     since: int  # the migration that creates it
     where: str = ""  # the raw rows it holds, when not every one (its `requests` counts those)
+    # The finer rollup it is computed from on TimescaleDB (a hierarchical continuous aggregate), whose
+    # history reaches back as far as that rollup's (the cold tier), not only the raw rows'. The
+    # postgres flavour computes the monthly ones (`derived`) from that rollup's store too.
+    parent: Rollup | None = None
 
     @property
     def store(self) -> str:
@@ -162,7 +171,18 @@ class Rollup:
 
     @property
     def unit(self) -> timedelta:
+        """The length of a bucket; only hours and days have one."""
         return UNITS[self.field]
+
+    @property
+    def longest(self) -> timedelta:
+        """The length of the longest bucket (a month has up to 31 days)."""
+        return UNITS.get(self.field, timedelta(days=31))
+
+    @property
+    def derived(self) -> bool:
+        """Whether the postgres flavour computes it from its parent's store rather than raw rows."""
+        return self.field == "month"
 
     def kept_days(self, tiers: RetentionTiers) -> int:
         """How long its buckets are kept: hourly ones as long as raw rows (the warm tier), daily ones
@@ -181,7 +201,7 @@ DETAIL_DAILY: Final = Rollup(names.VIEW_DETAIL_DAILY, "day", DETAIL_KEYS, DETAIL
 TOTALS_DAILY: Final = Rollup(names.VIEW_TOTALS_DAILY, "day", KEYS, MEASURES, 3)
 # The per-user daily rollup per user alone: what the user panels and the user list read when no other
 # variable holds a selection (at 5,000 users, 2 of the per-user daily rollup's 8.3 million rows).
-USERS_DAILY: Final = Rollup(names.VIEW_USERS_DAILY, "day", (USER_KEY,), MEASURES, 4)
+USERS_DAILY: Final = Rollup(names.VIEW_USERS_DAILY, "day", (USER_KEY,), MEASURES, 4, parent=DAILY)
 # A selected user's priced cache reads by response model, for the cache savings panel: the per-user
 # daily rollup has no response model (the price lookup needs it), and without this rollup the panel read
 # that user's raw rows over the whole range. Only requests with priced cache reads (about a third).
@@ -193,10 +213,29 @@ CACHE_READS_DAILY: Final = Rollup(
     4,
     where="cache_read_tokens > 0 AND NOT unpriced",
 )
-ROLLUPS: Final = (HOURLY, DAILY, DETAIL_HOURLY, DETAIL_DAILY, TOTALS_DAILY, USERS_DAILY, CACHE_READS_DAILY)
-# TimescaleDB computes these from another rollup (a hierarchical continuous aggregate) rather than from
-# raw rows: its history reaches as far back as that rollup's (the cold tier), not the raw rows'.
-PARENT: Final = {USERS_DAILY.name: DAILY}
+# The whole UTC months of a long range: at 5,000 users a year of the per-user rollup per user alone is
+# 1.8 million rows, 60,000 per month here; a year of daily totals 114,000 rows, 3,800 here.
+TOTALS_MONTHLY: Final = Rollup(names.VIEW_TOTALS_MONTHLY, "month", KEYS, MEASURES, 5, parent=TOTALS_DAILY)
+USERS_MONTHLY: Final = Rollup(names.VIEW_USERS_MONTHLY, "month", (USER_KEY,), MEASURES, 5, parent=USERS_DAILY)
+DETAIL_MONTHLY: Final = Rollup(
+    names.VIEW_DETAIL_MONTHLY, "month", DETAIL_KEYS, DETAIL_MEASURES, 5, parent=DETAIL_DAILY
+)
+# In the order maintenance refreshes them: a rollup after its parent.
+ROLLUPS: Final = (
+    HOURLY,
+    DAILY,
+    DETAIL_HOURLY,
+    DETAIL_DAILY,
+    TOTALS_DAILY,
+    USERS_DAILY,
+    CACHE_READS_DAILY,
+    TOTALS_MONTHLY,
+    USERS_MONTHLY,
+    DETAIL_MONTHLY,
+)
+PARENT: Final = {r.name: r.parent for r in ROLLUPS if r.parent is not None}
+# The monthly rollup of each daily one that has one.
+MONTHLY: Final = {r.parent.name: r for r in ROLLUPS if r.parent is not None and r.field == "month"}
 
 
 def _type(measure: str) -> str:
@@ -238,6 +277,19 @@ def refresh_insert(rollup: Rollup, listed: bool = False) -> str:
         # scattered over every page of the year (25,000 pages for the heaviest of 5,000 users).
         select += f"\nORDER BY 1, {rollup.keys.index(USER_KEY) + 2}"
     return f"INSERT INTO {rollup.store} ({columns})\n{select}"
+
+
+def derive_insert(rollup: Rollup) -> str:
+    """Recompute the buckets of a `derived` rollup's store in [%(start)s, %(end)s) (whole buckets),
+    from its parent's store."""
+    assert rollup.derived and rollup.parent is not None, rollup.name
+    where = "bucket >= %(start)s AND bucket < %(end)s"
+    select = reaggregate_select(
+        rollup, rollup.parent, utc_bucket(rollup.field, "bucket"), where, rollup.parent.store
+    )
+    if USER_KEY in rollup.keys:
+        select += f"\nORDER BY 1, {rollup.keys.index(USER_KEY) + 2}"
+    return f"INSERT INTO {rollup.store} ({', '.join(rollup.columns)})\n{select}"
 
 
 def stale_buckets(rollup: Rollup) -> str:

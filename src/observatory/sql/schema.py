@@ -31,10 +31,12 @@ from observatory.sql.rollups import (
     USERS_DAILY,
     Keys,
     Measures,
+    Rollup,
     advance_views_function,
     reaggregate_select,
     rollup_select,
     rollup_table,
+    utc_bucket,
 )
 
 T = names.TABLE_REQUESTS
@@ -245,6 +247,54 @@ def users_rollups(engine: str) -> Migration:
     )
 
 
+def _hierarchical(rollup: Rollup) -> str:
+    """TimescaleDB: `rollup` as a continuous aggregate of its parent."""
+    assert rollup.parent is not None, rollup.name
+    select = reaggregate_select(rollup, rollup.parent, f"time_bucket(INTERVAL '{rollup.interval}', bucket)")
+    return (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {rollup.name}\n"
+        "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
+        f"{select}\nWITH NO DATA;\n"
+    )
+
+
+def _seeded(rollup: Rollup) -> str:
+    """Postgres: `rollup`'s store filled from its parent's, with the parent's watermark (so it starts
+    with all of that one's history, as far as that one is computed; maintenance then keeps it as it
+    keeps the others)."""
+    parent = rollup.parent
+    assert parent is not None, rollup.name
+    bucket = utc_bucket(rollup.field, "bucket") if rollup.field != parent.field else "bucket"
+    return (
+        rollup_table(rollup.store, rollup.keys, rollup.measures)
+        + f"INSERT INTO {rollup.store} ({', '.join(rollup.columns)})\n"
+        + reaggregate_select(rollup, parent, bucket, relation=parent.store)
+        + "\nON CONFLICT DO NOTHING;\n"
+        + f"INSERT INTO {names.TABLE_ROLLUP_WATERMARKS} (rollup, computed_until)\n"
+        + f"SELECT '{rollup.name}', computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}"
+        + f" WHERE rollup = '{parent.name}'\nON CONFLICT DO NOTHING;\n"
+    )
+
+
+def monthly_rollups(engine: str) -> Migration:
+    """Migration 5: the monthly rollups, computed from the daily ones (whose history may reach past
+    the raw rows, into the cold tier)."""
+    monthly = [r for r in ROLLUPS if r.since == 5]
+    header = (
+        "-- Monthly rollups of the daily totals, the per-user rollup per user alone and the detail\n"
+        "-- rollup: panels over long ranges read their range's whole UTC months from them.\n"
+    )
+    if engine == "timescaledb":
+        text = header + "\n".join(_hierarchical(r) for r in monthly)
+        # Each is new, and its parent holds the whole history: refreshing from the start loses nothing.
+        # Up to the current month only: materializing it would move the watermark to next month, and
+        # real-time aggregation would not add this month's later rows until a refresh covered it.
+        end = "date_trunc('month', now(), 'UTC')"
+        after = tuple(f"CALL refresh_continuous_aggregate('{r.name}', NULL, {end});" for r in monthly)
+        return Migration(5, "monthly_rollups", text, after)
+    return Migration(5, "monthly_rollups", header + "".join(_seeded(r) for r in monthly))
+
+
 def realtime_views() -> str:
     """The postgres flavour's rollup views, current to the last raw row (rewritten on every migrate)."""
     return advance_views_function() + f"SELECT {ADVANCE_VIEWS}();\n"
@@ -270,6 +320,7 @@ def migrations(spec: Spec) -> list[Migration]:
         ),
         Migration(3, "detail_rollups", detail_rollups(spec.storage.engine)),
         users_rollups(spec.storage.engine),
+        monthly_rollups(spec.storage.engine),
     ]
     if spec.storage.engine == "timescaledb":
         return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]

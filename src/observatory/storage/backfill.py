@@ -15,15 +15,15 @@ both kinds of harm; use this instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import psycopg
 from psycopg import sql
 
 from observatory import names
 from observatory.spec.types import Spec
-from observatory.sql.rollups import ROLLUPS, UNITS, Rollup, refresh_insert
-from observatory.storage.maintain import _ceil, _floor, _partitions, _unit
+from observatory.sql.rollups import ROLLUPS, UNITS, Rollup, derive_insert, refresh_insert
+from observatory.storage.maintain import _ceil, _floor, _month, _month_ceil, _partitions, _unit
 
 T = names.TABLE_REQUESTS
 # TimescaleDB's chunks of the request table; dropped ones are gone from this view.
@@ -89,7 +89,49 @@ def backfill(
                 f"  skipped {_span(max(lo, hi), _at(end))}: the current {field_} or later, not complete;"
                 " the rollup views read it from raw rows"
             )
+    report.lines += _months(conn, spec, first, end, now)
     return report
+
+
+def _months(conn: psycopg.Connection, spec: Spec, first: date, end: date, now: datetime) -> list[str]:
+    """The monthly rollups over the whole months holding [first, end), from the daily rollups just
+    recomputed (which keep the cold tier): every month of theirs, the oldest with the days they still
+    hold. On
+    TimescaleDB only up to the last complete month (the refresh policy covers the current one); on
+    postgres the current month too, from the daily stores as far as maintenance computed them."""
+    monthly = [r for r in ROLLUPS if r.field == "month"]
+    cold = now - timedelta(days=spec.retention.requests.cold_days)
+    lo, hi = _month(_at(first)), _month_ceil(_at(end))
+    if spec.storage.engine == "timescaledb":
+        hi = min(hi, _month(now))
+    kept = max(lo, _month(cold))
+    label = f"monthly rollups ({', '.join(r.name for r in monthly)})"
+    lines = []
+    if kept < hi:
+        for rollup in monthly:
+            if spec.storage.engine == "timescaledb":
+                _refresh_aggregate(conn, rollup.name, kept, hi)
+            else:
+                with _unit(conn):
+                    bounds = {"start": kept, "end": hi}
+                    where = "bucket >= %(start)s AND bucket < %(end)s"
+                    conn.execute(f"DELETE FROM {rollup.store} WHERE {where}", bounds)
+                    conn.execute(derive_insert(rollup), bounds)
+        months = (hi.year - kept.year) * 12 + hi.month - kept.month
+        lines.append(f"{label}: recomputed {_span(kept, hi)} ({months} months)")
+    else:
+        lines.append(f"{label}: nothing recomputed")
+    if lo < min(kept, hi):
+        lines.append(
+            f"  skipped {_span(lo, min(kept, hi))}: older than the cold tier"
+            f" ({spec.retention.requests.cold_days} days); retention deletes these months"
+        )
+    if hi < _month_ceil(_at(end)):
+        lines.append(
+            f"  skipped {_span(max(lo, hi), _month_ceil(_at(end)))}: the current month or later, not"
+            " complete; the refresh policy keeps it current"
+        )
+    return lines
 
 
 def _oldest_partition(conn: psycopg.Connection) -> datetime | None:

@@ -14,9 +14,20 @@ from typing import Any
 from observatory import names
 from observatory.dashboards_catalog import extra_panel_slug
 from observatory.render.artifact import Artifact
-from observatory.render.dashboards import adapter, build, cost, logs, overview, performance, quality, traces
+from observatory.render.dashboards import (
+    adapter,
+    build,
+    cost,
+    logs,
+    overview,
+    performance,
+    quality,
+    sources,
+    traces,
+)
 from observatory.render.dashboards.panels import PROM_LABELS, USER_ALL, Format, Panel, Prom, Sql
 from observatory.spec.types import ExtraPanel, Spec
+from observatory.sql import rollups
 
 MODULES: dict[str, ModuleType] = {
     "overview": overview,
@@ -30,22 +41,28 @@ TAG = "llm-observatory"
 FOLDER = "dashboards"
 # Each variable filters the next: the choices of model are those of the chosen applications, and so on.
 _CHAIN = ("application", "environment", "provider", "model")
-_SQL_VARIABLES = {
-    # The teams seen in the time range, from the daily totals: far smaller than the per-user rollup.
-    "team": (
-        f"SELECT DISTINCT team FROM {names.VIEW_TOTALS_DAILY}\n"
-        "WHERE team <> '' AND bucket > $__timeFrom()::timestamptz - INTERVAL '1 day'"
-        " AND bucket < $__timeTo()::timestamptz ORDER BY 1"
-    ),
-    # The users seen in the time range, at most its last 31 days: a rollup per user and day is large.
-    "user": (
-        f"SELECT DISTINCT user_id FROM {names.VIEW_USERS_DAILY}\n"
-        "WHERE user_id <> ''\n"
-        "  AND bucket > greatest($__timeFrom()::timestamptz - INTERVAL '1 day',"
-        " $__timeTo()::timestamptz - INTERVAL '31 days')\n"
-        "  AND bucket < $__timeTo()::timestamptz ORDER BY 1 LIMIT 1000"
-    ),
-}
+# The teams seen in the time range, from the daily and monthly totals: far smaller than the per-user
+# rollups.
+_TEAMS = "\nUNION\n".join(
+    f"SELECT team FROM {rollup.name}\nWHERE team <> '' AND {span}"
+    for rollup, span in sources.calendar_split(rollups.TOTALS_DAILY)
+)
+# The users seen in the time range up to three days; beyond, in the UTC months overlapping its last 31
+# days (a rollup per user and day is large: 150,000 rows a month at 5,000 users).
+_LAST_MONTH = "greatest($__timeFrom()::timestamptz, $__timeTo()::timestamptz - INTERVAL '31 days')"
+_USERS = f"""SELECT DISTINCT user_id FROM (
+  SELECT user_id FROM {names.VIEW_USERS_DAILY}
+  WHERE user_id <> '' AND {sources.overlapping(rollups.USERS_DAILY)}
+    AND {sources.SHORT}
+  UNION ALL
+  SELECT user_id FROM {names.VIEW_USERS_MONTHLY}
+  WHERE user_id <> ''
+    AND bucket >= date_trunc('month', {_LAST_MONTH} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    AND bucket < $__timeTo()::timestamptz
+    AND {sources.LONG}
+) AS seen
+ORDER BY 1 LIMIT 1000"""
+SQL_VARIABLES = {"team": f"{_TEAMS}\nORDER BY 1", "user": _USERS}
 _TEXTBOXES = {
     "trace_id": "Trace id (32 hex digits)",
     "search": "Search (regular expression)",
@@ -56,9 +73,9 @@ def variable(name: str, among: tuple[str, ...]) -> Any:
     """Variable `name`; a Prometheus one lists label values under the earlier variables' choices."""
     if name in _TEXTBOXES:
         return adapter.textbox_variable(name, _TEXTBOXES[name])
-    if name in _SQL_VARIABLES:
+    if name in SQL_VARIABLES:
         all_value = USER_ALL if name == "user" else ".*"
-        return adapter.query_variable(name, _SQL_VARIABLES[name], adapter.SQL, all_value)
+        return adapter.query_variable(name, SQL_VARIABLES[name], adapter.SQL, all_value)
     earlier = [v for v in _CHAIN[: _CHAIN.index(name)] if v in among]
     matchers = ",".join(f'{PROM_LABELS[v]}=~"${v}"' for v in earlier)
     query = f"label_values({names.METRIC_REQUESTS}{{{matchers}}}, {PROM_LABELS[name]})"

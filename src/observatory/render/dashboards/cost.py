@@ -38,7 +38,7 @@ ROWS: dict[str, Any] = {"reduceOptions": {"values": True, "calcs": [], "fields":
 
 def _breakdown(slug: str, title: str, key: str, panel_type: str, limit: int = 20) -> Panel:
     column = ROLLUP_COLUMNS[key]
-    rows = rollup_rows((column, "cost_usd"), VARIABLES, by_user=key == "user")
+    rows = rollup_rows((column, "cost_usd"), VARIABLES, by_user=key == "user", months=True)
     sql = f"SELECT {column} AS {key}, sum(cost_usd) AS spend_usd\nFROM {rows}\n"
     sql += f"GROUP BY 1 ORDER BY 2 DESC LIMIT {limit}"
     return Panel(
@@ -77,7 +77,7 @@ def _over_time(
 def _stat(
     slug: str, title: str, column: str, value: str, measures: tuple[str, ...], unit: str, description: str
 ) -> Panel:
-    sql = f"SELECT {value} AS {column}\nFROM {rollup_rows(measures, VARIABLES)}"
+    sql = f"SELECT {value} AS {column}\nFROM {rollup_rows(measures, VARIABLES, months=True)}"
     description = f"{description} From the rollups: {BUCKETS}."
     return Panel(slug, title, "stat", (Sql(sql, (column,)),), description, unit, width=6, height=5)
 
@@ -144,9 +144,11 @@ def _budget_burn(spec: Spec) -> Panel:
 def panels(spec: Spec) -> list[Panel]:
     group = spec.dashboards.group_by
     months = f"bucket >= {UTC_MONTH_START} - INTERVAL '11 months'"
+    # Whole UTC months: the monthly rollups alone.
+    month_rows = rollup_rows(("cost_usd",), VARIABLES, daily=True, span=months, months=True)
     monthly = (
         "SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM') AS month, sum(cost_usd) AS spend_usd\n"
-        f"FROM {rollup_rows(('cost_usd',), VARIABLES, daily=True, span=months)}\nGROUP BY 1 ORDER BY 1"
+        f"FROM {month_rows}\nGROUP BY 1 ORDER BY 1"
     )
     group_keys = tuple(ROLLUP_COLUMNS[g] for g in group if g in ROLLUP_COLUMNS)
     daily_rows = rollup_rows((*group_keys, "cost_usd"), VARIABLES, by_user="user" in group, daily=True)

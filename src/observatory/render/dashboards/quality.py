@@ -61,7 +61,7 @@ def _truncated(spec: Spec) -> list[Panel]:
     by_model = (
         f"SELECT model, {FINISHED} AS finished, {TRUNCATED} AS truncated,\n"
         f"  {ratio} AS truncated_ratio\n"
-        f"FROM {rollup_rows(('model', 'finished', 'truncated'), VARIABLES, detail=True)}\n"
+        f"FROM {rollup_rows(('model', 'finished', 'truncated'), VARIABLES, detail=True, months=True)}\n"
         "GROUP BY 1 ORDER BY 4 DESC NULLS LAST"
     )
     description = (

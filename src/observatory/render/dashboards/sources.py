@@ -2,7 +2,9 @@
 
 Every SQL panel reads the coarsest rollup that answers it (`observatory.sql.rollups`):
 - the hourly rollups when the time range is at most `SHORT_RANGE`, the daily totals (or, for
-  detail columns, the detail daily rollup) beyond;
+  detail columns, the detail daily rollup) beyond; for panels that need no finer bucket than a month
+  (totals and breakdowns over the range), the monthly rollups for the range's whole UTC months and the
+  daily ones only for the days before and after them;
 - the per-user daily rollups when the panel groups by user, or when the dashboard's `user` variable
   holds a selection (no other rollup is per user): over long ranges; over short ones, that user's raw
   rows, which the user index finds. Of the two per-user rollups, the one per user alone (a quarter of
@@ -64,6 +66,47 @@ def _branch(
     return f"  SELECT {', '.join(('bucket', *columns))}\n  FROM {rollup.name}\n  WHERE {where}"
 
 
+# The whole UTC months of the time range: from the first month start on or after the range's first day
+# to the start of the month holding its end (none when the first is not before the second). Written on
+# timestamps, whose date_trunc and AT TIME ZONE are immutable, so PostgreSQL folds them when it plans.
+_FIRST_DAY = "date_trunc('day', $__timeFrom()::timestamptz AT TIME ZONE 'UTC')"
+MONTHS_FROM = (
+    f"(date_trunc('month', {_FIRST_DAY} - INTERVAL '1 day') + INTERVAL '1 month') AT TIME ZONE 'UTC'"
+)
+MONTHS_TO = "date_trunc('month', $__timeTo()::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+
+
+def _by_day(
+    rollup: rollups.Rollup,
+    columns: tuple[str, ...],
+    variables: tuple[str, ...],
+    *when: str,
+    span: str = "",
+    months: bool = False,
+) -> list[str]:
+    """Branches over a daily rollup. With `months`, its monthly rollup (if it has one) answers the
+    whole UTC months of the time range, and the daily one the days before and after them, each a
+    range of the rollup's index; or, with a `span` too (whole months), the monthly rollup alone."""
+    monthly = rollups.MONTHLY.get(rollup.name) if months else None
+    if monthly is None:
+        return [_branch(rollup, columns, variables, *when, span=span)]
+    if span:
+        return [_branch(monthly, columns, variables, *when, span=span)]
+    return [_branch(r, columns, variables, *when, span=part) for r, part in calendar_split(rollup)]
+
+
+def calendar_split(daily: rollups.Rollup) -> list[tuple[rollups.Rollup, str]]:
+    """The buckets overlapping the time range as three disjoint ranges, each with its rollup: the
+    days before the range's whole months, those months (from `daily`'s monthly rollup), the days
+    after them. Every bucket overlapping the range is in one of them once."""
+    days = overlapping(daily)
+    return [
+        (daily, f"{days}\n    AND bucket < {MONTHS_FROM}"),
+        (rollups.MONTHLY[daily.name], f"bucket >= {MONTHS_FROM}\n    AND bucket < {MONTHS_TO}"),
+        (daily, f"{days}\n    AND bucket >= greatest({MONTHS_FROM},\n      {MONTHS_TO})"),
+    ]
+
+
 def _raw_branch(columns: tuple[str, ...], variables: tuple[str, ...], *when: str) -> str:
     """Hourly buckets computed from the raw rows in the range, as the detail hourly rollup has them:
     for a selected user, whose rows are few (the user index finds them)."""
@@ -92,21 +135,24 @@ def rollup_rows(
     daily: bool = False,
     when: tuple[str, ...] = (),
     span: str = "",
+    months: bool = False,
 ) -> str:
     """A FROM item `r` with `bucket` and `columns`, from the rollup that answers the time range,
     filtered by the dashboard's `variables`. `detail`: the columns include response model, finish
     reason, error type or output-length buckets. `by_user`: the panel groups by user. `daily`: daily
     buckets whatever the range. `when`: conditions every branch adds (constant ones, as gates). `span`:
-    the buckets to read, instead of those overlapping the time range.
+    the buckets to read, instead of those overlapping the time range. `months`: the panel needs no
+    bucket finer than a UTC month, so whole months are read from the monthly rollups (with `span`, the
+    span is whole months, all read from those).
 
     With a user selected, a panel reads a per-user daily rollup over long ranges, and that user's raw
     rows (hourly) over short ones."""
     if by_user:
-        return _union(_per_user(columns, variables, when, span=span))
+        return _union(_per_user(columns, variables, when, span=span, months=months))
     user = tuple(all_selected(u) for u in ("user",) if u in variables)
     long = () if daily else (LONG,)
     daily_rollup = rollups.DETAIL_DAILY if detail else rollups.TOTALS_DAILY
-    branches = [_branch(daily_rollup, columns, variables, *long, *user, *when, span=span)]
+    branches = _by_day(daily_rollup, columns, variables, *long, *user, *when, span=span, months=months)
     if not daily:
         hourly = rollups.DETAIL_HOURLY if detail else rollups.HOURLY
         branches.insert(0, _branch(hourly, columns, variables, SHORT, *user, *when, span=span))
@@ -121,25 +167,26 @@ def rollup_rows(
             branches.append(_branch(cache, columns, variables, LONG, selected, *when))
             branches.append(_raw_branch(columns, variables, SHORT, selected, *when))
         else:
-            branches += _per_user(columns, variables, (*long, selected, *when), span=span)
+            branches += _per_user(columns, variables, (*long, selected, *when), span=span, months=months)
             if not daily:
                 branches.append(_raw_branch(columns, variables, SHORT, selected, *when))
     return _union(branches)
 
 
 def _per_user(
-    columns: tuple[str, ...], variables: tuple[str, ...], when: tuple[str, ...], span: str
+    columns: tuple[str, ...], variables: tuple[str, ...], when: tuple[str, ...], span: str, months: bool
 ) -> list[str]:
     """Branches over the per-user daily rollups: the one per user alone while no other variable holds a
-    selection (and the columns are its), the one with every key otherwise."""
+    selection (and the columns are its; with `months`, and its monthly rollup), the one with every key
+    otherwise."""
     others = [all_selected(v) for v in variables if v != "user"]
     if not set(columns) <= _columns(rollups.USERS_DAILY):
         return [_branch(rollups.DAILY, columns, variables, *when, span=span)]
     if not others:
-        return [_branch(rollups.USERS_DAILY, columns, variables, *when, span=span)]
+        return _by_day(rollups.USERS_DAILY, columns, variables, *when, span=span, months=months)
     at_all = " AND ".join(others)
     return [
-        _branch(rollups.USERS_DAILY, columns, variables, *when, at_all, span=span),
+        *_by_day(rollups.USERS_DAILY, columns, variables, *when, at_all, span=span, months=months),
         _branch(rollups.DAILY, columns, variables, *when, f"NOT ({at_all})", span=span),
     ]
 
