@@ -102,14 +102,23 @@ def _panel(board: str, slug: str) -> Sql:
     return query
 
 
-def _run(conn: psycopg.Connection, board: str, slug: str, start: datetime, variables: dict[str, str]) -> list:
-    sql = expand(_panel(board, slug).sql, timescaledb=False, start=start, end=NOW, variables=variables)
+def _run(
+    conn: psycopg.Connection,
+    board: str,
+    slug: str,
+    start: datetime,
+    variables: dict[str, str],
+    end: datetime = NOW,
+) -> list:
+    sql = expand(_panel(board, slug).sql, timescaledb=False, start=start, end=end, variables=variables)
     return conn.execute(sql.encode()).fetchall()
 
 
-def _raw(conn: psycopg.Connection, select: str, start: datetime, where: str, group: str = "") -> list:
+def _raw(
+    conn: psycopg.Connection, select: str, start: datetime, where: str, group: str = "", end: datetime = NOW
+) -> list:
     sql = f"SELECT {select} FROM {T} WHERE time >= %s AND time <= %s AND {where} {group}"
-    return conn.execute(sql.encode(), (start, NOW)).fetchall()
+    return conn.execute(sql.encode(), (start, end)).fetchall()
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -259,3 +268,28 @@ def test_monthly_spend_and_the_team_list_equal_the_raw_rows(db: psycopg.Connecti
     listed = [r[0] for r in db.execute(teams.encode())]
     assert listed == [r[0] for r in _raw(db, "DISTINCT team", start, "team <> ''", "ORDER BY 1")]
     assert listed
+
+
+@pytest.mark.parametrize("selection", ["all", "user u1"])
+def test_a_range_ending_before_today_reads_its_last_month_day_by_day(
+    db: psycopg.Connection, selection: str
+) -> None:
+    # Ending today, a range's last month is read whole from the monthly rollups (it holds nothing
+    # after the range but today's rows); ending earlier, only its days up to the range's end.
+    variables, where = SELECTIONS[selection]
+    end = DAY - timedelta(days=1)  # midnight: the day it starts is after the range
+    start = end - timedelta(days=62)
+    before_end = f"{where} AND time < '{end.isoformat()}'"
+    raw = _raw(db, "coalesce(sum(cost_usd), 0)", start, before_end, end=end)
+    spend = _run(db, "cost", "spend_in_range", start, variables, end=end)
+    assert raw[0][0] > 0 and _close(spend[0][0], raw[0][0])
+    users = _run(db, "cost", "spend_by_user", start, variables, end=end)
+    raw_users = _raw(
+        db,
+        "user_id, sum(coalesce(cost_usd, 0))",
+        start,
+        f"{before_end} AND user_id IS NOT NULL",
+        "GROUP BY 1",
+        end,
+    )
+    assert {u: round(c, 6) for u, c in users if u} == {u: round(c, 6) for u, c in raw_users}

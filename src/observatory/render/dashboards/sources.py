@@ -95,15 +95,34 @@ def _by_day(
     return [_branch(r, columns, variables, *when, span=part) for r, part in calendar_split(rollup)]
 
 
+# The range ends today (UTC) and its last month is in it from its first day: that month's bucket then
+# holds no row after the range but today's, which the day bucket holding the range's end counts
+# anyway, so the month is read whole from the monthly rollup rather than day by day. (now() is only
+# stable: PostgreSQL evaluates this once per query, as a condition on the whole branch.)
+LAST_MONTH_WHOLE = (
+    f"{MONTHS_FROM} <= {MONTHS_TO}\n    AND $__timeTo()::timestamptz"
+    " >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+)
+
+
 def calendar_split(daily: rollups.Rollup) -> list[tuple[rollups.Rollup, str]]:
     """The buckets overlapping the time range as three disjoint ranges, each with its rollup: the
-    days before the range's whole months, those months (from `daily`'s monthly rollup), the days
-    after them. Every bucket overlapping the range is in one of them once."""
+    days before the range's whole months, those months (from `daily`'s monthly rollup; the month
+    holding the range's end too when `LAST_MONTH_WHOLE`), the days after them. Every bucket
+    overlapping the range is in one of them once."""
     days = overlapping(daily)
+    months = (
+        f"bucket >= {MONTHS_FROM}\n    AND bucket <= {MONTHS_TO}\n"
+        f"    AND (bucket < {MONTHS_TO} OR {LAST_MONTH_WHOLE})"
+    )
     return [
         (daily, f"{days}\n    AND bucket < {MONTHS_FROM}"),
-        (rollups.MONTHLY[daily.name], f"bucket >= {MONTHS_FROM}\n    AND bucket < {MONTHS_TO}"),
-        (daily, f"{days}\n    AND bucket >= greatest({MONTHS_FROM},\n      {MONTHS_TO})"),
+        (rollups.MONTHLY[daily.name], months),
+        (
+            daily,
+            f"{days}\n    AND bucket >= greatest({MONTHS_FROM},\n      {MONTHS_TO})\n"
+            f"    AND NOT ({LAST_MONTH_WHOLE})",
+        ),
     ]
 
 
