@@ -108,6 +108,8 @@ VIEW_CACHE_READS_DAILY: Final = "llm_requests_daily_cache_reads"
 VIEW_TOTALS_MONTHLY: Final = "llm_requests_monthly_totals"
 VIEW_USERS_MONTHLY: Final = "llm_requests_monthly_users"
 VIEW_DETAIL_MONTHLY: Final = "llm_requests_detail_monthly"
+VIEW_TOTALS_WEEKLY: Final = "llm_requests_weekly_totals"
+VIEW_DETAIL_WEEKLY: Final = "llm_requests_detail_weekly"
 TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the

@@ -26,7 +26,7 @@ from observatory import names
 from observatory.spec import load, parse
 from observatory.sql.columns import NAMES
 from observatory.sql.policies import refresh_start_offset_hours
-from observatory.sql.rollups import ROLLUPS
+from observatory.sql.rollups import CALENDAR, ROLLUPS
 from observatory.sql.schema import migrations
 from observatory.storage.backfill import backfill
 from observatory.storage.migrate import MigrateReport, migrate
@@ -189,8 +189,8 @@ def test_continuous_aggregates_equal_a_plain_group_by_after_a_backfill(timescale
         assert rollup(conn, HOURLY) == expected(conn, "hour", since)
         assert rollup(conn, DAILY) == expected(conn, "day", since)
         # The backfill materialized rows (the views would agree from real-time rows alone); not the
-        # monthly rollups' current month, which real-time aggregation answers from the daily ones.
-        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.field != "month")
+        # current week's or month's, which real-time aggregation answers from the daily rollups.
+        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.field not in CALENDAR)
         assert_monthly_sums_daily(conn)
 
 
@@ -266,11 +266,11 @@ def test_a_duplicate_of_a_row_in_a_compressed_chunk_is_ignored_or_refused(timesc
         assert count == (1,)
 
 
-def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_and_leaves_this_month_real_time(
+def test_an_upgrade_to_migration_5_fills_the_calendar_rollups_and_leaves_this_month_real_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Migration 5 refreshes the new monthly aggregates up to the current month only: materializing it
-    would move their watermark to next month, and this month's later rows would not show until a
+    """Migration 5 refreshes the new weekly and monthly aggregates up to the current week or month only:
+    materializing it would move their watermark past it, and its later rows would not show until a
     refresh covered it (a full refresh did exactly that, checked on TimescaleDB 2.28.3)."""
     import observatory.storage.backfill as backfill_module
     import observatory.storage.migrate as migrate_module
@@ -286,8 +286,8 @@ def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_and_leaves_this_mon
             migrate(conn, SPEC)
             insert(conn, synthetic_rows(NOW, days=40))  # into last month, whatever today is
             backfill(conn, SPEC, (TODAY - timedelta(days=41)).date(), (TODAY + timedelta(days=1)).date())
-        assert migrate(conn, SPEC).applied == ["V005__monthly_rollups.sql"]
-        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.since == 5)  # last month
+        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql"]
+        assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.since == 5)  # before this week
         assert_monthly_sums_daily(conn)
         insert(conn, [one_row(NOW, 3)])
         assert_monthly_sums_daily(conn)  # this month's row, through real-time aggregation

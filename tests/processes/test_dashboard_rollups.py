@@ -42,7 +42,14 @@ HOUR = NOW.replace(minute=0, second=0, microsecond=0)
 DAY = HOUR.replace(hour=0)
 # (name, start): a short range reads hourly rollups, a long one daily ones, and 65 days (any 62 days
 # hold a whole UTC month) the monthly ones for its whole months and the daily ones for the rest.
-RANGES = {"24h": HOUR - timedelta(hours=24), "30d": DAY - timedelta(days=30), "65d": DAY - timedelta(days=65)}
+# Beyond 90 days, time series have a point a week, from the weekly rollups (the rows begin 70 days back,
+# so the weeks overlapping 100 days hold exactly the range's).
+RANGES = {
+    "24h": HOUR - timedelta(hours=24),
+    "30d": DAY - timedelta(days=30),
+    "65d": DAY - timedelta(days=65),
+    "100d": DAY - timedelta(days=100),
+}
 # Variable selections, and the SQL over the raw table that selects the same rows.
 SELECTIONS: dict[str, tuple[dict[str, str], str]] = {
     "all": ({}, "true"),
@@ -159,12 +166,20 @@ def test_the_breakdowns_and_series_equal_the_raw_rows(
     assert all(_close(a[1], b[1]) for a, b in zip(got, raw, strict=True))
     series = _run(db, "cost", "spend_over_time", start, variables)
     assert _close(sum(r[2] for r in series), sum(r[1] for r in raw))
-    if window != "24h":  # per-user panels are per UTC day
-        users = _run(db, "cost", "spend_by_user", start, variables)
-        raw_users = _raw(
-            db, "user_id, sum(coalesce(cost_usd, 0))", start, where + " AND user_id IS NOT NULL", "GROUP BY 1"
-        )
-        assert {u: round(c, 6) for u, c in users if u} == {u: round(c, 6) for u, c in raw_users}
+    if window == "24h":  # the daily trend and per-user panels count whole days
+        return
+    users = _run(db, "cost", "spend_by_user", start, variables)
+    raw_users = _raw(
+        db, "user_id, sum(coalesce(cost_usd, 0))", start, where + " AND user_id IS NOT NULL", "GROUP BY 1"
+    )
+    assert {u: round(c, 6) for u, c in users if u} == {u: round(c, 6) for u, c in raw_users}
+    daily = _run(db, "cost", "daily_trend", start, variables)
+    assert _close(sum(r[2] for r in daily), sum(r[1] for r in raw))
+    points = {r[0] for r in (*series, *daily)}
+    if window == "100d" and "user" not in variables:  # a point a week, on Mondays
+        assert {(p.weekday(), p.hour, p.minute) for p in points} == {(0, 0, 0)}, points
+    else:  # a day (a selected user's per-user rollups are daily)
+        assert len(points) > 25 and {(p.hour, p.minute) for p in points} == {(0, 0)}
 
 
 @pytest.mark.parametrize("window", RANGES)

@@ -96,7 +96,7 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
             before.setattr(migrate_module, "migrations", lambda spec: old)
             migrate(conn, SPEC)
             _load(conn)
-        assert migrate(conn, SPEC).applied == ["V004__users_rollups.sql", "V005__monthly_rollups.sql"]
+        assert migrate(conn, SPEC).applied == ["V004__users_rollups.sql", "V005__calendar_rollups.sql"]
         users = _per_user(conn, names.VIEW_USERS_DAILY)
         assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
         assert users == _per_user(conn, DAILY)
@@ -106,12 +106,14 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
         assert_monthly_sums_daily(conn)
 
 
-def _per_month(conn: psycopg.Connection, view: str, keys: tuple[str, ...]) -> list[tuple[object, ...]]:
-    """`view`'s rows summed per UTC month and `keys`."""
+def _per_month(
+    conn: psycopg.Connection, view: str, keys: tuple[str, ...], field: str = "month"
+) -> list[tuple[object, ...]]:
+    """`view`'s rows summed per UTC month (or `field`: week) and `keys`."""
     sums = ", ".join(
         f"max({m})" if m.strip() == "duration_ms_max" else f"sum({m})" for m in ROLLUP_MEASURES.split(",")
     )
-    month = "date_trunc('month', bucket AT TIME ZONE 'UTC')"
+    month = f"date_trunc('{field}', bucket AT TIME ZONE 'UTC')"
     group = ", ".join(str(i + 1) for i in range(len(keys) + 1))
     query = f"SELECT {', '.join((month, *keys, sums))} FROM {view} GROUP BY {group} ORDER BY {group}"
     return [
@@ -120,13 +122,14 @@ def _per_month(conn: psycopg.Connection, view: str, keys: tuple[str, ...]) -> li
 
 
 def assert_monthly_sums_daily(conn: psycopg.Connection) -> None:
-    """Each monthly rollup holds its daily rollup's rows summed per month (cold tier included)."""
-    for monthly in (r for r in rollups.ROLLUPS if r.field == "month"):
-        assert monthly.parent is not None
-        keys = tuple(k for k, _ in monthly.keys)
-        got = _per_month(conn, monthly.name, keys)
-        assert got, monthly.name
-        assert got == _per_month(conn, monthly.parent.name, keys), monthly.name
+    """Each weekly and monthly rollup holds its daily rollup's rows summed per week or month (cold tier
+    included)."""
+    for derived in (r for r in rollups.ROLLUPS if r.field in rollups.CALENDAR):
+        assert derived.parent is not None
+        keys = tuple(k for k, _ in derived.keys)
+        got = _per_month(conn, derived.name, keys, derived.field)
+        assert got, derived.name
+        assert got == _per_month(conn, derived.parent.name, keys, derived.field), derived.name
 
 
 def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_from_the_daily_ones(
@@ -143,7 +146,7 @@ def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_from_the_daily_ones
             before.setattr(migrate_module, "migrations", lambda spec: old)
             migrate(conn, SPEC)
             _load(conn)
-        assert migrate(conn, SPEC).applied == ["V005__monthly_rollups.sql"]
+        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql"]
         # From the daily stores, with the days whose raw rows are gone (before the 17th).
         totals = _per_month(conn, names.VIEW_TOTALS_MONTHLY, ("application",))
         assert totals == _per_month(conn, names.VIEW_TOTALS_DAILY, ("application",))
@@ -189,7 +192,7 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
     assert min(r[0] for r in daily) == datetime(2026, 3, 11, tzinfo=UTC)  # the cold tier, raw rows gone
     report = backfill(conn, SPEC, date(2026, 3, 1), date(2026, 3, 21), NOW)
     assert rollup(conn, DAILY) == daily
-    assert report.lines[-4:-1] == [
+    assert report.lines[-6:-3] == [
         "daily rollups (llm_requests_daily, llm_requests_detail_daily, llm_requests_daily_totals,"
         " llm_requests_daily_users, llm_requests_daily_cache_reads): recomputed 2026-03-17 00:00 to"
         " 2026-03-20 00:00 UTC (3 buckets)",
@@ -198,10 +201,15 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
         "  skipped 2026-03-20 00:00 to 2026-03-21 00:00 UTC: the current day or later, not complete; the"
         " rollup views read it from raw rows",
     ]
-    # March, from the daily rollups, whose days before the 17th were left as they were.
-    assert report.lines[-1:] == [
+    # The weeks and months holding those days, from the daily rollups, whose days before the 17th were
+    # left as they were; weeks wholly past the cold tier (10 days) were deleted by retention.
+    assert report.lines[-3:] == [
+        "weekly rollups (llm_requests_weekly_totals, llm_requests_detail_weekly): recomputed"
+        " 2026-03-09 00:00 to 2026-03-23 00:00 UTC (2 weeks)",
+        "  skipped 2026-02-23 00:00 to 2026-03-09 00:00 UTC: older than the cold tier (10 days); retention"
+        " deletes these weeks",
         "monthly rollups (llm_requests_monthly_totals, llm_requests_monthly_users,"
-        " llm_requests_detail_monthly): recomputed 2026-03-01 00:00 to 2026-04-01 00:00 UTC (1 months)",
+        " llm_requests_detail_monthly): recomputed 2026-03-01 00:00 to 2026-04-01 00:00 UTC (1 month)",
     ]
     assert_monthly_sums_daily(conn)
 

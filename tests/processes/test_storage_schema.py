@@ -36,7 +36,7 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         versioned = [m.filename for m in migrations(POSTGRES_SPEC) if m.version is not None]
-        assert versioned[-1] == "V005__monthly_rollups.sql"
+        assert versioned[-1] == "V005__calendar_rollups.sql"
         assert (first.applied, second.applied, second.unchanged) == (versioned, [], versioned)
         assert _columns(conn) == [c.name for c in COLUMNS]
         for rollup in ROLLUPS:  # a view over its store table
@@ -65,7 +65,7 @@ def test_a_database_of_the_first_release_gets_the_columns_added_since(
                 "V002__error_type_raw.sql",
                 "V003__detail_rollups.sql",
                 "V004__users_rollups.sql",
-                "V005__monthly_rollups.sql",
+                "V005__calendar_rollups.sql",
             ],
             ["V001__schema.sql"],
         )
@@ -122,7 +122,7 @@ def test_the_timescaledb_flavour_parses_with_the_postgresql_parser(tree: str) ->
         "V002__error_type_raw.sql",
         "V003__detail_rollups.sql",
         "V004__users_rollups.sql",
-        "V005__monthly_rollups.sql",
+        "V005__calendar_rollups.sql",
     ]
     for path in files:
         statements = pglast.parse_sql(path.read_text())
@@ -152,6 +152,8 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
     # A monthly rollup's reaches two of the longest months (31 days) back.
     monthly = [r for r in ROLLUPS if r.field == "month"]
     assert policies.count("start_offset => INTERVAL '1560 hours'") == len(monthly) == 3
+    weekly = [r for r in ROLLUPS if r.field == "week"]  # and a weekly one's two weeks
+    assert policies.count("start_offset => INTERVAL '408 hours'") == len(weekly) == 2
     # But never past the last day of what a rollup is computed from: raw retention for those computed
     # from raw rows, where a refresh would erase rollups of dropped days; its parent's for the others.
     short = parse("version: v1\nretention: {hot_days: 2, warm_days: 4}\nstorage: {late_data_days: 3}\n", "s")
@@ -160,6 +162,7 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
     assert capped.count("start_offset => INTERVAL '72 hours'") == len(from_raw)
     assert capped.count("start_offset => INTERVAL '120 hours'") == 1  # the per-user one, from the daily
     assert capped.count("start_offset => INTERVAL '1560 hours'") == len(monthly)
+    assert capped.count("start_offset => INTERVAL '408 hours'") == len(weekly)
     # Each job is replaced only when it differs from the spec, which keeps its id (checked on a real
     # TimescaleDB in tests/containers/test_storage_timescaledb.py).
     # Compression and retention of the raw table, refresh and retention of each rollup.
@@ -170,7 +173,7 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
 def test_the_versioned_schema_does_not_depend_on_the_spec() -> None:
     """Retention and such live in the repeatable file; a spec change never edits an applied migration."""
     a = parse(
-        "version: v1\nretention: {hot_days: 1, warm_days: 4, cold_days: 5}\nstorage: {late_data_days: 1}\n",
+        "version: v1\nretention: {hot_days: 1, warm_days: 4, cold_days: 90}\nstorage: {late_data_days: 1}\n",
         "s",
     )
     b = parse("version: v1\n", "s")

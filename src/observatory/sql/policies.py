@@ -28,7 +28,7 @@ COMPRESS_SEGMENTBY = "application"
 # in time order either way, so the extra columns cost nothing in compression.
 COMPRESS_ORDERBY = "time DESC, trace_id, span_id"
 END_OFFSET = "1 hour"  # a bucket is materialized an hour after it ends, when its stragglers are in
-SCHEDULE = {"hour": "15 minutes", "day": "1 hour", "month": "1 hour"}
+SCHEDULE = {"hour": "15 minutes", "day": "1 hour", "week": "1 hour", "month": "1 hour"}
 
 # Each policy job with the relation it works on. A continuous aggregate's jobs name the view itself
 # on TimescaleDB 2.28; releases that name its materialization hypertable are mapped back to the view.

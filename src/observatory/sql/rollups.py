@@ -12,16 +12,18 @@ per-user daily rollup per user alone, for the user panels and the user list, and
 Migration 5 adds the monthly rollups of the daily totals, the per-user rollup per user alone and the
 detail rollup (`llm_requests_monthly_totals`, `llm_requests_monthly_users`,
 `llm_requests_detail_monthly`): panels over long ranges read the whole UTC months of their range
-from them, and only the part-months at either end from the daily rollups.
+from them, and only the part-months at either end from the daily rollups; and weekly rollups of the
+daily totals and the detail rollup (`llm_requests_weekly_totals`, `llm_requests_detail_weekly`),
+weeks from Monday, UTC: time series over very long ranges have a point a week.
 
 Grouping keys are never null ('' instead), so the postgres flavour can use them as a primary key and
 both flavours group identically. TimescaleDB computes each rollup as a continuous aggregate of
 `rollup_select` (or, for those with a `parent`, of `reaggregate_select` over that rollup) with
 real-time rows on top; the postgres flavour stores it in a `<name>_store` table that `observatory
-maintain` refills with `refresh_insert` (the same SELECT; for the monthly rollups, `derive_insert`
-from their parent's store, which holds the cold tier), behind a view of the rollup's name that adds
-the raw rows written after the last maintenance (`realtime_view`), so both flavours answer with
-current figures under the same names.
+maintain` refills with `refresh_insert` (the same SELECT; for the weekly and monthly rollups,
+`derive_insert` from their parent's store, which holds the cold tier), behind a view of the rollup's
+name that adds the raw rows written after the last maintenance (`realtime_view`), so both flavours
+answer with current figures under the same names.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ class Rollup:
     where: str = ""  # the raw rows it holds, when not every one (its `requests` counts those)
     # The finer rollup it is computed from on TimescaleDB (a hierarchical continuous aggregate), whose
     # history reaches back as far as that rollup's (the cold tier), not only the raw rows'. The
-    # postgres flavour computes the monthly ones (`derived`) from that rollup's store too.
+    # postgres flavour computes the weekly and monthly ones (`derived`) from that rollup's store too.
     parent: Rollup | None = None
 
     @property
@@ -177,12 +179,12 @@ class Rollup:
     @property
     def longest(self) -> timedelta:
         """The length of the longest bucket (a month has up to 31 days)."""
-        return UNITS.get(self.field, timedelta(days=31))
+        return {**UNITS, "week": timedelta(days=7)}.get(self.field, timedelta(days=31))
 
     @property
     def derived(self) -> bool:
         """Whether the postgres flavour computes it from its parent's store rather than raw rows."""
-        return self.field == "month"
+        return self.field in CALENDAR
 
     def kept_days(self, tiers: RetentionTiers) -> int:
         """How long its buckets are kept: hourly ones as long as raw rows (the warm tier), daily ones
@@ -191,6 +193,8 @@ class Rollup:
 
 
 UNITS: Final = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+# Buckets made of whole days, computed from the daily rollups: weeks (from Monday) and months, UTC.
+CALENDAR: Final = ("week", "month")
 
 
 HOURLY: Final = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", KEYS, MEASURES, 1)
@@ -220,6 +224,12 @@ USERS_MONTHLY: Final = Rollup(names.VIEW_USERS_MONTHLY, "month", (USER_KEY,), ME
 DETAIL_MONTHLY: Final = Rollup(
     names.VIEW_DETAIL_MONTHLY, "month", DETAIL_KEYS, DETAIL_MEASURES, 5, parent=DETAIL_DAILY
 )
+# Time series over very long ranges: a point a week (a year of daily totals is 114,000 rows for
+# 38,000 points; of weekly ones, 16,000 for 5,500).
+TOTALS_WEEKLY: Final = Rollup(names.VIEW_TOTALS_WEEKLY, "week", KEYS, MEASURES, 5, parent=TOTALS_DAILY)
+DETAIL_WEEKLY: Final = Rollup(
+    names.VIEW_DETAIL_WEEKLY, "week", DETAIL_KEYS, DETAIL_MEASURES, 5, parent=DETAIL_DAILY
+)
 # In the order maintenance refreshes them: a rollup after its parent.
 ROLLUPS: Final = (
     HOURLY,
@@ -232,10 +242,13 @@ ROLLUPS: Final = (
     TOTALS_MONTHLY,
     USERS_MONTHLY,
     DETAIL_MONTHLY,
+    TOTALS_WEEKLY,
+    DETAIL_WEEKLY,
 )
 PARENT: Final = {r.name: r.parent for r in ROLLUPS if r.parent is not None}
-# The monthly rollup of each daily one that has one.
+# The monthly and the weekly rollup of each daily one that has one.
 MONTHLY: Final = {r.parent.name: r for r in ROLLUPS if r.parent is not None and r.field == "month"}
+WEEKLY: Final = {r.parent.name: r for r in ROLLUPS if r.parent is not None and r.field == "week"}
 
 
 def _type(measure: str) -> str:

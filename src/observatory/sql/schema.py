@@ -276,23 +276,26 @@ def _seeded(rollup: Rollup) -> str:
     )
 
 
-def monthly_rollups(engine: str) -> Migration:
-    """Migration 5: the monthly rollups, computed from the daily ones (whose history may reach past
-    the raw rows, into the cold tier)."""
-    monthly = [r for r in ROLLUPS if r.since == 5]
+def calendar_rollups(engine: str) -> Migration:
+    """Migration 5: the weekly and monthly rollups, computed from the daily ones (whose history may
+    reach past the raw rows, into the cold tier)."""
+    derived = [r for r in ROLLUPS if r.since == 5]
     header = (
         "-- Monthly rollups of the daily totals, the per-user rollup per user alone and the detail\n"
-        "-- rollup: panels over long ranges read their range's whole UTC months from them.\n"
+        "-- rollup: panels over long ranges read their range's whole UTC months from them. Weekly\n"
+        "-- rollups of the daily totals and the detail rollup: a point a week for very long series.\n"
     )
     if engine == "timescaledb":
-        text = header + "\n".join(_hierarchical(r) for r in monthly)
+        text = header + "\n".join(_hierarchical(r) for r in derived)
         # Each is new, and its parent holds the whole history: refreshing from the start loses nothing.
-        # Up to the current month only: materializing it would move the watermark to next month, and
-        # real-time aggregation would not add this month's later rows until a refresh covered it.
-        end = "date_trunc('month', now(), 'UTC')"
-        after = tuple(f"CALL refresh_continuous_aggregate('{r.name}', NULL, {end});" for r in monthly)
-        return Migration(5, "monthly_rollups", text, after)
-    return Migration(5, "monthly_rollups", header + "".join(_seeded(r) for r in monthly))
+        # Up to the current week or month only: materializing it would move the watermark past it,
+        # and real-time aggregation would not add its later rows until a refresh covered it.
+        after = tuple(
+            f"CALL refresh_continuous_aggregate('{r.name}', NULL, date_trunc('{r.field}', now(), 'UTC'));"
+            for r in derived
+        )
+        return Migration(5, "calendar_rollups", text, after)
+    return Migration(5, "calendar_rollups", header + "".join(_seeded(r) for r in derived))
 
 
 def realtime_views() -> str:
@@ -320,7 +323,7 @@ def migrations(spec: Spec) -> list[Migration]:
         ),
         Migration(3, "detail_rollups", detail_rollups(spec.storage.engine)),
         users_rollups(spec.storage.engine),
-        monthly_rollups(spec.storage.engine),
+        calendar_rollups(spec.storage.engine),
     ]
     if spec.storage.engine == "timescaledb":
         return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]

@@ -22,8 +22,8 @@ from psycopg import sql
 
 from observatory import names
 from observatory.spec.types import Spec
-from observatory.sql.rollups import ROLLUPS, UNITS, Rollup, derive_insert, refresh_insert
-from observatory.storage.maintain import _ceil, _floor, _month, _month_ceil, _partitions, _unit
+from observatory.sql.rollups import CALENDAR, ROLLUPS, UNITS, Rollup, derive_insert, refresh_insert
+from observatory.storage.maintain import _ceil, _floor, _partitions, _unit, calendar_ceil, calendar_start
 
 T = names.TABLE_REQUESTS
 # TimescaleDB's chunks of the request table; dropped ones are gone from this view.
@@ -31,7 +31,7 @@ OLDEST_CHUNK = (
     "SELECT min(range_start) FROM timescaledb_information.chunks"
     " WHERE hypertable_schema = current_schema() AND hypertable_name = %s"
 )
-ADJECTIVE = {"hour": "hourly", "day": "daily"}
+ADJECTIVE = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}
 
 
 @dataclass
@@ -89,26 +89,29 @@ def backfill(
                 f"  skipped {_span(max(lo, hi), _at(end))}: the current {field_} or later, not complete;"
                 " the rollup views read it from raw rows"
             )
-    report.lines += _months(conn, spec, first, end, now)
+    for field_ in CALENDAR:
+        report.lines += _calendar(conn, spec, first, end, now, field_)
     return report
 
 
-def _months(conn: psycopg.Connection, spec: Spec, first: date, end: date, now: datetime) -> list[str]:
-    """The monthly rollups over the whole months holding [first, end), from the daily rollups just
-    recomputed (which keep the cold tier): every month of theirs, the oldest with the days they still
-    hold. On
-    TimescaleDB only up to the last complete month (the refresh policy covers the current one); on
-    postgres the current month too, from the daily stores as far as maintenance computed them."""
-    monthly = [r for r in ROLLUPS if r.field == "month"]
+def _calendar(
+    conn: psycopg.Connection, spec: Spec, first: date, end: date, now: datetime, field_: str
+) -> list[str]:
+    """The weekly or monthly rollups over the whole weeks or months holding [first, end), from the
+    daily rollups just recomputed (which keep the cold tier): every bucket of theirs, the oldest with
+    the days they still hold. On TimescaleDB only up to the last complete one (the refresh policy
+    covers the current one); on postgres the current one too, from the daily stores as far as
+    maintenance computed them."""
+    derived = [r for r in ROLLUPS if r.field == field_]
     cold = now - timedelta(days=spec.retention.requests.cold_days)
-    lo, hi = _month(_at(first)), _month_ceil(_at(end))
+    lo, hi = calendar_start(field_, _at(first)), calendar_ceil(field_, _at(end))
     if spec.storage.engine == "timescaledb":
-        hi = min(hi, _month(now))
-    kept = max(lo, _month(cold))
-    label = f"monthly rollups ({', '.join(r.name for r in monthly)})"
+        hi = min(hi, calendar_start(field_, now))
+    kept = max(lo, calendar_start(field_, cold))
+    label = f"{ADJECTIVE[field_]} rollups ({', '.join(r.name for r in derived)})"
     lines = []
     if kept < hi:
-        for rollup in monthly:
+        for rollup in derived:
             if spec.storage.engine == "timescaledb":
                 _refresh_aggregate(conn, rollup.name, kept, hi)
             else:
@@ -117,21 +120,27 @@ def _months(conn: psycopg.Connection, spec: Spec, first: date, end: date, now: d
                     where = "bucket >= %(start)s AND bucket < %(end)s"
                     conn.execute(f"DELETE FROM {rollup.store} WHERE {where}", bounds)
                     conn.execute(derive_insert(rollup), bounds)
-        months = (hi.year - kept.year) * 12 + hi.month - kept.month
-        lines.append(f"{label}: recomputed {_span(kept, hi)} ({months} months)")
+        count, bucket = _buckets(field_, kept, hi), field_
+        lines.append(f"{label}: recomputed {_span(kept, hi)} ({count} {bucket}{'s' if count != 1 else ''})")
     else:
         lines.append(f"{label}: nothing recomputed")
     if lo < min(kept, hi):
         lines.append(
             f"  skipped {_span(lo, min(kept, hi))}: older than the cold tier"
-            f" ({spec.retention.requests.cold_days} days); retention deletes these months"
+            f" ({spec.retention.requests.cold_days} days); retention deletes these {field_}s"
         )
-    if hi < _month_ceil(_at(end)):
+    if hi < calendar_ceil(field_, _at(end)):
         lines.append(
-            f"  skipped {_span(max(lo, hi), _month_ceil(_at(end)))}: the current month or later, not"
-            " complete; the refresh policy keeps it current"
+            f"  skipped {_span(max(lo, hi), calendar_ceil(field_, _at(end)))}: the current {field_} or"
+            " later, not complete; the refresh policy keeps it current"
         )
     return lines
+
+
+def _buckets(field_: str, start: datetime, end: datetime) -> int:
+    if field_ == "week":
+        return (end - start) // timedelta(days=7)
+    return (end.year - start.year) * 12 + end.month - start.month
 
 
 def _oldest_partition(conn: psycopg.Connection) -> datetime | None:

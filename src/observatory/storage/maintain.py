@@ -80,7 +80,7 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
     late = timedelta(days=spec.storage.late_data_days)
     created = _ensure_partitions(conn, now)
     # Every rollup of one bucket size recomputes the same window: the report counts it once.
-    refreshed = {"hour": 0, "day": 0, "month": 0}
+    refreshed = {"hour": 0, "day": 0, "week": 0, "month": 0}
     for rollup in rollups.ROLLUPS:
         keep_from = now - timedelta(days=rollup.kept_days(tiers))
         refresh = _derive if rollup.derived else _refresh
@@ -162,23 +162,37 @@ def _refresh(
     return len(stale)
 
 
+MONDAY = datetime(2000, 1, 3, tzinfo=UTC)  # weeks start on Monday, as date_trunc and time_bucket have them
+
+
 def _month(t: datetime, ahead: int = 0) -> datetime:
     """The start of the UTC month holding `t`, or of the `ahead`th month after it."""
     months = t.year * 12 + t.month - 1 + ahead
     return datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
 
 
-def _month_ceil(t: datetime) -> datetime:
-    start = _month(t)
-    return start if start == t else _month(t, 1)
+def calendar_start(field: str, t: datetime) -> datetime:
+    """The start of the UTC week (from Monday) or month holding `t`."""
+    if field == "week":
+        return MONDAY + (t - MONDAY) // timedelta(days=7) * timedelta(days=7)
+    assert field == "month", field
+    return _month(t)
+
+
+def calendar_ceil(field: str, t: datetime) -> datetime:
+    """The start of the first UTC week or month at or after `t`."""
+    start = calendar_start(field, t)
+    if start == t:
+        return start
+    return start + timedelta(days=7) if field == "week" else _month(t, 1)
 
 
 def _derive(
     conn: psycopg.Connection, rollup: Rollup, now: datetime, late: timedelta, keep_from: datetime
 ) -> int:
-    """Recompute a monthly rollup's months from `late` before its watermark on, from its parent's store
-    as this run left it, and take the parent's watermark: the store then holds exactly the raw rows
-    before it, as the parent's does. Returns how many months."""
+    """Recompute a weekly or monthly rollup's buckets from `late` before its watermark on, from its
+    parent's store as this run left it, and take the parent's watermark: the store then holds exactly
+    the raw rows before it, as the parent's does. Returns how many buckets."""
     assert rollup.parent is not None
     with _unit(conn):
         row = conn.execute(
@@ -189,13 +203,13 @@ def _derive(
         base, until = row if row else (None, None)
         if until is None:  # the parent has never been computed: nothing to derive
             return 0
-        # Every month of the parent's on the first run, less those retention deletes at the end of
-        # this run anyway. The parent keeps its days as long as this one keeps its months, so only the
-        # oldest month can hold days the parent no longer has, and it is only recomputed if `late`
+        # Every bucket of the parent's on the first run, less those retention deletes at the end of
+        # this run anyway. The parent keeps its days as long as this one keeps its buckets, so only
+        # the oldest bucket can hold days the parent no longer has, and it is only recomputed if `late`
         # reaches it: then it counts the days the parent still holds, as the parent does.
-        start = _month(keep_from)
+        start = calendar_start(rollup.field, keep_from)
         if base is not None:
-            start = max(start, _month(min(base, until) - late))
+            start = max(start, calendar_start(rollup.field, min(base, until) - late))
         bounds = {"start": start, "end": datetime.max.replace(tzinfo=UTC)}
         conn.execute(f"DELETE FROM {rollup.store} WHERE bucket >= %(start)s", bounds)
         conn.execute(rollups.derive_insert(rollup), bounds)
@@ -204,10 +218,10 @@ def _derive(
             " ON CONFLICT (rollup) DO UPDATE SET computed_until = EXCLUDED.computed_until",
             (rollup.name, until),
         )
-        months = conn.execute(
+        buckets = conn.execute(
             f"SELECT count(DISTINCT bucket) FROM {rollup.store} WHERE bucket >= %(start)s", bounds
         ).fetchone()
-    return months[0] if months else 0
+    return buckets[0] if buckets else 0
 
 
 def _window(
@@ -264,7 +278,7 @@ def _expire_rollups(conn: psycopg.Connection, now: datetime, tiers: RetentionTie
     with _unit(conn):
         for rollup in rollups.ROLLUPS:
             before = now - timedelta(days=rollup.kept_days(tiers))
-            if rollup.field == "month":  # a month goes when all of its days have
-                before = _month(before)
+            if rollup.derived:  # a week or month goes when all of its days have
+                before = calendar_start(rollup.field, before)
             expired += conn.execute(f"DELETE FROM {rollup.store} WHERE bucket < %s", (before,)).rowcount
     return expired

@@ -21,6 +21,7 @@ from observatory.render.dashboards.panels import (
 )
 from observatory.render.dashboards.sources import (
     SHORT_RANGE,
+    WEEKS_RANGE,
     rollup_rows,
     series_over_time,
 )
@@ -61,14 +62,14 @@ def _over_time(
     slug: str, title: str, value: str, measures: tuple[str, ...], group_by: tuple[str, ...]
 ) -> Panel:
     keys = tuple(ROLLUP_COLUMNS[g] for g in group_by if g in ROLLUP_COLUMNS)
-    rows = rollup_rows((*keys, *measures), VARIABLES, by_user="user" in group_by)
+    rows = rollup_rows((*keys, *measures), VARIABLES, by_user="user" in group_by, weeks=True)
     sql = f"SELECT {series_over_time(f'{value} AS value', group_by)}\nFROM {rows}\nGROUP BY 1, 2 ORDER BY 1"
     return Panel(
         slug,
         title,
         "timeseries",
         (Sql(sql, ("time", "metric", "value"), "time_series"),),
-        description=f"One point per rollup bucket: {BUCKETS}.",
+        description=f"One point per rollup bucket: {BUCKETS}; UTC weeks beyond {WEEKS_RANGE}.",
         unit="currencyUSD",
         width=12,
     )
@@ -151,7 +152,9 @@ def panels(spec: Spec) -> list[Panel]:
         f"FROM {month_rows}\nGROUP BY 1 ORDER BY 1"
     )
     group_keys = tuple(ROLLUP_COLUMNS[g] for g in group if g in ROLLUP_COLUMNS)
-    daily_rows = rollup_rows((*group_keys, "cost_usd"), VARIABLES, by_user="user" in group, daily=True)
+    daily_rows = rollup_rows(
+        (*group_keys, "cost_usd"), VARIABLES, by_user="user" in group, daily=True, weeks=True
+    )
     daily = (
         f"SELECT {series_over_time('sum(cost_usd) AS value', group)}\n"
         f"FROM {daily_rows}\nGROUP BY 1, 2 ORDER BY 1"
@@ -201,7 +204,7 @@ def panels(spec: Spec) -> list[Panel]:
             "Daily spend",
             "timeseries",
             (Sql(daily, ("time", "metric", "value"), "time_series"),),
-            description="UTC days overlapping the time range.",
+            description=f"UTC days overlapping the time range; UTC weeks (from Monday) beyond {WEEKS_RANGE}.",
             unit="currencyUSD",
             width=12,
             custom={"drawStyle": "bars", "fillOpacity": 80},

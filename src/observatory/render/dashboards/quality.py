@@ -28,7 +28,7 @@ from observatory.render.dashboards.panels import (
     scope_filter,
     sql_filter,
 )
-from observatory.render.dashboards.sources import SHORT_RANGE, rollup_rows, series_over_time
+from observatory.render.dashboards.sources import SHORT_RANGE, WEEKS_RANGE, rollup_rows, series_over_time
 from observatory.spec.types import Spec
 from observatory.sql.rollups import OUTPUT_BOUNDS, output_bucket_column
 
@@ -55,7 +55,7 @@ def _truncated(spec: Spec) -> list[Panel]:
     ratio = f"{TRUNCATED}::float8 / nullif({FINISHED}, 0)"
     over_time = (
         f"SELECT {series_over_time(f'{ratio} AS value', group)}\n"
-        f"FROM {rollup_rows((*keys, 'finished', 'truncated'), VARIABLES, detail=True)}\n"
+        f"FROM {rollup_rows((*keys, 'finished', 'truncated'), VARIABLES, detail=True, weeks=True)}\n"
         "GROUP BY 1, 2 ORDER BY 1"
     )
     by_model = (
@@ -66,7 +66,7 @@ def _truncated(spec: Spec) -> list[Panel]:
     )
     description = (
         "Responses that stopped at the token limit (finish reason `length`), of all finished ones."
-        f" One point per UTC hour up to {SHORT_RANGE}, per UTC day beyond."
+        f" One point per UTC hour up to {SHORT_RANGE}, per UTC day beyond, per UTC week beyond {WEEKS_RANGE}."
     )
     return [
         Panel(
@@ -116,9 +116,10 @@ def _errors(spec: Spec) -> list[Panel]:
 
 def _drift() -> list[Panel]:
     rows = rollup_rows(("model", "response_model", "requests"), VARIABLES, detail=True)
+    series = rollup_rows(("model", "response_model", "requests"), VARIABLES, detail=True, weeks=True)
     per_model = (
         'SELECT bucket AS "time", model AS metric, count(DISTINCT response_model) AS value\n'
-        f"FROM {rows}\nWHERE response_model <> ''\nGROUP BY 1, 2 ORDER BY 1"
+        f"FROM {series}\nWHERE response_model <> ''\nGROUP BY 1, 2 ORDER BY 1"
     )
     pairs = (
         "SELECT model AS request_model, response_model, sum(requests) AS requests,\n"
@@ -134,7 +135,7 @@ def _drift() -> list[Panel]:
             "timeseries",
             (Sql(per_model, ("time", "metric", "value"), "time_series"),),
             "More than one means the provider answered a fixed request model with different models"
-            f" (per UTC hour up to {SHORT_RANGE}, per UTC day beyond).",
+            f" (per UTC hour up to {SHORT_RANGE}, per UTC day beyond, per UTC week beyond {WEEKS_RANGE}).",
             "short",
             width=12,
             thresholds=((2, "orange"),),

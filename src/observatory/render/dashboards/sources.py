@@ -4,7 +4,8 @@ Every SQL panel reads the coarsest rollup that answers it (`observatory.sql.roll
 - the hourly rollups when the time range is at most `SHORT_RANGE`, the daily totals (or, for
   detail columns, the detail daily rollup) beyond; for panels that need no finer bucket than a month
   (totals and breakdowns over the range), the monthly rollups for the range's whole UTC months and the
-  daily ones only for the days before and after them;
+  daily ones only for the days before and after them; for time series over more than `WEEKS_RANGE`,
+  the weekly rollups (a point a UTC week, from Monday);
 - the per-user daily rollups when the panel groups by user, or when the dashboard's `user` variable
   holds a selection (no other rollup is per user): over long ranges; over short ones, that user's raw
   rows, which the user index finds. Of the two per-user rollups, the one per user alone (a quarter of
@@ -30,6 +31,9 @@ from observatory.sql import rollups
 SHORT_RANGE: Final = "3 days"
 SHORT = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz <= INTERVAL '{SHORT_RANGE}'"
 LONG = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz > INTERVAL '{SHORT_RANGE}'"
+# Time series over longer ranges have a point a UTC week (from Monday), from the weekly rollups.
+WEEKS_RANGE: Final = "90 days"
+WEEKS = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz > INTERVAL '{WEEKS_RANGE}'"
 
 
 def all_selected(variable: str) -> str:
@@ -83,10 +87,18 @@ def _by_day(
     *when: str,
     span: str = "",
     months: bool = False,
+    weeks: bool = False,
 ) -> list[str]:
     """Branches over a daily rollup. With `months`, its monthly rollup (if it has one) answers the
     whole UTC months of the time range, and the daily one the days before and after them, each a
-    range of the rollup's index; or, with a `span` too (whole months), the monthly rollup alone."""
+    range of the rollup's index; or, with a `span` too (whole months), the monthly rollup alone.
+    With `weeks`, its weekly rollup (if it has one) answers ranges longer than `WEEKS_RANGE`."""
+    weekly = rollups.WEEKLY.get(rollup.name) if weeks and not span else None
+    if weekly is not None:
+        return [
+            _branch(rollup, columns, variables, *when, f"NOT ({WEEKS})"),
+            _branch(weekly, columns, variables, *when, WEEKS),
+        ]
     monthly = rollups.MONTHLY.get(rollup.name) if months else None
     if monthly is None:
         return [_branch(rollup, columns, variables, *when, span=span)]
@@ -155,6 +167,7 @@ def rollup_rows(
     when: tuple[str, ...] = (),
     span: str = "",
     months: bool = False,
+    weeks: bool = False,
 ) -> str:
     """A FROM item `r` with `bucket` and `columns`, from the rollup that answers the time range,
     filtered by the dashboard's `variables`. `detail`: the columns include response model, finish
@@ -162,7 +175,8 @@ def rollup_rows(
     buckets whatever the range. `when`: conditions every branch adds (constant ones, as gates). `span`:
     the buckets to read, instead of those overlapping the time range. `months`: the panel needs no
     bucket finer than a UTC month, so whole months are read from the monthly rollups (with `span`, the
-    span is whole months, all read from those).
+    span is whole months, all read from those). `weeks`: a time series, whose points may be UTC weeks
+    (from Monday) over ranges longer than `WEEKS_RANGE`.
 
     With a user selected, a panel reads a per-user daily rollup over long ranges, and that user's raw
     rows (hourly) over short ones."""
@@ -171,7 +185,9 @@ def rollup_rows(
     user = tuple(all_selected(u) for u in ("user",) if u in variables)
     long = () if daily else (LONG,)
     daily_rollup = rollups.DETAIL_DAILY if detail else rollups.TOTALS_DAILY
-    branches = _by_day(daily_rollup, columns, variables, *long, *user, *when, span=span, months=months)
+    branches = _by_day(
+        daily_rollup, columns, variables, *long, *user, *when, span=span, months=months, weeks=weeks
+    )
     if not daily:
         hourly = rollups.DETAIL_HOURLY if detail else rollups.HOURLY
         branches.insert(0, _branch(hourly, columns, variables, SHORT, *user, *when, span=span))
@@ -216,5 +232,6 @@ def _union(branches: list[str]) -> str:
 
 def series_over_time(columns: str, group_by: tuple[str, ...]) -> str:
     """The time and series columns of a long-format time series over `rollup_rows`: one point per
-    bucket (an hour up to `SHORT_RANGE`, a day beyond), named by the group-by keys."""
+    bucket (an hour up to `SHORT_RANGE`, a day beyond, with `weeks` a week beyond `WEEKS_RANGE`),
+    named by the group-by keys."""
     return f'bucket AS "time", {sql_series(group_by, ROLLUP_COLUMNS)}, {columns}'

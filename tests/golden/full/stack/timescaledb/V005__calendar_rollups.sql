@@ -1,6 +1,7 @@
 -- Generated from full.yaml by observatory render. Do not edit.
 -- Monthly rollups of the daily totals, the per-user rollup per user alone and the detail
--- rollup: panels over long ranges read their range's whole UTC months from them.
+-- rollup: panels over long ranges read their range's whole UTC months from them. Weekly
+-- rollups of the daily totals and the detail rollup: a point a week for very long series.
 CREATE MATERIALIZED VIEW IF NOT EXISTS llm_requests_monthly_totals
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket(INTERVAL '1 month', bucket) AS bucket, application, environment, team, provider, model, operation, sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, sum(unpriced_requests)::bigint AS unpriced_requests, sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens, sum(cache_read_tokens)::bigint AS cache_read_tokens, sum(cache_write_tokens)::bigint AS cache_write_tokens, sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(cost_usd)::double precision AS cost_usd, sum(duration_ms_sum)::double precision AS duration_ms_sum, max(duration_ms_max) AS duration_ms_max, sum(ttft_ms_sum)::double precision AS ttft_ms_sum, sum(ttft_count)::bigint AS ttft_count
@@ -22,7 +23,23 @@ FROM llm_requests_detail_daily
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 WITH NO DATA;
 
+CREATE MATERIALIZED VIEW IF NOT EXISTS llm_requests_weekly_totals
+WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT time_bucket(INTERVAL '1 week', bucket) AS bucket, application, environment, team, provider, model, operation, sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, sum(unpriced_requests)::bigint AS unpriced_requests, sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens, sum(cache_read_tokens)::bigint AS cache_read_tokens, sum(cache_write_tokens)::bigint AS cache_write_tokens, sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(cost_usd)::double precision AS cost_usd, sum(duration_ms_sum)::double precision AS duration_ms_sum, max(duration_ms_max) AS duration_ms_max, sum(ttft_ms_sum)::double precision AS ttft_ms_sum, sum(ttft_count)::bigint AS ttft_count
+FROM llm_requests_daily_totals
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+WITH NO DATA;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS llm_requests_detail_weekly
+WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT time_bucket(INTERVAL '1 week', bucket) AS bucket, application, environment, team, provider, model, operation, response_model, sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, sum(unpriced_requests)::bigint AS unpriced_requests, sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens, sum(cache_read_tokens)::bigint AS cache_read_tokens, sum(cache_write_tokens)::bigint AS cache_write_tokens, sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(cost_usd)::double precision AS cost_usd, sum(duration_ms_sum)::double precision AS duration_ms_sum, max(duration_ms_max) AS duration_ms_max, sum(ttft_ms_sum)::double precision AS ttft_ms_sum, sum(ttft_count)::bigint AS ttft_count, sum(cache_read_tokens_priced)::bigint AS cache_read_tokens_priced, sum(finished)::bigint AS finished, sum(truncated)::bigint AS truncated, sum(errors_timeout)::bigint AS errors_timeout, sum(errors_rate_limit)::bigint AS errors_rate_limit, sum(errors_context_length)::bigint AS errors_context_length, sum(errors_content_filter)::bigint AS errors_content_filter, sum(errors_auth)::bigint AS errors_auth, sum(errors_cancelled)::bigint AS errors_cancelled, sum(errors_connection)::bigint AS errors_connection, sum(errors_not_found)::bigint AS errors_not_found, sum(errors_bad_request)::bigint AS errors_bad_request, sum(errors_server_error)::bigint AS errors_server_error, sum(errors_other)::bigint AS errors_other, sum(output_counted)::bigint AS output_counted, sum(output_ge_1)::bigint AS output_ge_1, sum(output_ge_2)::bigint AS output_ge_2, sum(output_ge_3)::bigint AS output_ge_3, sum(output_ge_4)::bigint AS output_ge_4, sum(output_ge_6)::bigint AS output_ge_6, sum(output_ge_8)::bigint AS output_ge_8, sum(output_ge_12)::bigint AS output_ge_12, sum(output_ge_16)::bigint AS output_ge_16, sum(output_ge_23)::bigint AS output_ge_23, sum(output_ge_32)::bigint AS output_ge_32, sum(output_ge_46)::bigint AS output_ge_46, sum(output_ge_64)::bigint AS output_ge_64, sum(output_ge_91)::bigint AS output_ge_91, sum(output_ge_128)::bigint AS output_ge_128, sum(output_ge_182)::bigint AS output_ge_182, sum(output_ge_256)::bigint AS output_ge_256, sum(output_ge_363)::bigint AS output_ge_363, sum(output_ge_512)::bigint AS output_ge_512, sum(output_ge_725)::bigint AS output_ge_725, sum(output_ge_1024)::bigint AS output_ge_1024, sum(output_ge_1449)::bigint AS output_ge_1449, sum(output_ge_2048)::bigint AS output_ge_2048, sum(output_ge_2897)::bigint AS output_ge_2897, sum(output_ge_4096)::bigint AS output_ge_4096, sum(output_ge_5793)::bigint AS output_ge_5793, sum(output_ge_8192)::bigint AS output_ge_8192, sum(output_ge_11586)::bigint AS output_ge_11586, sum(output_ge_16384)::bigint AS output_ge_16384, sum(output_ge_23171)::bigint AS output_ge_23171, sum(output_ge_32768)::bigint AS output_ge_32768, sum(output_ge_46341)::bigint AS output_ge_46341, sum(output_ge_65536)::bigint AS output_ge_65536, sum(output_ge_92682)::bigint AS output_ge_92682, sum(output_ge_131072)::bigint AS output_ge_131072, sum(output_ge_185364)::bigint AS output_ge_185364, sum(output_ge_262144)::bigint AS output_ge_262144, sum(output_ge_370728)::bigint AS output_ge_370728, sum(output_ge_524288)::bigint AS output_ge_524288, sum(output_ge_741456)::bigint AS output_ge_741456, sum(output_ge_1048576)::bigint AS output_ge_1048576
+FROM llm_requests_detail_daily
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+WITH NO DATA;
+
 -- After this migration's transaction commits, `observatory migrate` runs:
 -- CALL refresh_continuous_aggregate('llm_requests_monthly_totals', NULL, date_trunc('month', now(), 'UTC'));
 -- CALL refresh_continuous_aggregate('llm_requests_monthly_users', NULL, date_trunc('month', now(), 'UTC'));
 -- CALL refresh_continuous_aggregate('llm_requests_detail_monthly', NULL, date_trunc('month', now(), 'UTC'));
+-- CALL refresh_continuous_aggregate('llm_requests_weekly_totals', NULL, date_trunc('week', now(), 'UTC'));
+-- CALL refresh_continuous_aggregate('llm_requests_detail_weekly', NULL, date_trunc('week', now(), 'UTC'));
