@@ -61,6 +61,7 @@ ROWS = (
     _price("anthropic", "2024-01-01", 5.0, 0.25, pattern="^claude-sonnet-4"),
     _price("openai", "2024-01-01", 6.0, 3.0, pattern="^o[0-9]"),
     _price("openai", "2024-01-01", 7.0, 0.5, model="o3"),  # same date as the pattern above, listed later
+    _price("openai", "2024-06-15", 8.0, 2.0, model="gpt-4.1"),  # a change in the middle of a month
 )
 
 
@@ -99,6 +100,8 @@ CASES = (
     Case("an empty response model is still the one priced", "openai", "gpt-4o", "", JUNE, None),
     Case("of two rows of one date the one listed later", "openai", "o3", None, JUNE, 6),
     Case("the earlier one where the later does not match", "openai", "o1", None, JUNE, 5),
+    Case("the day before a change within a month", "openai", "gpt-4.1", None, date(2024, 6, 14), 3),
+    Case("the day of a change within a month", "openai", "gpt-4.1", None, date(2024, 6, 15), 7),
 )
 IDS = [c.name for c in CASES]
 

@@ -83,17 +83,31 @@ def _stat(
     return Panel(slug, title, "stat", (Sql(sql, (column,)),), description, unit, width=6, height=5)
 
 
+def _price_epoch(spec: Spec, day: str) -> str:
+    """The last day on or before `day` (a date expression) on which a price row takes effect, or
+    -infinity: every day of one epoch is priced by the same rows, so reads are priced per epoch, not
+    per day (a year of days was 5,900 price lookups)."""
+    changes = sorted({row.effective_from for row in spec.models}, reverse=True)
+    cases = "".join(f" WHEN {day} >= DATE '{d.isoformat()}' THEN DATE '{d.isoformat()}'" for d in changes)
+    return f"CASE{cases} ELSE DATE '-infinity' END" if cases else "DATE '-infinity'"
+
+
 def _cache_savings(spec: Spec) -> Panel:
     # Each request's cache reads at the price row that priced it (the collector's rule, from
-    # observatory.sql.prices), summed first per provider, priced model and UTC day.
+    # observatory.sql.prices), summed first per provider, priced model and price epoch. Whole months
+    # come from the monthly rollup, except those in which a price row takes effect after their first
+    # day (read by day, so each day lands in its epoch).
     model = priced_model("nullif(model, '')", "nullif(response_model, '')")
     columns = ("provider", "model", "response_model", "cache_read_tokens_priced")
+    breaks = tuple(sorted({row.effective_from for row in spec.models}))
+    rows = rollup_rows(columns, VARIABLES, detail=True, months=True, breaks=breaks)
+    epoch = _price_epoch(spec, "(bucket AT TIME ZONE 'UTC')::date")
     sql = (
         f"WITH {prices_cte(spec.models)},\n"
         "reads AS (\n"
-        f"  SELECT provider, {model} AS model, (bucket AT TIME ZONE 'UTC')::date AS day,\n"
+        f"  SELECT provider, {model} AS model,\n    {epoch} AS day,\n"
         "    sum(cache_read_tokens_priced) AS cache_read_tokens\n"
-        f"  FROM {rollup_rows(columns, VARIABLES, detail=True)}\n  WHERE cache_read_tokens_priced > 0\n"
+        f"  FROM {rows}\n  WHERE cache_read_tokens_priced > 0\n"
         "  GROUP BY 1, 2, 3)\n"
         f"SELECT coalesce(sum(r.cache_read_tokens * ({cache_read_saving('p')}) / 1e6), 0) AS savings_usd\n"
         "FROM reads r\n"

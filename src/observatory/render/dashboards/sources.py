@@ -22,6 +22,7 @@ figures cover up to an hour (or a day) more than the range. Both flavours keep t
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Final
 
 from observatory import names
@@ -88,6 +89,7 @@ def _by_day(
     span: str = "",
     months: bool = False,
     weeks: bool = False,
+    breaks: tuple[date, ...] = (),
 ) -> list[str]:
     """Branches over a daily rollup. With `months`, its monthly rollup (if it has one) answers the
     whole UTC months of the time range, and the daily one the days before and after them, each a
@@ -104,7 +106,7 @@ def _by_day(
         return [_branch(rollup, columns, variables, *when, span=span)]
     if span:
         return [_branch(monthly, columns, variables, *when, span=span)]
-    return [_branch(r, columns, variables, *when, span=part) for r, part in calendar_split(rollup)]
+    return [_branch(r, columns, variables, *when, span=part) for r, part in calendar_split(rollup, breaks)]
 
 
 # The range ends today (UTC) and its last month is in it from its first day: that month's bucket then
@@ -117,25 +119,42 @@ LAST_MONTH_WHOLE = (
 )
 
 
-def calendar_split(daily: rollups.Rollup) -> list[tuple[rollups.Rollup, str]]:
+def calendar_split(daily: rollups.Rollup, breaks: tuple[date, ...] = ()) -> list[tuple[rollups.Rollup, str]]:
     """The buckets overlapping the time range as three disjoint ranges, each with its rollup: the
     days before the range's whole months, those months (from `daily`'s monthly rollup; the month
     holding the range's end too when `LAST_MONTH_WHOLE`), the days after them. Every bucket
-    overlapping the range is in one of them once."""
+    overlapping the range is in one of them once.
+
+    `breaks`: days a panel must tell apart from the days before them (a price change): a month with
+    one after its first day is read day by day, from a fourth range for each."""
     days = overlapping(daily)
     months = (
         f"bucket >= {MONTHS_FROM}\n    AND bucket <= {MONTHS_TO}\n"
         f"    AND (bucket < {MONTHS_TO} OR {LAST_MONTH_WHOLE})"
     )
-    return [
+    broken = sorted({day.replace(day=1) for day in breaks if day.day != 1})
+    parts = [
         (daily, f"{days}\n    AND bucket < {MONTHS_FROM}"),
-        (rollups.MONTHLY[daily.name], months),
+        (
+            rollups.MONTHLY[daily.name],
+            months + "".join(f"\n    AND bucket <> {_utc(month)}" for month in broken),
+        ),
         (
             daily,
             f"{days}\n    AND bucket >= greatest({MONTHS_FROM},\n      {MONTHS_TO})\n"
             f"    AND NOT ({LAST_MONTH_WHOLE})",
         ),
     ]
+    for month in broken:
+        after = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        parts.append(
+            (daily, f"{days}\n    AND {months}\n    AND bucket >= {_utc(month)} AND bucket < {_utc(after)}")
+        )
+    return parts
+
+
+def _utc(day: date) -> str:
+    return f"TIMESTAMPTZ '{day.isoformat()} 00:00:00+00'"
 
 
 def _raw_branch(columns: tuple[str, ...], variables: tuple[str, ...], *when: str) -> str:
@@ -168,6 +187,7 @@ def rollup_rows(
     span: str = "",
     months: bool = False,
     weeks: bool = False,
+    breaks: tuple[date, ...] = (),
 ) -> str:
     """A FROM item `r` with `bucket` and `columns`, from the rollup that answers the time range,
     filtered by the dashboard's `variables`. `detail`: the columns include response model, finish
@@ -176,17 +196,28 @@ def rollup_rows(
     the buckets to read, instead of those overlapping the time range. `months`: the panel needs no
     bucket finer than a UTC month, so whole months are read from the monthly rollups (with `span`, the
     span is whole months, all read from those). `weeks`: a time series, whose points may be UTC weeks
-    (from Monday) over ranges longer than `WEEKS_RANGE`.
+    (from Monday) over ranges longer than `WEEKS_RANGE`. `breaks`: with `months`, days the panel tells
+    apart from the days before them (see `calendar_split`).
 
     With a user selected, a panel reads a per-user daily rollup over long ranges, and that user's raw
     rows (hourly) over short ones."""
     if by_user:
+        assert not breaks, "the per-user rollups are split by months without breaks"
         return _union(_per_user(columns, variables, when, span=span, months=months))
     user = tuple(all_selected(u) for u in ("user",) if u in variables)
     long = () if daily else (LONG,)
     daily_rollup = rollups.DETAIL_DAILY if detail else rollups.TOTALS_DAILY
     branches = _by_day(
-        daily_rollup, columns, variables, *long, *user, *when, span=span, months=months, weeks=weeks
+        daily_rollup,
+        columns,
+        variables,
+        *long,
+        *user,
+        *when,
+        span=span,
+        months=months,
+        weeks=weeks,
+        breaks=breaks,
     )
     if not daily:
         hourly = rollups.DETAIL_HOURLY if detail else rollups.HOURLY
