@@ -43,9 +43,13 @@ FOLDER = "dashboards"
 _CHAIN = ("application", "environment", "provider", "model")
 # The teams seen in the time range, from the daily and monthly totals: far smaller than the per-user
 # rollups.
-_TEAMS = "\nUNION\n".join(
-    f"SELECT team FROM {rollup.name}\nWHERE team <> '' AND {span}"
-    for rollup, span in sources.calendar_split(rollups.TOTALS_DAILY)
+_TEAMS = (
+    "SELECT DISTINCT team FROM (\n"
+    + "\n  UNION ALL\n".join(
+        f"  SELECT team FROM {rollup.name}\n  WHERE team <> '' AND {span}"
+        for rollup, span in sources.calendar_split(rollups.TOTALS_DAILY)
+    )
+    + "\n) AS seen"
 )
 # The users seen in the time range up to three days; beyond, in the UTC months overlapping its last 31
 # days (a rollup per user and day is large: 150,000 rows a month at 5,000 users).

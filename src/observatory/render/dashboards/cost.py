@@ -23,6 +23,7 @@ from observatory.render.dashboards.sources import (
     SHORT_RANGE,
     WEEKS_RANGE,
     rollup_rows,
+    series_group,
     series_over_time,
 )
 from observatory.spec.types import Spec
@@ -63,7 +64,10 @@ def _over_time(
 ) -> Panel:
     keys = tuple(ROLLUP_COLUMNS[g] for g in group_by if g in ROLLUP_COLUMNS)
     rows = rollup_rows((*keys, *measures), VARIABLES, by_user="user" in group_by, weeks=True)
-    sql = f"SELECT {series_over_time(f'{value} AS value', group_by)}\nFROM {rows}\nGROUP BY 1, 2 ORDER BY 1"
+    sql = (
+        f"SELECT {series_over_time(f'{value} AS value', group_by)}\nFROM {rows}\n"
+        f"{series_group(group_by)} ORDER BY 1"
+    )
     return Panel(
         slug,
         title,
@@ -171,7 +175,7 @@ def panels(spec: Spec) -> list[Panel]:
     )
     daily = (
         f"SELECT {series_over_time('sum(cost_usd) AS value', group)}\n"
-        f"FROM {daily_rows}\nGROUP BY 1, 2 ORDER BY 1"
+        f"FROM {daily_rows}\n{series_group(group)} ORDER BY 1"
     )
     return [
         _stat(

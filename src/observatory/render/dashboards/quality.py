@@ -28,7 +28,13 @@ from observatory.render.dashboards.panels import (
     scope_filter,
     sql_filter,
 )
-from observatory.render.dashboards.sources import SHORT_RANGE, WEEKS_RANGE, rollup_rows, series_over_time
+from observatory.render.dashboards.sources import (
+    SHORT_RANGE,
+    WEEKS_RANGE,
+    rollup_rows,
+    series_group,
+    series_over_time,
+)
 from observatory.spec.types import Spec
 from observatory.sql.rollups import OUTPUT_BOUNDS, output_bucket_column
 
@@ -56,7 +62,7 @@ def _truncated(spec: Spec) -> list[Panel]:
     over_time = (
         f"SELECT {series_over_time(f'{ratio} AS value', group)}\n"
         f"FROM {rollup_rows((*keys, 'finished', 'truncated'), VARIABLES, detail=True, weeks=True)}\n"
-        "GROUP BY 1, 2 ORDER BY 1"
+        f"{series_group(group)} ORDER BY 1"
     )
     by_model = (
         f"SELECT model, {FINISHED} AS finished, {TRUNCATED} AS truncated,\n"

@@ -266,3 +266,10 @@ def series_over_time(columns: str, group_by: tuple[str, ...]) -> str:
     bucket (an hour up to `SHORT_RANGE`, a day beyond, with `weeks` a week beyond `WEEKS_RANGE`),
     named by the group-by keys."""
     return f'bucket AS "time", {sql_series(group_by, ROLLUP_COLUMNS)}, {columns}'
+
+
+def series_group(group_by: tuple[str, ...]) -> str:
+    """The GROUP BY of a `series_over_time` query: the bucket and the keys themselves, so each series
+    name is built once per point, not once per row (a fifth of a 365-day series' time)."""
+    keys = [ROLLUP_COLUMNS[g] for g in group_by if g in ROLLUP_COLUMNS]
+    return "GROUP BY " + ", ".join(("bucket", *keys))
