@@ -121,7 +121,7 @@ def _errors(spec: Spec) -> list[Panel]:
 
 
 def _drift() -> list[Panel]:
-    rows = rollup_rows(("model", "response_model", "requests"), VARIABLES, detail=True)
+    # Over very long ranges both read weeks: a year of daily detail rows is 195,000 wide rows.
     series = rollup_rows(("model", "response_model", "requests"), VARIABLES, detail=True, weeks=True)
     per_model = (
         'SELECT bucket AS "time", model AS metric, count(DISTINCT response_model) AS value\n'
@@ -131,7 +131,7 @@ def _drift() -> list[Panel]:
         "SELECT model AS request_model, response_model, sum(requests) AS requests,\n"
         "  min(bucket) AS first_seen, max(bucket) AS last_seen,\n"
         "  count(*) OVER (PARTITION BY model) AS response_models\n"
-        f"FROM {rows}\nWHERE response_model <> ''\n"
+        f"FROM {series}\nWHERE response_model <> ''\n"
         "GROUP BY 1, 2 ORDER BY 6 DESC, 1, 4"
     )
     return [
@@ -165,7 +165,8 @@ def _drift() -> list[Panel]:
                 ),
             ),
             "Each pair seen in the time range, request models with several response models first;"
-            " first and last seen are the start of the first and last hour (or day) it was seen in.",
+            " first and last seen are the start of the first and last hour it was seen in (day beyond"
+            f" {SHORT_RANGE}, week beyond {WEEKS_RANGE}).",
             width=12,
         ),
     ]
