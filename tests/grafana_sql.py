@@ -16,7 +16,9 @@ from observatory.render.dashboards.panels import USER_ALL
 # $__name(args): Grafana's own pattern, arguments up to the first closing parenthesis.
 _MACRO = re.compile(r"\$__(\w+)\(([^)]*)\)")
 # ${name:format} or ${name} or $name (a dashboard variable; `$__` names are Grafana's own).
-_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(?!__)(\w+)")
+_VARIABLE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(?!__)(\w+)")
+# Characters Grafana's regex format escapes with a backslash (kbn.regexEscape).
+_REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -46,20 +48,30 @@ def expand(
     start: datetime,
     end: datetime,
     interval: timedelta = timedelta(minutes=1),
-    variables: dict[str, str] | None = None,
+    variables: dict[str, str | list[str]] | None = None,
 ) -> str:
     """`sql` as PostgreSQL receives it; unnamed dashboard variables are at All: their custom all value
-    (`.*`, or the user variable's quoted sentinel), which Grafana writes unformatted. A value given for
-    `${name:sqlstring}` is quoted; other formats take it as given (escape regexes yourself)."""
-    values = variables or {}
+    (`.*`, or the user variable's quoted sentinel), which Grafana writes unformatted. A variable's
+    value (or values) are as selected, formatted here as Grafana's formats do: `sqlstring` quoted,
+    `regex` escaped (and in a group when several), `pipe` joined by `|`; no format, as they are."""
+    given = {k: [v] if isinstance(v, str) else v for k, v in (variables or {}).items()}
 
     def variable(match: re.Match[str]) -> str:
-        name = match[1] or match[2]
-        if name not in values:
+        name, fmt = match[1] or match[3], match[2]
+        if name not in given:
             return USER_ALL if name == "user" else ".*"
-        if match[0].endswith(":sqlstring}"):
-            return "'" + values[name].replace("'", "''") + "'"
-        return values[name]
+        values = given[name]
+        if fmt == "sqlstring":
+            return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+        if fmt == "regex":
+            escaped = [_REGEX_SPECIAL.sub(lambda m: "\\" + m[0], v) for v in values]
+            return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+        if fmt == "pipe":
+            return "|".join(values)
+        assert fmt is None and len(values) == 1, (
+            f"${{{name}:{fmt}}} with {values}: not a format this test knows"
+        )
+        return values[0]
 
     sql = _VARIABLE.sub(variable, sql)
     seconds = interval.total_seconds()

@@ -126,14 +126,31 @@ def sql_filter(variables: tuple[str, ...], columns: dict[str, str]) -> str:
     At All, Grafana writes the variable's custom all value `.*` as it is, whatever the format, so
     `'.*' = '.*'` is true and PostgreSQL, folding constants, drops the whole condition: All costs
     nothing (a `~ '^(.*)$'` on every row cost seven times the sum it filtered, and kept TimescaleDB
-    from aggregating compressed chunks vectorised). The user variable compares with IN (`USER_ALL`)."""
+    from aggregating compressed chunks vectorised). The user variable compares with IN (`USER_ALL`).
+
+    With a selection, a row is compared with the selected values as an array (`${v:pipe}` split on
+    `|`): PostgreSQL builds it once, when it plans, and compares by equality, where a regex on each of
+    a year's 95,000 rows of one user took most of the query. The split is exact when the pipe form
+    holds as many `|` as the regex form has unescaped ones (no value holds a `|`); the planner decides
+    that from the literals and keeps the regex otherwise."""
 
     def one(v: str) -> str:
         if v == "user":
             return f"({user_all()} OR {columns[v]} IN (${{user:sqlstring}}))"
-        return f"('${{{v}:regex}}' = '.*' OR {columns[v]} ~ '^(${{{v}:regex}})$')"
+        column, regex, pipe = columns[v], f"${{{v}:regex}}", f"'${{{v}:pipe}}'"
+        unescaped = f"regexp_replace('{regex}', '\\\\.', '', 'g')"
+        exact = f"{_bars(pipe)} = {_bars(unescaped)}"
+        return (
+            f"('{regex}' = '.*' OR CASE WHEN {exact}\n      THEN {column} = ANY(string_to_array({pipe}, '|'))"
+            f" ELSE {column} ~ '^({regex})$' END)"
+        )
 
     return " AND ".join(one(v) for v in variables if v in columns)
+
+
+def _bars(text: str) -> str:
+    """How many `|` the SQL text expression `text` holds."""
+    return f"length({text}) - length(replace({text}, '|', ''))"
 
 
 def prom_group(group_by: tuple[str, ...]) -> tuple[str, ...]:
