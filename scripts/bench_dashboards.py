@@ -163,7 +163,8 @@ class Result:
 
 
 def _reads(conn: psycopg.Connection, sql: str, partitions: set[str]) -> str:
-    """The stores the executed plan read: `daily`, `hourly`, `raw n/N` (day partitions it scanned)."""
+    """The stores the executed plan read: `hourly`, `daily`, `weekly`, `monthly`, `raw n/N` (day
+    partitions it scanned)."""
     row = conn.execute(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}").fetchone()
     plan = row[0][0]["Plan"] if row else {}
     read = [
