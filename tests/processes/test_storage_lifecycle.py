@@ -82,20 +82,28 @@ def test_the_users_rollup_is_the_per_user_rollup_per_user_cold_tier_included(
     assert _per_user(conn, names.VIEW_USERS_DAILY) == _per_user(conn, DAILY) != users
 
 
+def _loaded_by_release_before(
+    conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, version: int
+) -> None:
+    """`_load`'s rows in a database as the release before migration `version` made it: its
+    migrations, and its rollups maintained."""
+    import observatory.storage.migrate as migrate_module
+
+    with monkeypatch.context() as before:
+        known = tuple(r for r in rollups.ROLLUPS if r.since < version)
+        before.setattr(rollups, "ROLLUPS", known)
+        before.setattr(schema, "ROLLUPS", known)
+        old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < version]
+        before.setattr(migrate_module, "migrations", lambda spec: old)
+        migrate(conn, SPEC)
+        _load(conn)
+
+
 def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import observatory.storage.migrate as migrate_module
-
     with psycopg.connect(database, autocommit=True) as conn:
-        with monkeypatch.context() as before:  # the release of migration 3, and its rollups
-            known = tuple(r for r in rollups.ROLLUPS if r.since < 4)
-            before.setattr(rollups, "ROLLUPS", known)
-            before.setattr(schema, "ROLLUPS", known)
-            old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < 4]
-            before.setattr(migrate_module, "migrations", lambda spec: old)
-            migrate(conn, SPEC)
-            _load(conn)
+        _loaded_by_release_before(conn, monkeypatch, 4)
         assert migrate(conn, SPEC).applied == ["V004__users_rollups.sql", "V005__calendar_rollups.sql"]
         users = _per_user(conn, names.VIEW_USERS_DAILY)
         assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
@@ -135,17 +143,8 @@ def assert_monthly_sums_daily(conn: psycopg.Connection) -> None:
 def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_from_the_daily_ones(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import observatory.storage.migrate as migrate_module
-
     with psycopg.connect(database, autocommit=True) as conn:
-        with monkeypatch.context() as before:  # the release of migration 4, and its rollups
-            known = tuple(r for r in rollups.ROLLUPS if r.since < 5)
-            before.setattr(rollups, "ROLLUPS", known)
-            before.setattr(schema, "ROLLUPS", known)
-            old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < 5]
-            before.setattr(migrate_module, "migrations", lambda spec: old)
-            migrate(conn, SPEC)
-            _load(conn)
+        _loaded_by_release_before(conn, monkeypatch, 5)
         assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql"]
         # From the daily stores, with the days whose raw rows are gone (before the 17th).
         totals = _per_month(conn, names.VIEW_TOTALS_MONTHLY, ("application",))
