@@ -197,8 +197,8 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
         " 2026-03-20 00:00 UTC (3 buckets)",
         "  skipped 2026-03-01 00:00 to 2026-03-17 00:00 UTC: raw rows dropped by retention (the oldest raw"
         " day kept is 2026-03-17); the rollup rows there are left as they are",
-        "  skipped 2026-03-20 00:00 to 2026-03-21 00:00 UTC: the current day or later, not complete; the"
-        " rollup views read it from raw rows",
+        "  skipped 2026-03-20 00:00 to 2026-03-21 00:00 UTC: the current day or later, not complete;"
+        " maintenance computes it, the rollup views add the raw rows since",
     ]
     # The weeks and months holding those days, from the daily rollups, whose days before the 17th were
     # left as they were; weeks wholly past the cold tier (10 days) were deleted by retention.

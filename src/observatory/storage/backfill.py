@@ -4,9 +4,10 @@ flavours, but only where that cannot lose anything.
 A rollup bucket is recomputed from raw rows, so over a day whose raw rows retention has dropped a
 recompute would replace the cold tier's daily rollups with nothing. A backfill therefore starts at
 the oldest raw day still kept (the oldest partition, or TimescaleDB's oldest chunk), and ends at the
-last complete bucket: the current hour and today are left to the real-time views, which read them
-from raw rows, and TimescaleDB's watermark never moves past them. What was recomputed and what was
-skipped, and why, comes back as lines for the operator.
+last complete bucket: the current hour and today are left to maintenance and the rollup views
+(postgres) or real-time aggregation (TimescaleDB, whose watermark never moves past them). The weekly
+and monthly rollups are then recomputed from the daily ones, which keep the cold tier. What was
+recomputed and what was skipped, and why, comes back as lines for the operator.
 
 TimescaleDB: `CALL refresh_continuous_aggregate(view, NULL, NULL)` has neither bound, so it can do
 both kinds of harm; use this instead.
@@ -85,9 +86,14 @@ def backfill(
                 f"  skipped {_span(lo, min(kept, hi))}: {why}; the rollup rows there are left as they are"
             )
         if hi < _at(end):
+            current = (
+                "real-time aggregation adds its raw rows"
+                if timescale
+                else "maintenance computes it, the rollup views add the raw rows since"
+            )
             report.lines.append(
                 f"  skipped {_span(max(lo, hi), _at(end))}: the current {field_} or later, not complete;"
-                " the rollup views read it from raw rows"
+                f" {current}"
             )
     for field_ in CALENDAR:
         report.lines += _calendar(conn, spec, first, end, now, field_)
