@@ -179,7 +179,7 @@ class Rollup:
     @property
     def longest(self) -> timedelta:
         """The length of the longest bucket (a month has up to 31 days)."""
-        return {**UNITS, "week": timedelta(days=7)}.get(self.field, timedelta(days=31))
+        return LONGEST[self.field]
 
     @property
     def derived(self) -> bool:
@@ -195,6 +195,7 @@ class Rollup:
 UNITS: Final = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 # Buckets made of whole days, computed from the daily rollups: weeks (from Monday) and months, UTC.
 CALENDAR: Final = ("week", "month")
+LONGEST: Final = {**UNITS, "week": timedelta(days=7), "month": timedelta(days=31)}
 
 
 HOURLY: Final = Rollup(names.VIEW_REQUESTS_HOURLY, "hour", KEYS, MEASURES, 1)
@@ -285,11 +286,14 @@ def refresh_insert(rollup: Rollup, listed: bool = False) -> str:
         where += f" AND {utc_bucket(rollup.field)} = ANY(%(buckets)s)"
     where = "\nWHERE " + rollup.only(where)
     select = rollup_select(utc_bucket(rollup.field), rollup.keys, where, rollup.measures)
-    if USER_KEY in rollup.keys:
-        # Each bucket's rows stored by user: a selected user's year is about one page per day, not
-        # scattered over every page of the year (25,000 pages for the heaviest of 5,000 users).
-        select += f"\nORDER BY 1, {rollup.keys.index(USER_KEY) + 2}"
-    return f"INSERT INTO {rollup.store} ({columns})\n{select}"
+    return f"INSERT INTO {rollup.store} ({columns})\n{select}{_by_user(rollup)}"
+
+
+def _by_user(rollup: Rollup) -> str:
+    """The ORDER BY of a per-user store's insert: each bucket's rows stored by user, so a selected
+    user's year is about one page per day, not scattered over every page of the year (25,000 pages for
+    the heaviest of 5,000 users)."""
+    return f"\nORDER BY 1, {rollup.keys.index(USER_KEY) + 2}" if USER_KEY in rollup.keys else ""
 
 
 def derive_insert(rollup: Rollup) -> str:
@@ -300,9 +304,7 @@ def derive_insert(rollup: Rollup) -> str:
     select = reaggregate_select(
         rollup, rollup.parent, utc_bucket(rollup.field, "bucket"), where, rollup.parent.store
     )
-    if USER_KEY in rollup.keys:
-        select += f"\nORDER BY 1, {rollup.keys.index(USER_KEY) + 2}"
-    return f"INSERT INTO {rollup.store} ({', '.join(rollup.columns)})\n{select}"
+    return f"INSERT INTO {rollup.store} ({', '.join(rollup.columns)})\n{select}{_by_user(rollup)}"
 
 
 def stale_buckets(rollup: Rollup) -> str:

@@ -208,16 +208,10 @@ def users_rollups(engine: str) -> Migration:
         "-- Priced cache reads per user and response model: cache savings with a user selected.\n"
     )
     if engine == "timescaledb":
-        select = reaggregate_select(users, parent, "time_bucket(INTERVAL '1 day', bucket)")
-        view = (
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {users.name}\n"
-            "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
-            f"{select}\nWITH NO DATA;\n"
-        )
         text = (
             header
             + "-- The first, a continuous aggregate of the per-user daily rollup, not of the raw rows.\n"
-            + view
+            + _hierarchical(users)
             + "\n"
             + _continuous_aggregate(cache.name, cache.interval, cache.keys, cache.measures, cache.where)
             + f"CREATE INDEX IF NOT EXISTS {cache.name}_user ON {cache.name} (user_id, bucket);\n"

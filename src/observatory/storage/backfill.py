@@ -23,8 +23,17 @@ from psycopg import sql
 
 from observatory import names
 from observatory.spec.types import Spec
-from observatory.sql.rollups import CALENDAR, ROLLUPS, UNITS, Rollup, derive_insert, refresh_insert
-from observatory.storage.maintain import _ceil, _floor, _partitions, _unit, calendar_ceil, calendar_start
+from observatory.sql.rollups import CALENDAR, ROLLUPS, UNITS, Rollup, refresh_insert
+from observatory.storage.maintain import (
+    _ceil,
+    _floor,
+    _partitions,
+    _unit,
+    calendar_ceil,
+    calendar_count,
+    calendar_start,
+    rederive,
+)
 
 T = names.TABLE_REQUESTS
 # TimescaleDB's chunks of the request table; dropped ones are gone from this view.
@@ -122,11 +131,8 @@ def _calendar(
                 _refresh_aggregate(conn, rollup.name, kept, hi)
             else:
                 with _unit(conn):
-                    bounds = {"start": kept, "end": hi}
-                    where = "bucket >= %(start)s AND bucket < %(end)s"
-                    conn.execute(f"DELETE FROM {rollup.store} WHERE {where}", bounds)
-                    conn.execute(derive_insert(rollup), bounds)
-        count, bucket = _buckets(field_, kept, hi), field_
+                    rederive(conn, rollup, kept, hi)
+        count, bucket = calendar_count(field_, kept, hi), field_
         lines.append(f"{label}: recomputed {_span(kept, hi)} ({count} {bucket}{'s' if count != 1 else ''})")
     else:
         lines.append(f"{label}: nothing recomputed")
@@ -141,12 +147,6 @@ def _calendar(
             " later, not complete; the refresh policy keeps it current"
         )
     return lines
-
-
-def _buckets(field_: str, start: datetime, end: datetime) -> int:
-    if field_ == "week":
-        return (end - start) // timedelta(days=7)
-    return (end.year - start.year) * 12 + end.month - start.month
 
 
 def _oldest_partition(conn: psycopg.Connection) -> datetime | None:

@@ -187,6 +187,21 @@ def calendar_ceil(field: str, t: datetime) -> datetime:
     return start + timedelta(days=7) if field == "week" else _month(t, 1)
 
 
+def calendar_count(field: str, start: datetime, end: datetime) -> int:
+    """How many UTC weeks or months there are from `start` to `end`, both bucket starts."""
+    if field == "week":
+        return (end - start) // timedelta(days=7)
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
+def rederive(conn: psycopg.Connection, rollup: Rollup, start: datetime, end: datetime) -> None:
+    """Recompute a weekly or monthly rollup's buckets in [start, end) from its parent's store, in the
+    caller's transaction."""
+    bounds = {"start": start, "end": end}
+    conn.execute(f"DELETE FROM {rollup.store} WHERE bucket >= %(start)s AND bucket < %(end)s", bounds)
+    conn.execute(rollups.derive_insert(rollup), bounds)
+
+
 def _derive(
     conn: psycopg.Connection, rollup: Rollup, now: datetime, late: timedelta, keep_from: datetime
 ) -> int:
@@ -210,18 +225,13 @@ def _derive(
         start = calendar_start(rollup.field, keep_from)
         if base is not None:
             start = max(start, calendar_start(rollup.field, min(base, until) - late))
-        bounds = {"start": start, "end": datetime.max.replace(tzinfo=UTC)}
-        conn.execute(f"DELETE FROM {rollup.store} WHERE bucket >= %(start)s", bounds)
-        conn.execute(rollups.derive_insert(rollup), bounds)
+        rederive(conn, rollup, start, datetime.max.replace(tzinfo=UTC))
         conn.execute(
             f"INSERT INTO {WATERMARKS} (rollup, computed_until) VALUES (%s, %s)"
             " ON CONFLICT (rollup) DO UPDATE SET computed_until = EXCLUDED.computed_until",
             (rollup.name, until),
         )
-        buckets = conn.execute(
-            f"SELECT count(DISTINCT bucket) FROM {rollup.store} WHERE bucket >= %(start)s", bounds
-        ).fetchone()
-    return buckets[0] if buckets else 0
+    return calendar_count(rollup.field, start, calendar_ceil(rollup.field, until))
 
 
 def _window(

@@ -8,6 +8,7 @@ hours or days; a panel counts every bucket overlapping the time range.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from observatory import names
@@ -87,12 +88,13 @@ def _stat(
     return Panel(slug, title, "stat", (Sql(sql, (column,)),), description, unit, width=6, height=5)
 
 
-def _price_epoch(spec: Spec, day: str) -> str:
-    """The last day on or before `day` (a date expression) on which a price row takes effect, or
-    -infinity: every day of one epoch is priced by the same rows, so reads are priced per epoch, not
+def _price_epoch(changes: tuple[date, ...], day: str) -> str:
+    """The last of `changes` (the days price rows take effect) on or before `day` (a date expression),
+    or -infinity: every day of one epoch is priced by the same rows, so reads are priced per epoch, not
     per day (a year of days was 5,900 price lookups)."""
-    changes = sorted({row.effective_from for row in spec.models}, reverse=True)
-    cases = "".join(f" WHEN {day} >= DATE '{d.isoformat()}' THEN DATE '{d.isoformat()}'" for d in changes)
+    cases = "".join(
+        f" WHEN {day} >= DATE '{d.isoformat()}' THEN DATE '{d.isoformat()}'" for d in reversed(changes)
+    )
     return f"CASE{cases} ELSE DATE '-infinity' END" if cases else "DATE '-infinity'"
 
 
@@ -103,9 +105,9 @@ def _cache_savings(spec: Spec) -> Panel:
     # day (read by day, so each day lands in its epoch).
     model = priced_model("nullif(model, '')", "nullif(response_model, '')")
     columns = ("provider", "model", "response_model", "cache_read_tokens_priced")
-    breaks = tuple(sorted({row.effective_from for row in spec.models}))
-    rows = rollup_rows(columns, VARIABLES, detail=True, months=True, breaks=breaks)
-    epoch = _price_epoch(spec, "(bucket AT TIME ZONE 'UTC')::date")
+    changes = tuple(sorted({row.effective_from for row in spec.models}))
+    rows = rollup_rows(columns, VARIABLES, detail=True, months=True, breaks=changes)
+    epoch = _price_epoch(changes, "(bucket AT TIME ZONE 'UTC')::date")
     sql = (
         f"WITH {prices_cte(spec.models)},\n"
         "reads AS (\n"
