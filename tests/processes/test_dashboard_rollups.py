@@ -207,6 +207,28 @@ def test_truncation_and_drift_equal_the_raw_rows(db: psycopg.Connection, window:
     assert any(n > 1 for *_, n in pairs)  # a request model answered by two response models
 
 
+@pytest.mark.parametrize(("days", "field"), [(30, "day"), (100, "week"), (200, "month")])
+def test_the_truncation_ratio_series_equals_the_raw_rows(
+    db: psycopg.Connection, days: int, field: str
+) -> None:
+    """A point a day, a week beyond 90 days and a month beyond 180 (the rows begin 70 days back, so the
+    weeks and months overlapping the range hold exactly its rows)."""
+    start = DAY - timedelta(days=days)
+    got = {(t, m): v for t, m, v in _run(db, "quality", "truncated_ratio", start, {})}
+    raw = _raw(
+        db,
+        f"date_trunc('{field}', time, 'UTC'), concat_ws(' / ', application, coalesce(request_model, '')),"
+        " count(*) FILTER (WHERE finish_reason = 'length')::float8"
+        " / nullif(count(*) FILTER (WHERE finish_reason IS NOT NULL), 0)",
+        start,
+        "true",
+        "GROUP BY 1, 2",
+    )
+    assert set(got) == {(t, m) for t, m, _ in raw}
+    assert all(_close(got[t, m], v) for t, m, v in raw)
+    assert any(v for v in got.values())  # some truncated answers
+
+
 def test_output_length_percentiles_are_within_the_bucket_width_of_the_exact_ones(
     db: psycopg.Connection,
 ) -> None:

@@ -29,6 +29,7 @@ from observatory.render.dashboards.panels import (
     sql_filter,
 )
 from observatory.render.dashboards.sources import (
+    MONTHS_RANGE,
     SHORT_RANGE,
     WEEKS_RANGE,
     rollup_rows,
@@ -59,9 +60,11 @@ def _truncated(spec: Spec) -> list[Panel]:
     group = _group(spec)
     keys = tuple(ROLLUP_COLUMNS[g] for g in group)
     ratio = f"{TRUNCATED}::float8 / nullif({FINISHED}, 0)"
+    # Over the longest ranges a point a month: a year of weekly detail rows is 33,000 wide rows.
+    rows = rollup_rows((*keys, "finished", "truncated"), VARIABLES, detail=True, weeks=True, months=True)
     over_time = (
         f"SELECT {series_over_time(f'{ratio} AS value', group)}\n"
-        f"FROM {rollup_rows((*keys, 'finished', 'truncated'), VARIABLES, detail=True, weeks=True)}\n"
+        f"FROM {rows}\n"
         f"{series_group(group)} ORDER BY 1"
     )
     by_model = (
@@ -72,7 +75,8 @@ def _truncated(spec: Spec) -> list[Panel]:
     )
     description = (
         "Responses that stopped at the token limit (finish reason `length`), of all finished ones."
-        f" One point per UTC hour up to {SHORT_RANGE}, per UTC day beyond, per UTC week beyond {WEEKS_RANGE}."
+        f" One point per UTC hour up to {SHORT_RANGE}, per UTC day beyond, per UTC week beyond {WEEKS_RANGE},"
+        f" per UTC month beyond {MONTHS_RANGE}."
     )
     return [
         Panel(

@@ -5,7 +5,8 @@ Every SQL panel reads the coarsest rollup that answers it (`observatory.sql.roll
   detail columns, the detail daily rollup) beyond; for panels that need no finer bucket than a month
   (totals and breakdowns over the range), the monthly rollups for the range's whole UTC months and the
   daily ones only for the days before and after them; for time series over more than `WEEKS_RANGE`,
-  the weekly rollups (a point a UTC week, from Monday);
+  the weekly rollups (a point a UTC week, from Monday), and for the truncation ratio, whose detail rows
+  are wide, the monthly ones over more than `MONTHS_RANGE`;
 - the per-user daily rollups when the panel groups by user, or when the dashboard's `user` variable
   holds a selection (no other rollup is per user): over long ranges; over short ones, that user's raw
   rows, which the user index finds. Of the two per-user rollups, the one per user alone (a quarter of
@@ -35,6 +36,10 @@ LONG = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz > INTERVAL '{SHOR
 # Time series over longer ranges have a point a UTC week (from Monday), from the weekly rollups.
 WEEKS_RANGE: Final = "90 days"
 WEEKS = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz > INTERVAL '{WEEKS_RANGE}'"
+# Series from the detail rollups (wide rows: a year of weekly ones is 33,000 rows of 740 bytes at 10
+# million requests) have a point a UTC month over longer ranges still, from the monthly rollups (8,000).
+MONTHS_RANGE: Final = "180 days"
+MONTHS = f"$__timeTo()::timestamptz - $__timeFrom()::timestamptz > INTERVAL '{MONTHS_RANGE}'"
 
 
 def all_selected(variable: str) -> str:
@@ -94,12 +99,18 @@ def _by_day(
     """Branches over a daily rollup. With `months`, its monthly rollup (if it has one) answers the
     whole UTC months of the time range, and the daily one the days before and after them, each a
     range of the rollup's index; or, with a `span` too (whole months), the monthly rollup alone.
-    With `weeks`, its weekly rollup (if it has one) answers ranges longer than `WEEKS_RANGE`."""
+    With `weeks`, its weekly rollup (if it has one) answers ranges longer than `WEEKS_RANGE`; with
+    `months` too, its monthly rollup those longer than `MONTHS_RANGE` (a point a month)."""
     weekly = rollups.WEEKLY.get(rollup.name) if weeks and not span else None
     if weekly is not None:
+        branches = [_branch(rollup, columns, variables, *when, f"NOT ({WEEKS})")]
+        monthly = rollups.MONTHLY.get(rollup.name) if months else None
+        if monthly is None:
+            return [*branches, _branch(weekly, columns, variables, *when, WEEKS)]
         return [
-            _branch(rollup, columns, variables, *when, f"NOT ({WEEKS})"),
-            _branch(weekly, columns, variables, *when, WEEKS),
+            *branches,
+            _branch(weekly, columns, variables, *when, WEEKS, f"NOT ({MONTHS})"),
+            _branch(monthly, columns, variables, *when, MONTHS),
         ]
     monthly = rollups.MONTHLY.get(rollup.name) if months else None
     if monthly is None:
@@ -196,7 +207,8 @@ def rollup_rows(
     the buckets to read, instead of those overlapping the time range. `months`: the panel needs no
     bucket finer than a UTC month, so whole months are read from the monthly rollups (with `span`, the
     span is whole months, all read from those). `weeks`: a time series, whose points may be UTC weeks
-    (from Monday) over ranges longer than `WEEKS_RANGE`. `breaks`: with `months`, days the panel tells
+    (from Monday) over ranges longer than `WEEKS_RANGE`; with `months` too, UTC months over ranges
+    longer than `MONTHS_RANGE`. `breaks`: with `months`, days the panel tells
     apart from the days before them (see `calendar_split`).
 
     With a user selected, a panel reads a per-user daily rollup over long ranges, and that user's raw
@@ -263,8 +275,8 @@ def _union(branches: list[str]) -> str:
 
 def series_over_time(columns: str, group_by: tuple[str, ...]) -> str:
     """The time and series columns of a long-format time series over `rollup_rows`: one point per
-    bucket (an hour up to `SHORT_RANGE`, a day beyond, with `weeks` a week beyond `WEEKS_RANGE`),
-    named by the group-by keys."""
+    bucket (an hour up to `SHORT_RANGE`, a day beyond, with `weeks` a week beyond `WEEKS_RANGE` and
+    with `months` too a month beyond `MONTHS_RANGE`), named by the group-by keys."""
     return f'bucket AS "time", {sql_series(group_by, ROLLUP_COLUMNS)}, {columns}'
 
 
