@@ -104,7 +104,11 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
 ) -> None:
     with psycopg.connect(database, autocommit=True) as conn:
         _loaded_by_release_before(conn, monkeypatch, 4)
-        assert migrate(conn, SPEC).applied == ["V004__users_rollups.sql", "V005__calendar_rollups.sql"]
+        assert migrate(conn, SPEC).applied == [
+            "V004__users_rollups.sql",
+            "V005__calendar_rollups.sql",
+            "V006__users_rollup_order.sql",
+        ]
         users = _per_user(conn, names.VIEW_USERS_DAILY)
         assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
         assert users == _per_user(conn, DAILY)
@@ -112,6 +116,36 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
         maintain(conn, SPEC, NOW + timedelta(minutes=10))
         assert _per_user(conn, names.VIEW_USERS_DAILY) == users
         assert_monthly_sums_daily(conn)
+
+
+def test_an_upgrade_to_migration_6_stores_each_day_of_the_users_rollup_together(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 4 filled the users rollup in hash order; after migration 6 a day's rows are on about
+    as many pages as they fill (each day here: 1,000 users of the per-user daily rollup)."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        _loaded_by_release_before(conn, monkeypatch, 4)
+        parent = rollups.DAILY
+        values = {k: "''" for k, _ in parent.keys} | {m: "1" for m, _ in parent.measures}
+        values |= {"bucket": "day", "user_id": "'u' || n"}
+        conn.execute(
+            f"INSERT INTO {parent.store} ({', '.join(parent.columns)})\n"
+            f"SELECT {', '.join(values[c] for c in parent.columns)}\n"
+            "FROM generate_series(TIMESTAMPTZ '2026-02-01', TIMESTAMPTZ '2026-02-10', INTERVAL '1 day')"
+            " AS day, generate_series(1, 1000) AS n ORDER BY random()".encode()
+        )
+        migrate(conn, SPEC)
+        store = rollups.USERS_DAILY.store
+        pages = conn.execute(
+            f"SELECT bucket, count(*), count(DISTINCT (ctid::text::point)[0]) FROM {store}"
+            " WHERE bucket < '2026-03-01' GROUP BY 1".encode()
+        ).fetchall()
+        total = conn.execute(
+            f"SELECT pg_relation_size('{store}') / current_setting('block_size')::int".encode()
+        )
+        per_page = conn.execute(f"SELECT count(*) FROM {store}".encode()).fetchone()[0] / total.fetchone()[0]
+        assert len(pages) == 10 and all(rows == 1000 for _, rows, _ in pages)
+        assert all(used <= 1000 / per_page + 2 for _, _, used in pages), (per_page, pages)
 
 
 def _per_month(
@@ -145,7 +179,7 @@ def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_from_the_daily_ones
 ) -> None:
     with psycopg.connect(database, autocommit=True) as conn:
         _loaded_by_release_before(conn, monkeypatch, 5)
-        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql"]
+        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql", "V006__users_rollup_order.sql"]
         # From the daily stores, with the days whose raw rows are gone (before the 17th).
         totals = _per_month(conn, names.VIEW_TOTALS_MONTHLY, ("application",))
         assert totals == _per_month(conn, names.VIEW_TOTALS_DAILY, ("application",))

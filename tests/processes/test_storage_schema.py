@@ -36,7 +36,7 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         versioned = [m.filename for m in migrations(POSTGRES_SPEC) if m.version is not None]
-        assert versioned[-1] == "V005__calendar_rollups.sql"
+        assert versioned[-1] == "V006__users_rollup_order.sql"
         assert (first.applied, second.applied, second.unchanged) == (versioned, [], versioned)
         assert _columns(conn) == [c.name for c in COLUMNS]
         for rollup in ROLLUPS:  # a view over its store table
@@ -66,6 +66,7 @@ def test_a_database_of_the_first_release_gets_the_columns_added_since(
                 "V003__detail_rollups.sql",
                 "V004__users_rollups.sql",
                 "V005__calendar_rollups.sql",
+                "V006__users_rollup_order.sql",
             ],
             ["V001__schema.sql"],
         )

@@ -305,6 +305,22 @@ def added_columns(version: int) -> str:
     return "".join(f"ALTER TABLE {T} ADD COLUMN IF NOT EXISTS {c.name} {c.sql_type};\n" for c in added)
 
 
+def users_rollup_order() -> Migration:
+    """Migration 6, postgres flavour only: the per-user daily rollup per user alone rewritten in bucket
+    and user order (its primary key's), the order maintenance writes each day in. Migration 4 filled it
+    from the per-user daily rollup in hash order, so each day's rows lay scattered over the whole store:
+    at 5,000 users a day's 4,500 rows were on 4,000 of its 37,500 pages, all of which top users read
+    for each day before a range's first whole month; in order, on 93. (TimescaleDB stores its aggregates
+    by chunk, and has no migration 6.)"""
+    store = USERS_DAILY.store
+    return Migration(
+        6,
+        "users_rollup_order",
+        "-- The per-user daily rollup per user alone, in the order maintenance writes each day in.\n"
+        f"CLUSTER {store} USING {store}_pkey;\n",
+    )
+
+
 def migrations(spec: Spec) -> list[Migration]:
     """The migrations of the spec's storage engine, in the order they are applied."""
     schema = timescaledb_schema() if spec.storage.engine == "timescaledb" else postgres_schema()
@@ -321,4 +337,8 @@ def migrations(spec: Spec) -> list[Migration]:
     ]
     if spec.storage.engine == "timescaledb":
         return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]
-    return [*versioned, Migration(None, "views_and_grants", realtime_views() + grants())]
+    return [
+        *versioned,
+        users_rollup_order(),
+        Migration(None, "views_and_grants", realtime_views() + grants()),
+    ]
