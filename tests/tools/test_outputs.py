@@ -228,7 +228,8 @@ def test_tempo_and_loki_listen_on_all_interfaces_and_enforce_retention() -> None
     protocols = tempo_cfg["distributor"]["receivers"]["otlp"]["protocols"]
     assert {p["endpoint"].split(":")[0] for p in protocols.values()} == {"0.0.0.0"}
     assert (
-        tempo_cfg["compactor"]["compaction"]["block_retention"] == f"{spec.retention.traces.warm_days * 24}h"
+        tempo_cfg["backend_worker"]["compaction"]["block_retention"]
+        == f"{spec.retention.traces.warm_days * 24}h"
     )
     loki_cfg = yaml.safe_load((REPO / loki.LOKI_CONFIG).read_text())
     assert loki_cfg["compactor"]["retention_enabled"] is True

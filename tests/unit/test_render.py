@@ -6,6 +6,7 @@ import difflib
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
@@ -21,6 +22,7 @@ from observatory.render import (
     loki,
     render_artifacts,
     render_files,
+    target,
     tempo,
     text,
 )
@@ -151,10 +153,49 @@ def test_a_text_template_refuses_a_value_its_caller_did_not_pass() -> None:
 
 def test_retention_tiers_reach_tempo_loki_and_prometheus() -> None:
     spec = load(SPECS / "valid" / "full.yaml")
-    assert tempo.config(spec)["compactor"]["compaction"]["block_retention"] == "240h"  # traces warm 10 d
+    assert tempo.config(spec)["backend_worker"]["compaction"]["block_retention"] == "240h"  # traces warm 10 d
     assert loki.config(spec)["limits_config"]["retention_period"] == "504h"  # logs warm 21 d
     env = render_files(spec)["stack/settings.env"].decode()
     assert "PROMETHEUS_RETENTION=45d\n" in env  # metrics warm 45 d
+
+
+def test_tempo_3_gets_its_own_config_with_the_same_retention_and_receivers() -> None:
+    """Tempo 3 has no ingester or compactor section (it refuses keys it does not know): retention moves
+    to the backend worker's compaction; the image's tag decides the release line."""
+    spec = load(SPECS / "valid" / "full.yaml")
+    three = replace(spec, images=replace(spec.images, tempo="grafana/tempo:3.0.3"))
+    two = replace(spec, images=replace(spec.images, tempo="grafana/tempo:2.10.8"))
+    new, old = tempo.config(three), tempo.config(two)
+    assert new["backend_worker"]["compaction"]["block_retention"] == "240h"
+    assert old["compactor"]["compaction"]["block_retention"] == "240h"
+    assert not {"ingester", "compactor"} & set(new) and "backend_worker" not in old
+    assert new["distributor"] == old["distributor"] and new["storage"] == old["storage"]
+
+
+def test_a_store_run_from_its_binary_listens_on_loopback_and_keeps_data_where_told() -> None:
+    spec = load(SPECS / "valid" / "full.yaml")
+    ports = target.StoreProcess("/tmp/x", 1001, 1002, otlp_grpc_port=1003, otlp_http_port=1004)
+    t = tempo.config(spec, target.process(ports))
+    assert t["server"] == {
+        "http_listen_address": "127.0.0.1",
+        "http_listen_port": 1001,
+        "grpc_listen_address": "127.0.0.1",
+        "grpc_listen_port": 1002,
+        "log_level": "info",
+    }
+    protocols = t["distributor"]["receivers"]["otlp"]["protocols"]
+    assert (protocols["grpc"]["endpoint"], protocols["http"]["endpoint"]) == (
+        "127.0.0.1:1003",
+        "127.0.0.1:1004",
+    )
+    assert t["storage"]["trace"]["local"]["path"] == "/tmp/x/blocks"
+    assert t["live_store"]["wal"]["path"] == "/tmp/x/live-store/traces"  # the spec's Tempo is 3.x
+    assert t["backend_scheduler"]["local_work_path"] == "/tmp/x/backend-scheduler"
+    compose = tempo.config(spec)
+    assert set(t) == set(compose) and t["backend_worker"] == compose["backend_worker"]
+    lk = loki.config(spec, target.process(ports))
+    assert (lk["server"]["http_listen_port"], lk["common"]["path_prefix"]) == (1001, "/tmp/x")
+    assert lk["compactor"]["working_directory"] == "/tmp/x/compactor"
 
 
 def test_the_sql_datasource_follows_the_storage_engine() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from observatory import names
 from observatory.render.artifact import Artifact
-from observatory.render.target import COMPOSE, Target, s3_credential_envs
+from observatory.render.target import COMPOSE, Target, listen, s3_credential_envs
 from observatory.spec.types import ObjectStorage, Spec
 
 LOKI_CONFIG = "stack/loki/loki.yaml"
@@ -41,23 +41,20 @@ def _s3(store: ObjectStorage) -> dict[str, Any]:
 
 def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
     store = "s3" if target.object_storage else "filesystem"
+    data_dir = target.process.data_dir if target.process else DATA_DIR
     return {
         "auth_enabled": False,  # single tenant ("fake"); Grafana is the only reader
-        "server": {
-            "http_listen_port": names.PORT_LOKI_HTTP,
-            "grpc_listen_port": names.PORT_LOKI_GRPC,
-            "log_level": "info",
-        },
+        "server": {**listen(target, names.PORT_LOKI_HTTP, names.PORT_LOKI_GRPC), "log_level": "info"},
         "common": {
             "instance_addr": "127.0.0.1",
-            "path_prefix": DATA_DIR,
+            "path_prefix": data_dir,
             "storage": (
                 {"s3": _s3(target.object_storage)}
                 if target.object_storage
                 else {
                     "filesystem": {
-                        "chunks_directory": f"{DATA_DIR}/chunks",
-                        "rules_directory": f"{DATA_DIR}/rules",
+                        "chunks_directory": f"{data_dir}/chunks",
+                        "rules_directory": f"{data_dir}/rules",
                     }
                 }
             ),
@@ -83,7 +80,7 @@ def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
         },
         # Only the compactor deletes expired chunks; without retention_enabled nothing expires.
         "compactor": {
-            "working_directory": f"{DATA_DIR}/compactor",
+            "working_directory": f"{data_dir}/compactor",
             "compaction_interval": "10m",
             "retention_enabled": True,
             "retention_delete_delay": "2h",

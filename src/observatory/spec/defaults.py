@@ -24,7 +24,7 @@ IMAGES: Final = Images(
     alertmanager="prom/alertmanager:v0.34.0",
     # 2.10 is the maintained 2.x line; its single-binary config (ingester and compactor blocks) is
     # documented key by key, while 3.0 monolithic mode changed where retention lives.
-    tempo="grafana/tempo:2.10.8",
+    tempo="grafana/tempo:3.0.3",
     loki="grafana/loki:3.7.6",
     # Alpine image with PostgreSQL 17: TimescaleDB 2.29 dropped PostgreSQL 15.
     timescaledb="timescale/timescaledb:2.29.2-pg17",
