@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers e2e golden bench up down demo logs deploy undeploy
+.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden bench up down demo logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,9 @@ e2e: install tools collector ## Run the end-to-end tests on the local stack (rea
 
 test-containers: install ## Run the container tests (needs a Docker engine; fails without one)
 	REQUIRE_DOCKER=1 $(BIN)/pytest -m containers
+
+test-servers: install tools collector ## Run the server checks against the servers you name (README: Testing)
+	$(BIN)/pytest -m servers
 
 golden: install ## Regenerate the golden trees and error snapshots under tests/
 	$(BIN)/python scripts/update_golden.py

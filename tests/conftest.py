@@ -5,8 +5,10 @@ group can be selected (`pytest -m unit`, `make test-unit`): unit (Python only), 
 tools CI installs: promtool, amtool, kustomize, actionlint, and Prometheus and Alertmanager started
 with the compose flags), processes (real servers: PostgreSQL, the built collector, the ingester, the
 local stack), faults (the same servers crashed and fed garbage on purpose; minutes, so they can be
-run apart with `make test-faults`), containers (a Docker engine). A test elsewhere that needs Docker
-says so with its own `containers` marker, which then replaces its folder's.
+run apart with `make test-faults`), containers (a Docker engine), servers (Tempo and Loki you bring, by
+binary or URL: `make test-servers`). A test elsewhere that needs Docker says so with its own
+`containers` marker, which then replaces its folder's; one that can also run against a server you
+bring (TimescaleDB at $OBSERVATORY_TEST_TIMESCALEDB_DSN) carries `servers` too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ GOLDEN = REPO / "tests" / "golden"
 SCHEMAS = REPO / "tests" / "schemas"
 
 
-GROUPS = ("unit", "tools", "processes", "faults", "containers")
+GROUPS = ("unit", "tools", "processes", "faults", "containers", "servers")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,6 +51,12 @@ def missing_tool(message: str) -> NoReturn:
     """Skip the test for want of something CI installs, or fail under REQUIRE_TOOLS=1 (CI)."""
     if os.environ.get("REQUIRE_TOOLS") == "1":
         pytest.fail(f"{message}; REQUIRE_TOOLS=1 forbids skipping")
+    pytest.skip(message)
+
+
+def require_server(message: str) -> NoReturn:
+    """Skip a test for want of a server you bring (tests/servers) that no variable names. One that is
+    named but does not answer fails the test: a typo in a URL is not a reason to skip."""
     pytest.skip(message)
 
 
@@ -82,13 +90,16 @@ def docker_unavailable_reason() -> str | None:
     return None
 
 
-def require_docker() -> None:
+def require_docker(instead: str = "") -> None:
+    """Skip without a Docker engine (fail under REQUIRE_DOCKER=1); `instead`: the variable that names
+    a server you bring in its place, said in the reason."""
     reason = docker_unavailable_reason()
     if reason is None:
         return
     if os.environ.get("REQUIRE_DOCKER") == "1":
         pytest.fail(f"{reason}; REQUIRE_DOCKER=1 forbids skipping")
-    pytest.skip(f"{reason}: the container tests run in the GitHub Actions 'containers' job")
+    bring = f"; or set {instead} to run them against a server you bring" if instead else ""
+    pytest.skip(f"{reason}: the container tests run in the GitHub Actions 'containers' job{bring}")
 
 
 def start_prometheus(
@@ -218,7 +229,7 @@ def timescaledb_database(image: str) -> Iterator[str]:
             with psycopg.connect(brought, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         return
-    require_docker()
+    require_docker(instead="OBSERVATORY_TEST_TIMESCALEDB_DSN")
     from testcontainers.community.postgres import PostgresContainer
 
     from observatory import names

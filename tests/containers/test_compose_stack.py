@@ -15,7 +15,6 @@ import json
 import re
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from observatory import demo, names
 from observatory.render import compose_env, prometheus
 from observatory.spec import load
 from observatory.traffic import Traffic
+from tests import trace_and_log_checks as checks
 from tests.conftest import REPO, poll_until, require_docker
 
 LOGS = REPO / ".cache/compose-stack.log"  # the stack's logs, kept for CI after the containers go
@@ -99,9 +99,8 @@ def traffic(stack: Stack) -> Traffic:
 
 
 def test_tempo_and_loki_become_ready(stack: Stack) -> None:
-    for service, port in ((names.SVC_TEMPO, names.PORT_TEMPO_HTTP), (names.SVC_LOKI, names.PORT_LOKI_HTTP)):
-        url = f"{stack.url(service, port)}/ready"
-        poll_until(lambda url=url: requests.get(url, timeout=5).ok, f"{service} /ready", timeout_seconds=180)
+    checks.ready(stack.url(names.SVC_TEMPO, names.PORT_TEMPO_HTTP), "Tempo")
+    checks.ready(stack.url(names.SVC_LOKI, names.PORT_LOKI_HTTP), "Loki")
 
 
 def test_grafana_has_every_provisioned_datasource_and_they_answer(stack: Stack, traffic: Traffic) -> None:
@@ -180,40 +179,12 @@ def test_exact_request_totals_reach_prometheus(stack: Stack, traffic: Traffic) -
 
 def test_a_kept_error_trace_is_found_in_tempo_by_id(stack: Stack, traffic: Traffic) -> None:
     url = stack.url(names.SVC_TEMPO, names.PORT_TEMPO_HTTP)
-    trace_id = sorted(traffic.truth.error_traces)[0]
-    found = poll_until(
-        lambda: (r := requests.get(f"{url}/api/traces/{trace_id}", timeout=10)).ok and r.json(),
-        f"error trace {trace_id} in Tempo",
-        180,
-    )
-    # Tempo answers with the trace's resource spans (`batches` in 2.x, `resourceSpans` in 3.x).
-    batches = found.get("batches") or found.get("resourceSpans") or []
-    scopes = [ss for b in batches for ss in b.get("scopeSpans") or b.get("instrumentationLibrarySpans") or []]
-    spans = [span for ss in scopes for span in ss.get("spans", [])]
-    assert any(span["name"].startswith("chat ") for span in spans), [span["name"] for span in spans]
-    text = json.dumps(found)
-    assert not any(secret in text for secret in traffic.truth.pii)
+    checks.trace_by_id(url, sorted(traffic.truth.error_traces)[0], traffic)
 
 
 def test_the_traces_logs_are_found_in_loki_by_trace_id(stack: Stack, traffic: Traffic) -> None:
     url = stack.url(names.SVC_LOKI, names.PORT_LOKI_HTTP)
-    trace_id = sorted(traffic.truth.error_traces)[0]
-    now = time.time_ns()
-    params = {
-        "query": f'{{service_name=~".+"}} | trace_id="{trace_id}"',
-        "start": now - 3 * 3600 * 10**9,
-        "end": now + 60 * 10**9,
-        "limit": 50,
-    }
-
-    def lines() -> list[str]:
-        result = requests.get(f"{url}/loki/api/v1/query_range", params=params, timeout=10).json()["data"][
-            "result"
-        ]
-        return [line for stream in result for _ts, line, *_ in stream["values"]]
-
-    found = poll_until(lines, f"log lines with trace_id {trace_id} in Loki", 180)
-    assert not any(secret in line for line in found for secret in traffic.truth.pii)
+    checks.logs_by_trace_id(url, sorted(traffic.truth.error_traces)[0], traffic)
 
 
 def test_grafana_has_every_dashboard_and_answers_a_panel_query(stack: Stack, traffic: Traffic) -> None:
@@ -267,49 +238,6 @@ def test_grafana_has_every_dashboard_and_answers_a_panel_query(stack: Stack, tra
 def test_every_trace_and_log_panel_query_answers_for_dotted_and_multi_valued_selections(
     stack: Stack, traffic: Traffic
 ) -> None:
-    """Each TraceQL and LogQL panel query, interpolated as Grafana does (`:regex` escapes `.` in
-    gemini-2.5-flash), is accepted by the real Tempo and Loki, and All or the selection of every model
-    sent finds the kept error traces."""
-    from observatory.render import dashboards
-    from tests.unit.test_trace_and_log_queries import _interpolate, _queries
-
     tempo = stack.url(names.SVC_TEMPO, names.PORT_TEMPO_HTTP)
     loki = stack.url(names.SVC_LOKI, names.PORT_LOKI_HTTP)
-    boards = [a.content for a in dashboards.render(load(REPO / "observatory.yaml"))]
-    applications = sorted({key[0] for key in traffic.truth.requests})
-    models = sorted({key[1] for key in traffic.truth.requests})
-    everything = {"application": [".*"], "environment": [".*"], "model": [".*"], "search": ["."]}
-    selections = {
-        "all": everything,
-        "every model sent": {**everything, "model": models, "application": applications},
-        "one dotted value": {**everything, "model": ["gemini-2.5-flash"], "search": [r"timeout\s+after"]},
-    }
-    now = int(time.time())
-    for name, picked in selections.items():
-        for board in boards:
-            for query in _queries(board, "tempo"):
-                if "${trace_id}" in query:
-                    continue
-                # All's `.*` is Grafana's custom all value, which it writes unescaped in any format.
-                text = _interpolate(query.replace(":regex}", "}") if name == "all" else query, picked)
-                params = {"q": text, "start": now - 3 * 3600, "end": now + 60, "limit": 20}
-                answer = requests.get(f"{tempo}/api/search", params=params, timeout=20)
-                assert answer.ok, (name, text, answer.text)
-                if name != "one dotted value" and "status = error" in query:
-                    poll_until(
-                        lambda p=params: requests.get(f"{tempo}/api/search", params=p, timeout=20).json()[
-                            "traces"
-                        ],
-                        f"failed calls found with {name}",
-                        180,
-                    )
-            for query in _queries(board, "loki"):
-                text = _interpolate(query.replace("$__auto", "1m"), picked)
-                params = {
-                    "query": text,
-                    "start": (now - 3600) * 10**9,
-                    "end": (now + 60) * 10**9,
-                    "limit": 20,
-                }
-                answer = requests.get(f"{loki}/loki/api/v1/query_range", params=params, timeout=20)
-                assert answer.ok, (name, text, answer.text)
+    checks.every_panel_query_answers(load(REPO / "observatory.yaml"), tempo, loki, traffic)

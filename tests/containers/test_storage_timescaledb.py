@@ -3,16 +3,15 @@ the policies the spec decides, late data, backfill, today's bucket and uniquenes
 
 Needs a Docker engine: without one these tests skip with the reason (and fail under
 REQUIRE_DOCKER=1, as in the GitHub Actions 'containers' job, so they cannot silently stop running).
-OBSERVATORY_TEST_TIMESCALEDB_DSN runs them on a TimescaleDB you bring instead (an empty database on
-a server with shared_preload_libraries = 'timescaledb'): the tests migrate it and write rows to it.
+OBSERVATORY_TEST_TIMESCALEDB_DSN runs them on a TimescaleDB you bring instead (a superuser's DSN on a
+server with shared_preload_libraries = 'timescaledb'): the tests make a database of their own there,
+migrate it, write rows to it and drop it (`make test-servers`).
 
 Tests run in file order on one database, each writing rows in a time range of its own.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,15 +29,14 @@ from observatory.sql.rollups import CALENDAR, ROLLUPS
 from observatory.sql.schema import migrations
 from observatory.storage.backfill import backfill
 from observatory.storage.migrate import MigrateReport, migrate
-from tests.conftest import REPO, require_docker, timescaledb_database
+from tests.conftest import REPO, timescaledb_database
 from tests.processes.test_storage_lifecycle import assert_monthly_sums_daily
 from tests.processes.test_storage_maintain import expected, insert, one_row, rollup, synthetic_rows
 
-pytestmark = pytest.mark.containers
+pytestmark = [pytest.mark.containers, pytest.mark.servers]
 
 SPEC = load(REPO / "observatory.yaml")
 T, HOURLY, DAILY = names.TABLE_REQUESTS, names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
-ENV_DSN = "OBSERVATORY_TEST_TIMESCALEDB_DSN"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 TODAY = NOW.replace(hour=0, minute=0)
 
@@ -84,22 +82,8 @@ def timescaledb() -> Iterator[Migrated]:
     """The pinned TimescaleDB image (or the server at $OBSERVATORY_TEST_TIMESCALEDB_DSN) with the
     repository spec's schema migrated twice."""
     assert SPEC.storage.engine == "timescaledb"
-    if os.environ.get(ENV_DSN):
-        yield _migrate_twice(os.environ[ENV_DSN])
-        return
-    require_docker()
-    from testcontainers.community.postgres import PostgresContainer
-
-    container = PostgresContainer(
-        SPEC.images.timescaledb,
-        username="postgres",
-        password=secrets.token_urlsafe(18),
-        dbname=names.DB_NAME,
-    )
-    # start() waits until psql answers over TCP inside the container, which the image's entrypoint
-    # allows only once its init scripts (CREATE EXTENSION timescaledb) are done.
-    with container:
-        yield _migrate_twice(container.get_connection_url(driver=None))
+    with timescaledb_database(SPEC.images.timescaledb) as url:
+        yield _migrate_twice(url)
 
 
 def test_migrating_twice_applies_the_schema_once_and_the_policies_each_time(timescaledb: Migrated) -> None:

@@ -65,7 +65,8 @@ SELECTIONS: dict[str, tuple[dict[str, str | list[str]], str]] = {
 
 
 @pytest.fixture(
-    scope="module", params=["postgres", pytest.param("timescaledb", marks=pytest.mark.containers)]
+    scope="module",
+    params=["postgres", pytest.param("timescaledb", marks=[pytest.mark.containers, pytest.mark.servers])],
 )
 def db(request: pytest.FixtureRequest, postgres: LocalPostgres) -> Iterator[psycopg.Connection]:
     """Either flavour with 70 days of requests (three an hour) and its rollups; the last half hour's
