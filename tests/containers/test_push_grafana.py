@@ -84,6 +84,15 @@ def test_push_adds_everything_then_finds_it_unchanged(spec: Spec, grafana: Grafa
     second = push.push(spec, target, ENV)
     assert {status for status, _, _ in second.lines} == {"unchanged"}
     assert len(second.lines) == len(first.lines)
+    # Every enabled dashboard is in Grafana, in the folder, with the pushed title.
+    found = requests.get(
+        f"{url}/api/search",
+        params={"type": "dash-db", "folderUIDs": names.DASHBOARD_FOLDER_UID},
+        auth=(user, password),
+        timeout=10,
+    ).json()
+    pushed = {uid for status, kind, uid in first.lines if kind == "dashboard"}
+    assert pushed and pushed <= {d["uid"] for d in found}
 
 
 def test_push_reports_bad_credentials(spec: Spec, grafana: Grafana) -> None:
