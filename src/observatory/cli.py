@@ -245,6 +245,51 @@ def _cmd_push(spec: Spec, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_api(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory.api import server
+
+    host, _, port = args.listen.rpartition(":")
+    if not port.isdigit() or not host:
+        raise UsageError(f"--listen wants host:port, got {args.listen!r}")
+    dsn = args.dsn or os.environ.get(server.ENV_DSN) or os.environ.get(ENV_DSN)
+    if not dsn:
+        raise UsageError(f"give --dsn or set {server.ENV_DSN} (a postgresql:// URL for the API's own role)")
+    try:
+        tokens = server.load_tokens(args.token_file)
+        server.check_exposure(host, tokens, args.insecure_loopback)
+    except server.ApiConfigError as err:
+        raise UsageError(str(err)) from None
+    return server.run(spec, dsn, host, int(port), tokens)
+
+
+def _cmd_report(spec: Spec, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from observatory.api import report
+    from observatory.api.store import QueryError
+    from observatory.local.stack import DEFAULT_STATE_DIR, running_state
+
+    try:
+        since = report.parse_since(args.since)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    dsn = args.dsn or os.environ.get(ENV_DSN)
+    if not dsn and (state := running_state(DEFAULT_STATE_DIR)) is not None:
+        dsn = state.get("database_url")
+    if not dsn:
+        raise UsageError(f"give --dsn or set {ENV_DSN}, or start the local stack (make up)")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            built = report.build(conn, spec, datetime.now(UTC), since)
+    except (psycopg.Error, QueryError) as err:
+        print(f"observatory report: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    sys.stdout.write(report.to_json(built) if args.format == "json" else report.to_table(built))
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     schema = SpecFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -291,6 +336,15 @@ def _parser() -> argparse.ArgumentParser:
     _demo_parser(sub.add_parser("demo", help="send synthetic LLM traffic to a stack; write its ground truth"))
     _push_parser(
         sub.add_parser("push", help="push the dashboards, their folder and datasources to a Grafana")
+    )
+    _api_parser(sub.add_parser("api", help="serve the GraphQL query API over the store (bearer tokens)"))
+    report = sub.add_parser("report", help="print spend, latency, errors and budgets for a recent window")
+    report.add_argument(
+        "--since", default="24h", help="the window ending now: 30m, 24h, 7d, 2w (default: 24h)"
+    )
+    report.add_argument("--format", choices=("table", "json"), default="table")
+    report.add_argument(
+        "--dsn", help=f"postgresql:// URL (default: ${ENV_DSN}, else the running local stack's database)"
     )
     local = sub.add_parser("local", help="run the stack as local processes, without Docker")
     local.add_argument("action", choices=("up", "down", "status"))
@@ -349,6 +403,24 @@ def _push_parser(push: argparse.ArgumentParser) -> None:
     )
 
 
+def _api_parser(api: argparse.ArgumentParser) -> None:
+    from observatory.api.server import ENV_DSN as API_DSN
+    from observatory.api.server import ENV_TOKEN
+
+    api.add_argument("--listen", default="127.0.0.1:8090", help="host:port (default: 127.0.0.1:8090)")
+    api.add_argument("--dsn", help=f"postgresql:// URL of the API's read-only role (default: ${API_DSN})")
+    api.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"accepted bearer tokens, one per line (default: ${ENV_TOKEN}); no token, no start",
+    )
+    api.add_argument(
+        "--insecure-loopback",
+        action="store_true",
+        help="serve without a token; only on a loopback address, for a first try on one machine",
+    )
+
+
 def _demo_parser(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--endpoint",
@@ -373,6 +445,8 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "demo": _cmd_demo,
     "local": _cmd_local,
     "push": _cmd_push,
+    "api": _cmd_api,
+    "report": _cmd_report,
 }
 
 

@@ -87,10 +87,12 @@ def db(request: pytest.FixtureRequest, postgres: LocalPostgres) -> Iterator[psyc
             insert(conn, late)
             yield conn
         return
+    # One database per module that uses this fixture (tests/processes/test_api.py does too).
+    name = "rollups_" + request.module.__name__.rsplit(".", 1)[-1]
     admin = postgres.dsn.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('CREATE DATABASE "dashboard_rollups"')
-    url = postgres.dsn.rsplit("/", 1)[0] + "/dashboard_rollups"
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn, SPEC)
         for day in sorted({r[0].date() for r in rows}):
@@ -100,7 +102,7 @@ def db(request: pytest.FixtureRequest, postgres: LocalPostgres) -> Iterator[psyc
         insert(conn, late)
         yield conn
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE "dashboard_rollups" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def _panel(board: str, slug: str) -> Sql:

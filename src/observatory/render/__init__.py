@@ -13,6 +13,7 @@ from observatory import names
 from observatory.render import (
     alertmanager,
     alerts,
+    api,
     collector,
     compose_env,
     dashboards,
@@ -41,6 +42,7 @@ RENDERERS: tuple[Renderer, ...] = (
     storage.render,
     alerts.render,
     dashboards.render,
+    api.render,
 )
 
 
