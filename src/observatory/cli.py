@@ -86,7 +86,12 @@ def _cmd_migrate(spec: Spec, args: argparse.Namespace) -> int:
 
     try:
         with psycopg.connect(_dsn(args)) as conn:
-            report = migrate(conn, spec, os.environ.get(names.ENV_DB_READER_PASSWORD))
+            report = migrate(
+                conn,
+                spec,
+                os.environ.get(names.ENV_DB_READER_PASSWORD),
+                os.environ.get(names.ENV_DB_API_PASSWORD),
+            )
     except (psycopg.Error, MigrationError) as err:
         print(f"observatory migrate: {err}", file=sys.stderr)
         return EXIT_INVALID
@@ -171,6 +176,7 @@ def _cmd_ingest(spec: Spec, args: argparse.Namespace) -> int:
         migrate=not args.no_migrate,
         maintain_interval_seconds=args.maintain_interval_seconds,
         reader_password=os.environ.get(names.ENV_DB_READER_PASSWORD),
+        api_password=os.environ.get(names.ENV_DB_API_PASSWORD),
     )
     return server.run(spec, options)
 

@@ -87,6 +87,9 @@ ENV_GRAFANA_ADMIN_USER: Final = "GRAFANA_ADMIN_USER"
 ENV_GRAFANA_ADMIN_PASSWORD: Final = "GRAFANA_ADMIN_PASSWORD"
 ENV_DB_PASSWORD: Final = "OBSERVATORY_DB_PASSWORD"
 ENV_DB_READER_PASSWORD: Final = "OBSERVATORY_DB_READER_PASSWORD"
+ENV_DB_API_PASSWORD: Final = "OBSERVATORY_DB_API_PASSWORD"  # the query API's database role
+ENV_API_TOKEN: Final = "OBSERVATORY_API_TOKEN"  # a bearer token the query API accepts
+ENV_API_DATABASE_URL: Final = "OBSERVATORY_API_DATABASE_URL"
 ENV_USER_ID_HASH_KEY: Final = "OBSERVATORY_USER_ID_HASH_KEY"
 # Tempo and Loki expand these (`-config.expand-env=true`) into their S3 credentials, unless the spec's
 # reference names its own variable.
@@ -97,6 +100,7 @@ ENV_S3_SECRET_ACCESS_KEY: Final = "OBSERVATORY_S3_SECRET_ACCESS_KEY"
 DB_NAME: Final = "observatory"
 DB_WRITER_USER: Final = "observatory"
 DB_READER_USER: Final = "grafana_reader"
+DB_API_USER: Final = "observatory_api"  # the query API's role: reads what Grafana's does, nothing more
 TABLE_REQUESTS: Final = "llm_requests"
 VIEW_REQUESTS_HOURLY: Final = "llm_requests_hourly"
 VIEW_REQUESTS_DAILY: Final = "llm_requests_daily"

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,10 +24,13 @@ import pytest
 import requests
 from psycopg.conninfo import make_conninfo
 
+from observatory import names
 from observatory.api import store
 from observatory.spec.types import Budget
+from observatory.sql import rollups
+from observatory.storage.migrate import migrate
 from tests.conftest import free_port, poll_until
-from tests.processes.test_dashboard_rollups import DAY, HOUR, NOW, T, _close, db
+from tests.processes.test_dashboard_rollups import DAY, HOUR, NOW, SPEC, T, _close, db
 from tests.processes.test_storage_maintain import insert, one_row
 
 __all__ = ["db"]  # the fixture, imported so pytest finds it here
@@ -193,10 +198,31 @@ def _dsn(conn: psycopg.Connection) -> str:
 
 
 @pytest.fixture(scope="module")
-def api(db: psycopg.Connection, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api_dsn(db: psycopg.Connection) -> str:
+    """The API's own role, given a password the way the ingester gives it one: by migrate."""
+    password = secrets.token_urlsafe(16)
+    timescale = db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    engine = "timescaledb" if timescale and timescale[0] else "postgres"
+    migrate(db, replace(SPEC, storage=replace(SPEC.storage, engine=engine)), api_password=password)
+    return make_conninfo(db.info.dsn, user=names.DB_API_USER, password=password)
+
+
+def test_the_api_role_reads_the_requests_and_rollups_and_nothing_else(api_dsn: str) -> None:
+    with psycopg.connect(api_dsn, autocommit=True) as conn:
+        for relation in (T, *(r.name for r in rollups.ROLLUPS)):
+            conn.execute(f"SELECT * FROM {relation} LIMIT 1".encode())
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute(f"DELETE FROM {T}".encode())
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM observatory_schema_migrations")
+
+
+@pytest.fixture(scope="module")
+def api(api_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
-    env = {**os.environ, "OBSERVATORY_API_TOKEN": TOKEN, "OBSERVATORY_API_DATABASE_URL": _dsn(db)}
+    env = {**os.environ, "OBSERVATORY_API_TOKEN": TOKEN, "OBSERVATORY_API_DATABASE_URL": api_dsn}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "observatory", "api", "--listen", f"127.0.0.1:{port}"],

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, NewType, TypeVar
 
+import psycopg
 import strawberry
 from graphql import GraphQLError
 from psycopg_pool import ConnectionPool
@@ -209,6 +210,11 @@ async def _run(info: Info[Context, None], query: Callable[..., R]) -> R:
         return await asyncio.to_thread(work)
     except store.QueryError as err:
         raise GraphQLError(str(err), extensions={"code": "BAD_ARGUMENT"}) from None
+    except psycopg.errors.QueryCanceled:
+        raise GraphQLError(
+            "the query ran past the API's statement timeout: narrow the range, the grouping or the filter",
+            extensions={"code": "TIMEOUT"},
+        ) from None
 
 
 def _spend_row(group: store.Group) -> SpendRow:

@@ -27,13 +27,14 @@ import psycopg
 from psycopg_pool import ConnectionPool
 from strawberry.asgi import GraphQL
 
+from observatory import names
 from observatory.api.schema import SCHEMA, Context
 from observatory.spec.types import Spec
 
 log = logging.getLogger(__name__)
 
-ENV_TOKEN = "OBSERVATORY_API_TOKEN"
-ENV_DSN = "OBSERVATORY_API_DATABASE_URL"
+ENV_TOKEN = names.ENV_API_TOKEN
+ENV_DSN = names.ENV_API_DATABASE_URL
 STATEMENT_TIMEOUT_MS = 5000
 
 Scope = MutableMapping[str, Any]

@@ -82,6 +82,7 @@ class Options:
     migrate: bool = True
     maintain_interval_seconds: float = 300
     reader_password: str | None = None
+    api_password: str | None = None  # the query API's role's
 
 
 class ByteBudget:
@@ -213,7 +214,7 @@ class Service:
         while self.options.migrate and not self.stopping.is_set():
             try:
                 with psycopg.connect(self.options.dsn, connect_timeout=5) as conn:
-                    migrate(conn, self.spec, self.options.reader_password)
+                    migrate(conn, self.spec, self.options.reader_password, self.options.api_password)
                 break
             except psycopg.OperationalError as err:
                 log.warning("database not reachable for migration, retrying in %.0fs: %s", delay, err)

@@ -39,6 +39,8 @@ SECRETS: dict[str, Callable[[], str]] = {
     names.ENV_GRAFANA_ADMIN_PASSWORD: _password,
     names.ENV_DB_PASSWORD: _password,
     names.ENV_DB_READER_PASSWORD: _password,
+    names.ENV_DB_API_PASSWORD: _password,
+    names.ENV_API_TOKEN: _password,
     names.ENV_USER_ID_HASH_KEY: _hash_key,
 }
 

@@ -42,6 +42,7 @@ from observatory.sql.rollups import (
 T = names.TABLE_REQUESTS
 HOURLY, DAILY = names.VIEW_REQUESTS_HOURLY, names.VIEW_REQUESTS_DAILY
 READER = names.DB_READER_USER
+API = names.DB_API_USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +162,17 @@ def timescaledb_schema() -> str:
 def grants() -> str:
     readable = ", ".join([T, *(r.name for r in ROLLUPS)])
     return (
-        f"-- Grafana reads through {READER}, which can read these and nothing else.\n"
-        f"GRANT USAGE ON SCHEMA public TO {READER};\n"
-        f"GRANT SELECT ON {readable} TO {READER};\n"
+        f"-- Grafana reads through {READER}, and the query API through {API}: each can read these and\n"
+        "-- nothing else.\n"
+        f"GRANT USAGE ON SCHEMA public TO {READER}, {API};\n"
+        f"GRANT SELECT ON {readable} TO {READER}, {API};\n"
         "-- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to\n"
         "-- 180 ms at 10 million rows) than running it.\n"
         f"ALTER ROLE {READER} SET jit = off;\n"
+        f"ALTER ROLE {API} SET jit = off;\n"
+        "-- The API's sessions only read, and no query of a client holds the database for long.\n"
+        f"ALTER ROLE {API} SET default_transaction_read_only = on;\n"
+        f"ALTER ROLE {API} SET statement_timeout = '5s';\n"
     )
 
 

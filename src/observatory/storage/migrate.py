@@ -2,8 +2,8 @@
 
 Runs under an advisory lock in one transaction, so two ingesters starting together do not race, and
 a failure leaves the database as it was. A versioned migration whose text changed after it was
-applied is an error (the fix is a new migration), never silently re-run. The Grafana reader role is
-created here; its password comes from the environment, never from a file.
+applied is an error (the fix is a new migration), never silently re-run. The read-only roles (Grafana's
+and the query API's) are created here; their passwords come from the environment, never from a file.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ def _checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _ensure_reader(conn: psycopg.Connection, password: str | None) -> None:
-    role = names.DB_READER_USER
+def _ensure_role(conn: psycopg.Connection, role: str, password: str | None) -> None:
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
     if not exists:
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
@@ -49,8 +48,14 @@ def _ensure_reader(conn: psycopg.Connection, password: str | None) -> None:
         )
 
 
-def migrate(conn: psycopg.Connection, spec: Spec, reader_password: str | None = None) -> MigrateReport:
-    """Bring the database at `conn` to the schema of `spec`; returns what was done."""
+def migrate(
+    conn: psycopg.Connection,
+    spec: Spec,
+    reader_password: str | None = None,
+    api_password: str | None = None,
+) -> MigrateReport:
+    """Bring the database at `conn` to the schema of `spec`; returns what was done. A role whose
+    password is given can log in with it; without one it exists but cannot log in."""
     report = MigrateReport([], [], [])
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_ID,))
@@ -59,7 +64,8 @@ def migrate(conn: psycopg.Connection, spec: Spec, reader_password: str | None = 
             " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        _ensure_reader(conn, reader_password)
+        _ensure_role(conn, names.DB_READER_USER, reader_password)
+        _ensure_role(conn, names.DB_API_USER, api_password)
         applied = {
             v: (n, c)
             for v, n, c in conn.execute("SELECT version, name, checksum FROM observatory_schema_migrations")

@@ -468,9 +468,14 @@ BEGIN
 END
 $$;
 
--- Grafana reads through grafana_reader, which can read these and nothing else.
-GRANT USAGE ON SCHEMA public TO grafana_reader;
-GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly TO grafana_reader;
+-- Grafana reads through grafana_reader, and the query API through observatory_api: each can read these and
+-- nothing else.
+GRANT USAGE ON SCHEMA public TO grafana_reader, observatory_api;
+GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly TO grafana_reader, observatory_api;
 -- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to
 -- 180 ms at 10 million rows) than running it.
 ALTER ROLE grafana_reader SET jit = off;
+ALTER ROLE observatory_api SET jit = off;
+-- The API's sessions only read, and no query of a client holds the database for long.
+ALTER ROLE observatory_api SET default_transaction_read_only = on;
+ALTER ROLE observatory_api SET statement_timeout = '5s';
