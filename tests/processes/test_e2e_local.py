@@ -20,6 +20,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ import pytest
 import requests
 
 from observatory import demo, names
+from observatory.local import env_file, stack
 from observatory.local import postgres as local_pg
-from observatory.local import stack
 from observatory.spec import Spec, load
 from observatory.storage.maintain import maintain
 from observatory.traffic import APPLICATIONS, EMBEDDING_MODEL, MODELS, Traffic, Truth
@@ -149,6 +150,7 @@ class Run:
     state: dict[str, Any]
     traffic: Traffic
     report: demo.Report
+    secrets: dict[str, str]  # the stack's secrets file (.env)
 
     @property
     def prometheus(self) -> str:
@@ -186,7 +188,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 60,
             )
             maintain(conn, load(state_dir / "spec.yaml"))  # the ingester's spec: engine postgres
-        yield Run(spec, state, traffic, report)
+        yield Run(spec, state, traffic, report, env_file.read(state_dir / ".env"))
     finally:
         stack.down(state_dir)
     left = [f"{name} (pid {pid})" for name, pid in pids.items() if _running(pid)]
@@ -242,6 +244,51 @@ def test_each_signal_equals_the_traffics_ground_truth(run: Run, signal: Signal) 
     )
 
 
+API_SPEND = """query($from: DateTime!, $to: DateTime!) {
+  spend(from: $from, to: $to, groupBy: [APPLICATION, MODEL]) {
+    rows { application model requests inputTokens outputTokens cacheReadTokens cacheWriteTokens
+           unpricedRequests costUsd }
+  }
+  errors(from: $from, to: $to, groupBy: [APPLICATION]) { application byType { type count } }
+}"""
+
+
+def test_the_query_api_answers_with_the_traffics_ground_truth(run: Run) -> None:
+    # Through the API the local stack runs, with the token from its secrets file, as a user would.
+    now = datetime.now(UTC)
+    variables = {"from": (now - timedelta(days=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
+    url = run.state["urls"]["api"]
+    token = run.secrets[names.ENV_API_TOKEN]
+    assert (
+        requests.post(url, json={"query": API_SPEND, "variables": variables}, timeout=10).status_code == 401
+    )
+    answer = requests.post(
+        url,
+        json={"query": API_SPEND, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    data = answer.json()["data"]
+    truth = run.traffic.truth
+    rows = {(r["application"], r["model"]): r for r in data["spend"]["rows"]}
+    assert set(rows) == set(truth.requests)
+    for key, row in rows.items():
+        assert (row["requests"], row["inputTokens"], row["outputTokens"]) == (
+            truth.requests[key],
+            truth.input_tokens[key],
+            truth.output_tokens[key],
+        ), key
+        assert (row["cacheReadTokens"], row["cacheWriteTokens"], row["unpricedRequests"]) == (
+            truth.cache_read_tokens[key],
+            truth.cache_write_tokens[key],
+            truth.unpriced_requests[key],
+        ), key
+        assert math.isclose(row["costUsd"], truth.cost_usd.get(key, 0.0), rel_tol=0, abs_tol=1e-9), key
+    errors = {(r["application"], t["type"]): t["count"] for r in data["errors"] for t in r["byType"]}
+    assert errors == dict(truth.error_types) and errors
+
+
 def test_every_stored_provider_is_canonical_and_every_dialect_was_sent(run: Run) -> None:
     assert set(run.traffic.truth.dialect_spans) == {"openllmetry", "openlit", "openinference", "legacy"}
     with psycopg.connect(run.dsn) as conn:
@@ -279,8 +326,8 @@ def test_no_pii_or_raw_user_id_reaches_any_text_column_of_the_database(run: Run)
 
 def test_the_stack_runs_detached_and_its_state_names_every_service(run: Run) -> None:
     services = run.state["services"]
-    assert list(services) == ["postgres", "alertmanager", "prometheus", "ingester", "collector"]
-    for name in ("alertmanager", "prometheus", "ingester", "collector"):
+    assert list(services) == ["postgres", "alertmanager", "prometheus", "ingester", "api", "collector"]
+    for name in ("alertmanager", "prometheus", "ingester", "api", "collector"):
         pid = services[name]["pid"]
         assert os.getsid(pid) == pid, f"{name} is not in a session of its own"
         assert Path(services[name]["log"]).exists()

@@ -35,6 +35,7 @@ import yaml
 from observatory import names
 from observatory.ingest import server as ingest_server
 from observatory.ingest.convert import native_missing
+from observatory.local import env_file as secrets_file
 from observatory.local import hash_key
 from observatory.local.postgres import LocalPostgres
 from observatory.processes import ManagedProcess, free_port, poll_until, port_is_free
@@ -86,6 +87,7 @@ def choose_ports(spec: Spec, out: TextIO) -> dict[str, int]:
         "prometheus": spec.ports.prometheus,
         "alertmanager": spec.ports.alertmanager,
         "ingester": spec.ports.ingester,
+        "api": spec.ports.api,
         "otlp_grpc": spec.ports.otlp_grpc,
         "otlp_http": spec.ports.otlp_http,
     }
@@ -171,6 +173,7 @@ def up(
     bins = {"prometheus": _binary("prometheus"), "alertmanager": _binary("prometheus-alertmanager")}
     local_spec = parse(local_spec_text(spec_path), "local spec")  # fails here, not in the ingester
     key_env = _hash_key_env(spec, env_file or root / ".env", out)
+    api_secrets = _api_secrets(spec, env_file or root / ".env")
     state_dir.mkdir(parents=True, exist_ok=True)
     if fresh:
         reset(state_dir, out)
@@ -202,8 +205,10 @@ def up(
             ingest_server.command(state_dir / "spec.yaml", f"127.0.0.1:{ports['ingester']}", *decoder),
             ingester_url,
             f"{ingester_url}/readyz",
-            {"OBSERVATORY_DATABASE_URL": pg.dsn},
+            # The ingester migrates, which gives the query API's role this password.
+            {"OBSERVATORY_DATABASE_URL": pg.dsn, **api_secrets},
         )
+        _api(start, state_dir / "spec.yaml", ports["api"], pg, api_secrets)
         _collector(start, spec, collector_bin, ports, local_target(root, ports), key_env)
     except BaseException:
         down(state_dir)
@@ -265,6 +270,33 @@ def _hash_key_env(spec: Spec, env_file: Path, out: TextIO) -> dict[str, str]:
         return hash_key.resolve(spec.pii.user_id_hash_key, env_file, out=out)
     except hash_key.HashKeyError as err:
         raise StackError(str(err)) from None
+
+
+def _api_secrets(spec: Spec, path: Path) -> dict[str, str]:
+    """The query API's token and its database role's password, from the secrets file (made there, mode
+    0600, the first time), like the compose stack's."""
+    ref = spec.pii.user_id_hash_key
+    secrets_file.ensure(path, ref.env if ref.env else names.ENV_USER_ID_HASH_KEY)
+    kept = secrets_file.read(path)
+    return {name: kept[name] for name in (names.ENV_API_TOKEN, names.ENV_DB_API_PASSWORD)}
+
+
+def _api(start: _Starter, spec_path: Path, port: int, pg: LocalPostgres, api_secrets: dict[str, str]) -> None:
+    """`observatory api` on loopback, reading through its own role; its token is in the secrets file."""
+    url = f"http://127.0.0.1:{port}"
+    password = api_secrets[names.ENV_DB_API_PASSWORD]
+    dsn = f"postgresql://{names.DB_API_USER}:{password}@127.0.0.1:{pg.port}/{names.DB_NAME}"
+    argv = [
+        sys.executable,
+        "-m",
+        "observatory",
+        "--spec",
+        str(spec_path),
+        "api",
+        f"--listen=127.0.0.1:{port}",
+    ]
+    env = {names.ENV_API_TOKEN: api_secrets[names.ENV_API_TOKEN], names.ENV_API_DATABASE_URL: dsn}
+    start.process("api", argv, f"{url}/graphql", f"{url}/readyz", env)
 
 
 def _alertmanager(start: _Starter, spec: Spec, binary: str, port: int) -> None:
@@ -387,6 +419,8 @@ def describe(state: dict[str, Any]) -> str:
             f"  Prometheus    {urls['prometheus']}",
             f"  Alertmanager  {urls['alertmanager']}",
             f"  Ingester      {urls['ingester']}",
+            f"  Query API     {urls['api']}   (GraphQL; bearer token: {names.ENV_API_TOKEN} in .env;"
+            " or run: observatory report)",
             f"  PostgreSQL    {urls['postgres']}   (storage.engine forced to postgres; URL with password "
             "in state.json)",
             f"Needs Docker and does not run here: {', '.join(NEEDS_DOCKER)}. The collector keeps metrics "

@@ -25,6 +25,7 @@ PORT_COMPONENTS = (
     "otlp_grpc",
     "otlp_http",
     "ingester",
+    "api",
 )
 
 

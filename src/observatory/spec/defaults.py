@@ -42,6 +42,7 @@ PORTS: Final = {
     "otlp_grpc": 4317,
     "otlp_http": 4318,
     "ingester": 8088,
+    "api": 8090,
 }
 # Published on loopback only: a laptop stack must not expose unauthenticated backends to the LAN.
 BIND_ADDRESS: Final = "127.0.0.1"

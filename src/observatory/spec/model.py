@@ -104,6 +104,7 @@ class PortsFile(FileModel):
     otlp_grpc: Port | None = None
     otlp_http: Port | None = None
     ingester: Port | None = None
+    api: Port | None = None
 
 
 # Constructs Go's RE2 engine (which the collector uses) does not support; Python would accept them.

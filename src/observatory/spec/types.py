@@ -46,6 +46,7 @@ class Ports:
     otlp_grpc: int
     otlp_http: int
     ingester: int
+    api: int  # the query API (observatory api)
 
 
 @dataclass(frozen=True, slots=True)
