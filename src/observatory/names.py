@@ -37,6 +37,7 @@ SVC_LOKI: Final = "loki"
 SVC_TIMESCALEDB: Final = "timescaledb"
 SVC_COLLECTOR: Final = "otel-collector"
 SVC_INGESTER: Final = "ingester"
+SVC_API: Final = "api"  # the query API (observatory api)
 # On Kubernetes the collector runs in two tiers: applications send to the load-balancing tier, which
 # takes the compose name above; this tier runs the rendered config (tail sampling and all before it).
 SVC_COLLECTOR_SAMPLING: Final = "otel-collector-sampling"
@@ -60,6 +61,7 @@ PORT_OTLP_HTTP: Final = 4318
 PORT_COLLECTOR_METRICS: Final = 8888
 PORT_COLLECTOR_HEALTH: Final = 13133
 PORT_INGESTER: Final = 8088
+PORT_API: Final = 8090
 
 # --- Paths inside the containers: where each component reads its config and keeps its data. The
 # compose file mounts the generated files here (tests/ compares it with these) and so do the

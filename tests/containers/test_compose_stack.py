@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 import requests
 
 from observatory import demo, names
+from observatory.local import env_file
 from observatory.render import compose_env, prometheus
 from observatory.spec import load
 from observatory.traffic import Traffic
@@ -34,9 +34,10 @@ pytestmark = pytest.mark.containers
 
 
 class Stack:
-    def __init__(self, compose: object, credentials: tuple[str, str]) -> None:
+    def __init__(self, compose: object, credentials: tuple[str, str], secrets: dict[str, str]) -> None:
         self.compose = compose
         self.credentials = credentials
+        self.secrets = secrets
 
     def url(self, service: str, port: int) -> str:
         host, mapped = self.compose.get_service_host_and_port(service, port)  # type: ignore[attr-defined]
@@ -48,14 +49,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_docker()
     from testcontainers.compose import DockerCompose
 
-    password = secrets.token_urlsafe(18)
     secrets_env: Path = tmp_path_factory.mktemp("secrets") / "secrets.env"
-    secrets_env.write_text(
-        f"{names.ENV_GRAFANA_ADMIN_USER}=admin\n{names.ENV_GRAFANA_ADMIN_PASSWORD}={password}\n"
-        f"{names.ENV_DB_PASSWORD}={secrets.token_urlsafe(18)}\n"
-        f"{names.ENV_DB_READER_PASSWORD}={secrets.token_urlsafe(18)}\n"
-        f"{names.ENV_USER_ID_HASH_KEY}={secrets.token_urlsafe(18)}\n"
-    )
+    env_file.ensure(secrets_env)  # what make up writes: every secret the compose file needs
+    kept = env_file.read(secrets_env)
     compose = DockerCompose(
         context=str(REPO),
         compose_file_name="docker-compose.yml",
@@ -66,7 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     try:
         compose.start()
-        yield Stack(compose, ("admin", password))
+        yield Stack(compose, ("admin", kept[names.ENV_GRAFANA_ADMIN_PASSWORD]), kept)
     finally:
         # For CI's "stack logs on failure" step: the containers are gone once stop() has run.
         with contextlib.suppress(subprocess.CalledProcessError):  # never hide the failure itself
@@ -175,6 +171,22 @@ def test_exact_request_totals_reach_prometheus(stack: Stack, traffic: Traffic) -
         return {(r["metric"]["application"], r["metric"]["model"]): float(r["value"][1]) for r in result}
 
     poll_until(lambda: totals() == want, "request totals per application and model equal to the truth", 180)
+
+
+def test_the_query_api_answers_spend_with_the_token_and_refuses_without(
+    stack: Stack, traffic: Traffic
+) -> None:
+    url = stack.url("api", 8090) + "/graphql"
+    query = '{ spend(from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z") { total { requests } } }'
+    assert requests.post(url, json={"query": query}, timeout=10).status_code == 401
+    want = sum(traffic.truth.requests.values())
+    headers = {"Authorization": f"Bearer {stack.secrets[names.ENV_API_TOKEN]}"}
+
+    def total() -> int:
+        answer = requests.post(url, json={"query": query}, headers=headers, timeout=30).json()
+        return int(answer["data"]["spend"]["total"]["requests"])
+
+    poll_until(lambda: total() == want, f"{want} requests in the query API's spend total", 180)
 
 
 def test_a_kept_error_trace_is_found_in_tempo_by_id(stack: Stack, traffic: Traffic) -> None:

@@ -249,7 +249,9 @@ def test_applications_reach_only_the_collector_otlp_ports(spec: Spec) -> None:
     if spec.storage.host is None:
         (rule,) = policies["timescaledb-ingress"]["spec"]["ingress"]
         clients = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in rule["from"]}
-        assert clients == {"ingester", "grafana"}
+        assert clients == {"ingester", "grafana", "api"}
+    # The query API is reached on its port only (it checks a bearer token on every request).
+    assert policies["api-ingress"]["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8090}]}]
 
 
 def test_every_container_has_probes_and_resource_limits(spec: Spec) -> None:

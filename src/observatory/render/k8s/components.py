@@ -24,6 +24,8 @@ KEY_GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"
 KEY_DB_PASSWORD = "db-password"
 KEY_DB_READER_PASSWORD = "db-reader-password"
 KEY_USER_ID_HASH_KEY = "user-id-hash-key"
+KEY_DB_API_PASSWORD = "db-api-password"
+KEY_API_TOKEN = "api-token"
 # Built by `docker compose build` / docker/ingester/Dockerfile; push it and override the name with
 # `kustomize edit set image` for a real cluster (kind and k3d can load it directly).
 INGESTER_IMAGE = "llm-observatory/ingester:local"
@@ -33,7 +35,7 @@ INGESTER_IMAGE = "llm-observatory/ingester:local"
 COLLECTOR_IMAGE = "llm-observatory/otel-collector:local"
 # Uid and gid of the user each image runs as; fsGroup makes the claimed volume writable to it.
 UIDS = {"grafana": 472, "prometheus": 65534, "alertmanager": 65534, "tempo": 10001, "loki": 10001}
-UIDS |= {"timescaledb": 70, "otel-collector": 10001, "ingester": 10001}
+UIDS |= {"timescaledb": 70, "otel-collector": 10001, "ingester": 10001, "api": 10001}
 
 
 def security(uid: int) -> dict[str, Any]:
@@ -290,11 +292,13 @@ def timescaledb(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     return out
 
 
-def database_url(spec: Spec) -> str:
+def database_url(
+    spec: Spec, user: str = names.DB_WRITER_USER, password_env: str = names.ENV_DB_PASSWORD
+) -> str:
     # $(VAR) is expanded by the kubelet from the env entries before it; the password never lands in a file.
     storage = spec.storage
     host = storage.host or names.SVC_TIMESCALEDB
-    url = f"postgresql://{names.DB_WRITER_USER}:$(OBSERVATORY_DB_PASSWORD)@{host}:{storage.port}/{storage.database}"
+    url = f"postgresql://{user}:$({password_env})@{host}:{storage.port}/{storage.database}"
     # A managed database is reached with the TLS mode the spec asks for; the in-cluster one as compose does.
     return url if storage.host is None else f"{url}?sslmode={storage.sslmode}"
 
@@ -304,6 +308,7 @@ def ingester(spec: Spec) -> list[o.Manifest]:
     env = [
         o.secret_env(names.ENV_DB_PASSWORD, KEY_DB_PASSWORD),
         o.secret_env(names.ENV_DB_READER_PASSWORD, KEY_DB_READER_PASSWORD),
+        o.secret_env(names.ENV_DB_API_PASSWORD, KEY_DB_API_PASSWORD),  # migrate sets the API role's
         {"name": "OBSERVATORY_DATABASE_URL", "value": database_url(spec)},
     ]
     spec_mount = {
@@ -341,6 +346,47 @@ def ingester(spec: Spec) -> list[o.Manifest]:
     ]
 
 
+def api(spec: Spec) -> list[o.Manifest]:
+    """The query API: stateless, two replicas behind its Service, reading through its own role."""
+    name, ports = names.SVC_API, [("http", names.PORT_API)]
+    env = [
+        o.secret_env(names.ENV_DB_API_PASSWORD, KEY_DB_API_PASSWORD),
+        o.secret_env(names.ENV_API_TOKEN, KEY_API_TOKEN),
+        {
+            "name": names.ENV_API_DATABASE_URL,
+            "value": database_url(spec, names.DB_API_USER, names.ENV_DB_API_PASSWORD),
+        },
+    ]
+    spec_mount = {
+        "name": "spec",
+        "mountPath": names.SPEC_PATH,
+        "subPath": "observatory.yaml",
+        "readOnly": True,
+    }
+    main = container(
+        name,
+        INGESTER_IMAGE,  # the same package
+        ports,
+        imagePullPolicy="IfNotPresent",
+        env=env,
+        args=[f"--spec={names.SPEC_PATH}", "api", f"--listen=0.0.0.0:{names.PORT_API}"],
+        volumeMounts=[spec_mount],
+        **o.probes("/readyz", "/healthz", names.PORT_API),
+        resources=o.resources("50m", "128Mi", "1", "256Mi"),
+    )
+    pod = {
+        "securityContext": security(UIDS[name]),
+        "containers": [main],
+        "volumes": [o.configmap_volume("spec", o.SPEC_CONFIGMAP)],
+    }
+    return [o.deployment(name, spec, 2, pod), o.service(name, spec, name, ports), o.pdb(name, spec, 2)]
+
+
 def render(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     stores = (prometheus, alertmanager, tempo, loki, timescaledb)
-    return [*grafana(spec, all_mounts), *(m for f in stores for m in f(spec, all_mounts)), *ingester(spec)]
+    return [
+        *grafana(spec, all_mounts),
+        *(m for f in stores for m in f(spec, all_mounts)),
+        *ingester(spec),
+        *api(spec),
+    ]

@@ -66,8 +66,10 @@ def render(spec: Spec) -> list[o.Manifest]:
         names.SVC_LOKI: [{"from": _from(SAMPLING, GRAFANA, PROM), "ports": _ports(names.PORT_LOKI_HTTP)}],
         # People reach Grafana (port-forward or an Ingress); Prometheus scrapes it on the same port.
         GRAFANA: [{"ports": _ports(names.PORT_GRAFANA)}],
+        # Scripts, CI jobs and bots reach the query API (port-forward or an Ingress); it checks tokens.
+        names.SVC_API: [{"ports": _ports(names.PORT_API)}],
     }
     if spec.storage.host is None:
-        clients = _from(names.SVC_INGESTER, GRAFANA)
+        clients = _from(names.SVC_INGESTER, GRAFANA, names.SVC_API)
         rules[names.SVC_TIMESCALEDB] = [{"from": clients, "ports": _ports(names.PORT_POSTGRES)}]
     return [default_deny(spec), *(policy(spec, target, r) for target, r in rules.items())]
