@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden bench up down demo logs deploy undeploy
+.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden bench up down demo report logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,9 @@ down: ## Stop the stack (volumes are kept), or the local stack when that is what
 
 demo: install ## Send synthetic LLM traffic to the running stack (the local one's endpoint from its state)
 	$(BIN)/observatory demo --traces 2000 --manifest .cache/demo-manifest.json
+
+report: install ## Print spend, latency, errors and budgets of the last 24 hours from the running stack
+	$(BIN)/observatory report --since $(or $(SINCE),24h)
 
 logs: ## Follow the logs of the stack
 	scripts/compose.sh logs -f --tail=100

@@ -265,7 +265,8 @@ def _cmd_api(spec: Spec, args: argparse.Namespace) -> int:
         server.check_exposure(host, tokens, args.insecure_loopback)
     except server.ApiConfigError as err:
         raise UsageError(str(err)) from None
-    return server.run(spec, dsn, host, int(port), tokens)
+    prometheus_url = args.prometheus_url or os.environ.get(server.ENV_PROMETHEUS)
+    return server.run(spec, dsn, host, int(port), tokens, prometheus_url)
 
 
 def _cmd_report(spec: Spec, args: argparse.Namespace) -> int:
@@ -284,8 +285,9 @@ def _cmd_report(spec: Spec, args: argparse.Namespace) -> int:
     dsn = args.dsn or os.environ.get(ENV_DSN)
     if not dsn and (state := running_state(DEFAULT_STATE_DIR)) is not None:
         dsn = state.get("database_url")
+    dsn = dsn or _compose_database_url(Path("."))
     if not dsn:
-        raise UsageError(f"give --dsn or set {ENV_DSN}, or start the local stack (make up)")
+        raise UsageError(f"give --dsn or set {ENV_DSN}, or start the stack (make up) here")
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             built = report.build(conn, spec, datetime.now(UTC), since)
@@ -294,6 +296,22 @@ def _cmd_report(spec: Spec, args: argparse.Namespace) -> int:
         return EXIT_INVALID
     sys.stdout.write(report.to_json(built) if args.format == "json" else report.to_table(built))
     return EXIT_OK
+
+
+def _compose_database_url(root: Path) -> str | None:
+    """The compose stack's published database, as the query API's read-only role, from the checkout's
+    settings and secrets (`make up` writes both); None when either is missing."""
+    from observatory.local import env_file
+    from observatory.render.compose_env import SETTINGS_ENV
+
+    settings, secrets = env_file.read(root / SETTINGS_ENV), env_file.read(root / ".env")
+    password = secrets.get(names.ENV_DB_API_PASSWORD)
+    if not password or "TIMESCALEDB_PORT" not in settings:
+        return None
+    host = settings.get("BIND_ADDRESS", "127.0.0.1")
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    database = settings.get("POSTGRES_DB", names.DB_NAME)
+    return f"postgresql://{names.DB_API_USER}:{password}@{host}:{settings['TIMESCALEDB_PORT']}/{database}"
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -419,6 +437,10 @@ def _api_parser(api: argparse.ArgumentParser) -> None:
         "--token-file",
         type=Path,
         help=f"accepted bearer tokens, one per line (default: ${ENV_TOKEN}); no token, no start",
+    )
+    api.add_argument(
+        "--prometheus-url",
+        help="Prometheus base URL, for latency (default: $OBSERVATORY_API_PROMETHEUS_URL; none: no latency)",
     )
     api.add_argument(
         "--insecure-loopback",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,10 +24,11 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
-from observatory.api import store
+from observatory.api import metrics, store
 from observatory.pricing import precedence
 from observatory.spec.types import Spec
 
+log = logging.getLogger(__name__)
 MAX_DEPTH = 6
 MAX_ALIASES = 20
 MAX_TOKENS = 2000
@@ -189,10 +191,33 @@ class ModelPrice:
     effective_from: date
 
 
+@strawberry.enum(description="Which latency: the whole request, or the time to its first token (streamed).")
+class LatencyKind(enum.Enum):
+    DURATION = "duration"
+    TTFT = "ttft"
+
+
+@strawberry.type
+class Quantile:
+    quantile: float
+    seconds: float
+
+
+@strawberry.type(description="Latency percentiles of one group, from Prometheus's histograms.")
+class LatencyRow:
+    application: str | None
+    environment: str | None
+    provider: str | None
+    model: str | None
+    operation: str | None
+    quantiles: list[Quantile]
+
+
 @dataclass
 class Context:
     pool: ConnectionPool
     spec: Spec
+    prometheus_url: str | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -250,6 +275,42 @@ class Query:
             return Spend(total=_spend_row(total[0] if total else empty), rows=[_spend_row(g) for g in rows])
 
         return await _run(info, query)
+
+    @strawberry.field(
+        description="Latency percentiles in [from, to) from Prometheus's histograms (not per user)."
+    )
+    async def latency(
+        self,
+        info: Info[Context, None],
+        from_: Annotated[datetime, strawberry.argument(name="from")],
+        to: datetime,
+        group_by: list[Dimension] | None = None,
+        quantiles: list[float] | None = None,
+        kind: LatencyKind = LatencyKind.DURATION,
+        filter: RequestFilter | None = None,
+    ) -> list[LatencyRow]:
+        flt = filter.to_store() if filter else store.Filter()
+        wanted = quantiles if quantiles is not None else [0.5, 0.95, 0.99]
+        url = info.context.prometheus_url
+        try:
+            rows = await asyncio.to_thread(
+                metrics.latency, url, from_, to, _dims(group_by), wanted, flt, kind.value
+            )
+        except store.QueryError as err:
+            raise GraphQLError(str(err), extensions={"code": "BAD_ARGUMENT"}) from None
+        except metrics.Unavailable as err:
+            log.warning("latency: %s", err)
+            raise GraphQLError(
+                "latency is unavailable: Prometheus did not answer", extensions={"code": "UNAVAILABLE"}
+            ) from None
+        keys = ("application", "environment", "provider", "model", "operation")
+        return [
+            LatencyRow(
+                **{k: row.get(k) for k in keys},
+                quantiles=[Quantile(quantile=q, seconds=s) for q, s in sorted(row["quantiles"].items())],
+            )
+            for row in rows
+        ]
 
     @strawberry.field(description="Requests and errors by normalised error type in [from, to).")
     async def errors(

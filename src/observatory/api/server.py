@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ENV_TOKEN = names.ENV_API_TOKEN
 ENV_DSN = names.ENV_API_DATABASE_URL
+ENV_PROMETHEUS = names.ENV_API_PROMETHEUS_URL
 STATEMENT_TIMEOUT_MS = 5000
 
 Scope = MutableMapping[str, Any]
@@ -107,9 +108,10 @@ class App:
     pool: ConnectionPool
     spec: Spec
     tokens: list[bytes]
+    prometheus_url: str | None = None
 
     def __post_init__(self) -> None:
-        context = Context(self.pool, self.spec)
+        context = Context(self.pool, self.spec, self.prometheus_url)
 
         class _GraphQL(GraphQL[Context, None]):
             async def get_context(self, request: Any, response: Any) -> Context:
@@ -213,11 +215,11 @@ def make_pool(dsn: str, size: int = 8) -> ConnectionPool:
     )
 
 
-def run(spec: Spec, dsn: str, host: str, port: int, tokens: list[bytes]) -> int:
+def run(spec: Spec, dsn: str, host: str, port: int, tokens: list[bytes], prometheus_url: str | None) -> int:
     import uvicorn
 
     pool = make_pool(dsn)
-    app = App(pool, spec, tokens)
+    app = App(pool, spec, tokens, prometheus_url)
     if not tokens:
         log.warning("serving without a token on %s (--insecure-loopback)", host)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, lifespan="on")

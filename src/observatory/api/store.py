@@ -79,6 +79,9 @@ class Filter:
         return {d for d, _ in self.values}
 
 
+NO_FILTER: Final = Filter()
+
+
 @dataclass(frozen=True)
 class Group:
     keys: dict[str, str]  # dimension -> value
@@ -86,7 +89,7 @@ class Group:
     measures: dict[str, float]
 
 
-def _check_range(start: datetime, end: datetime) -> None:
+def check_range(start: datetime, end: datetime) -> None:
     for name, t in (("from", start), ("to", end)):
         if t.tzinfo is None:
             raise QueryError(
@@ -212,12 +215,12 @@ def aggregate(
     group: Sequence[str],
     measures: Sequence[tuple[str, str]],
     granularity: str | None = None,
-    flt: Filter = Filter(),
+    flt: Filter = NO_FILTER,
     detail: bool = False,
 ) -> list[Group]:
     """`measures` (rollup column, SQL over raw rows) summed over [start, end) per `group` keys and,
     with a `granularity`, per UTC hour, day or month."""
-    _check_range(start, end)
+    check_range(start, end)
     unknown = sorted(set(group) - DIMENSIONS.keys())
     if unknown:
         raise QueryError(f"unknown dimension {unknown[0]!r}; known: {', '.join(DIMENSIONS)}")
@@ -322,14 +325,14 @@ def requests(
     conn: psycopg.Connection,
     start: datetime,
     end: datetime,
-    flt: Filter = Filter(),
+    flt: Filter = NO_FILTER,
     first: int = 50,
     after: str | None = None,
     errors_only: bool = False,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Up to `first` rows in [start, end) newest first, after the cursor `after`; and whether more follow.
     Keyset pagination on the table's unique key: rows inserted meanwhile never shift a page."""
-    _check_range(start, end)
+    check_range(start, end)
     if end - start > MAX_REQUESTS_RANGE:
         raise QueryError(f"requests reads raw rows: from..to may span at most {MAX_REQUESTS_RANGE.days} days")
     if not 1 <= first <= MAX_PAGE:

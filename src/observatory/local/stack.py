@@ -295,7 +295,11 @@ def _api(start: _Starter, spec_path: Path, port: int, pg: LocalPostgres, api_sec
         "api",
         f"--listen=127.0.0.1:{port}",
     ]
-    env = {names.ENV_API_TOKEN: api_secrets[names.ENV_API_TOKEN], names.ENV_API_DATABASE_URL: dsn}
+    env = {
+        names.ENV_API_TOKEN: api_secrets[names.ENV_API_TOKEN],
+        names.ENV_API_DATABASE_URL: dsn,
+        names.ENV_API_PROMETHEUS_URL: start.state["urls"]["prometheus"],
+    }
     start.process("api", argv, f"{url}/graphql", f"{url}/readyz", env)
 
 

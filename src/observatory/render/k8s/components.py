@@ -356,6 +356,10 @@ def api(spec: Spec) -> list[o.Manifest]:
             "name": names.ENV_API_DATABASE_URL,
             "value": database_url(spec, names.DB_API_USER, names.ENV_DB_API_PASSWORD),
         },
+        {
+            "name": names.ENV_API_PROMETHEUS_URL,
+            "value": f"http://{names.SVC_PROMETHEUS}:{names.PORT_PROMETHEUS}",
+        },
     ]
     spec_mount = {
         "name": "spec",

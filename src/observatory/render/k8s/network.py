@@ -57,7 +57,7 @@ def render(spec: Spec) -> list[o.Manifest]:
         collector.LB: [{"from": everywhere, "ports": otlp}, metrics],
         SAMPLING: [{"from": _from(collector.LB), "ports": _ports(names.PORT_OTLP_GRPC)}, metrics],
         names.SVC_INGESTER: [{"from": _from(SAMPLING, PROM), "ports": _ports(names.PORT_INGESTER)}],
-        PROM: [{"from": _from(GRAFANA, SAMPLING), "ports": _ports(names.PORT_PROMETHEUS)}],
+        PROM: [{"from": _from(GRAFANA, SAMPLING, names.SVC_API), "ports": _ports(names.PORT_PROMETHEUS)}],
         names.SVC_ALERTMANAGER: [{"from": _from(PROM, GRAFANA), "ports": _ports(names.PORT_ALERTMANAGER)}],
         names.SVC_TEMPO: [
             {"from": _from(SAMPLING), "ports": otlp},
