@@ -265,8 +265,11 @@ def _cmd_api(spec: Spec, args: argparse.Namespace) -> int:
         server.check_exposure(host, tokens, args.insecure_loopback)
     except server.ApiConfigError as err:
         raise UsageError(str(err)) from None
-    prometheus_url = args.prometheus_url or os.environ.get(server.ENV_PROMETHEUS)
-    return server.run(spec, dsn, host, int(port), tokens, prometheus_url)
+    backends = server.Backends(
+        args.prometheus_url or os.environ.get(server.ENV_PROMETHEUS),
+        args.tempo_url or os.environ.get(server.ENV_TEMPO),
+    )
+    return server.run(spec, dsn, host, int(port), tokens, backends)
 
 
 def _cmd_report(spec: Spec, args: argparse.Namespace) -> int:
@@ -441,6 +444,10 @@ def _api_parser(api: argparse.ArgumentParser) -> None:
     api.add_argument(
         "--prometheus-url",
         help="Prometheus base URL, for latency (default: $OBSERVATORY_API_PROMETHEUS_URL; none: no latency)",
+    )
+    api.add_argument(
+        "--tempo-url",
+        help="Tempo base URL, for traces by id (default: $OBSERVATORY_API_TEMPO_URL; none: no traces)",
     )
     api.add_argument(
         "--insecure-loopback",

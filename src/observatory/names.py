@@ -93,6 +93,7 @@ ENV_DB_API_PASSWORD: Final = "OBSERVATORY_DB_API_PASSWORD"  # the query API's da
 ENV_API_TOKEN: Final = "OBSERVATORY_API_TOKEN"  # a bearer token the query API accepts
 ENV_API_DATABASE_URL: Final = "OBSERVATORY_API_DATABASE_URL"
 ENV_API_PROMETHEUS_URL: Final = "OBSERVATORY_API_PROMETHEUS_URL"
+ENV_API_TEMPO_URL: Final = "OBSERVATORY_API_TEMPO_URL"
 ENV_USER_ID_HASH_KEY: Final = "OBSERVATORY_USER_ID_HASH_KEY"
 # Tempo and Loki expand these (`-config.expand-env=true`) into their S3 credentials, unless the spec's
 # reference names its own variable.

@@ -304,6 +304,11 @@ def test_the_api_answers_with_a_token_and_refuses_without_or_with_a_wrong_one(
         ),
         ("{ " + " ".join(f"m{i}: models {{ provider }}" for i in range(30)) + " }", "aliases"),
         ("{ spend { nothing } }", "nothing"),
+        ('{ trace(id: "4bf92f3577b34da6a3ce929d0e0e4736") { traceId } }', "needs Tempo"),  # none given
+        (
+            '{ latency(from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z") { model } }',
+            "needs Prometheus",
+        ),
     ],
 )
 def test_every_bad_request_gets_a_graphql_error_never_a_500_or_a_traceback(

@@ -22,6 +22,8 @@ import pytest
 import requests
 
 from observatory import demo
+from observatory.api import traces
+from observatory.api.store import QueryError
 from observatory.ingest import server
 from observatory.local.stack import local_spec_text
 from observatory.render.collector import config
@@ -109,6 +111,23 @@ def test_every_error_and_slow_trace_is_found_in_tempo_by_id(run: Run) -> None:
     assert len(kept) > TRACES * 0.05  # the demo's 5% failed and 4% slow calls
     for trace_id in sorted(kept):
         checks.trace_by_id(run.tempo.url, trace_id, run.traffic)
+
+
+def test_the_query_api_reads_a_kept_trace_from_tempo_with_its_genai_spans(run: Run) -> None:
+    trace_id = sorted(run.traffic.truth.error_traces)[0]
+    checks.trace_by_id(run.tempo.url, trace_id, run.traffic)  # there, once Tempo has it
+    found = traces.trace(run.tempo.url, trace_id.upper())
+    assert found is not None
+    ids = {s["span_id"] for s in found}
+    assert all(len(i) == 16 for i in ids) and all(s["parent_span_id"] in ids for s in found[1:])
+    assert found[0]["parent_span_id"] is None  # the root starts first
+    llm = [s for s in found if s["span_id"] in run.traffic.truth.span_cost]
+    assert llm and all(dict(s["attributes"]).get("gen_ai.operation.name") for s in llm)
+    assert {s["service"] for s in found} == {run.traffic.truth.trace_app[trace_id]}
+    assert any(s["status"] == "error" for s in found)
+    assert traces.trace(run.tempo.url, secrets.token_hex(16)) is None  # never sent: not an error
+    with pytest.raises(QueryError, match="32 hexadecimal digits"):
+        traces.trace(run.tempo.url, "not-a-trace-id")
 
 
 def test_the_error_traces_logs_are_found_in_loki_by_trace_id_with_their_severity(run: Run) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from observatory.api import store
+from observatory.api import store, traces
 from observatory.api.report import parse_since
 from observatory.api.server import ApiConfigError, authorised, check_exposure, digest
 
 pytestmark = pytest.mark.unit
+DATA = Path(__file__).parents[1] / "data" / "tempo"
 T0 = datetime(2026, 1, 30, 22, 47, 13, tzinfo=UTC)
 
 
@@ -83,3 +86,26 @@ def test_since_reads_a_number_and_a_unit(text: str, hours: float) -> None:
 def test_since_refuses_anything_else_saying_what_it_takes(text: str) -> None:
     with pytest.raises(ValueError, match="m, h, d or w"):
         parse_since(text)
+
+
+@pytest.mark.parametrize("version", ["2.10.8", "3.0.3"])
+def test_a_trace_as_real_tempo_answers_it_reads_with_hex_ids_and_its_attributes(version: str) -> None:
+    # Captured from Tempo binaries of those versions (one-off, outside the repository) after a GenAI
+    # trace of two spans was sent to their OTLP receivers: ids come back base64-encoded.
+    found = json.loads((DATA / f"trace-{version}.json").read_text())
+    root, chat = traces.spans(found)
+    assert (root["span_id"], root["parent_span_id"], root["name"]) == (
+        "00f067aa0ba902b7",
+        None,
+        "handle ticket",
+    )
+    assert (chat["span_id"], chat["parent_span_id"]) == ("a1b2c3d4e5f60718", "00f067aa0ba902b7")
+    assert (root["service"], root["status"], chat["status"]) == ("support-bot", "error", "error")
+    assert (root["duration_ms"], chat["duration_ms"]) == (3000.0, 2000.0)
+    assert dict(chat["attributes"]) == {
+        "error.type": "rate_limit",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": "812",
+    }

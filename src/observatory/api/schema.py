@@ -24,7 +24,7 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
-from observatory.api import metrics, store
+from observatory.api import metrics, store, traces
 from observatory.pricing import precedence
 from observatory.spec.types import Spec
 
@@ -213,11 +213,36 @@ class LatencyRow:
     quantiles: list[Quantile]
 
 
+@strawberry.type
+class Attribute:
+    key: str
+    value: str = strawberry.field(description="As text: numbers and booleans as JSON writes them.")
+
+
+@strawberry.type
+class TraceSpan:
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    service: str
+    start_time: datetime
+    duration_ms: float
+    status: str = strawberry.field(description="ok, error or unset")
+    attributes: list[Attribute]
+
+
+@strawberry.type(description="A trace as Tempo holds it (failed and slow ones always; a sample of the rest).")
+class Trace:
+    trace_id: str
+    spans: list[TraceSpan] = strawberry.field(description="In start order.")
+
+
 @dataclass
 class Context:
     pool: ConnectionPool
     spec: Spec
     prometheus_url: str | None = None
+    tempo_url: str | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -311,6 +336,27 @@ class Query:
             )
             for row in rows
         ]
+
+    @strawberry.field(description="A trace by its id from Tempo; null when Tempo does not hold it.")
+    async def trace(self, info: Info[Context, None], id: str) -> Trace | None:
+        try:
+            found = await asyncio.to_thread(traces.trace, info.context.tempo_url, id)
+        except store.QueryError as err:
+            raise GraphQLError(str(err), extensions={"code": "BAD_ARGUMENT"}) from None
+        except traces.Unavailable as err:
+            log.warning("trace: %s", err)
+            raise GraphQLError(
+                "the trace is unavailable: Tempo did not answer", extensions={"code": "UNAVAILABLE"}
+            ) from None
+        if found is None:
+            return None
+        return Trace(
+            trace_id=id.lower(),
+            spans=[
+                TraceSpan(**{**s, "attributes": [Attribute(key=k, value=v) for k, v in s["attributes"]]})
+                for s in found
+            ],
+        )
 
     @strawberry.field(description="Requests and errors by normalised error type in [from, to).")
     async def errors(

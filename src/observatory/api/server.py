@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 ENV_TOKEN = names.ENV_API_TOKEN
 ENV_DSN = names.ENV_API_DATABASE_URL
 ENV_PROMETHEUS = names.ENV_API_PROMETHEUS_URL
+ENV_TEMPO = names.ENV_API_TEMPO_URL
 STATEMENT_TIMEOUT_MS = 5000
 
 Scope = MutableMapping[str, Any]
@@ -109,9 +110,10 @@ class App:
     spec: Spec
     tokens: list[bytes]
     prometheus_url: str | None = None
+    tempo_url: str | None = None
 
     def __post_init__(self) -> None:
-        context = Context(self.pool, self.spec, self.prometheus_url)
+        context = Context(self.pool, self.spec, self.prometheus_url, self.tempo_url)
 
         class _GraphQL(GraphQL[Context, None]):
             async def get_context(self, request: Any, response: Any) -> Context:
@@ -215,11 +217,19 @@ def make_pool(dsn: str, size: int = 8) -> ConnectionPool:
     )
 
 
-def run(spec: Spec, dsn: str, host: str, port: int, tokens: list[bytes], prometheus_url: str | None) -> int:
+@dataclass(frozen=True)
+class Backends:
+    """Where latency and traces come from; either may be absent (the query then says so)."""
+
+    prometheus_url: str | None = None
+    tempo_url: str | None = None
+
+
+def run(spec: Spec, dsn: str, host: str, port: int, tokens: list[bytes], backends: Backends) -> int:
     import uvicorn
 
     pool = make_pool(dsn)
-    app = App(pool, spec, tokens, prometheus_url)
+    app = App(pool, spec, tokens, backends.prometheus_url, backends.tempo_url)
     if not tokens:
         log.warning("serving without a token on %s (--insecure-loopback)", host)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, lifespan="on")

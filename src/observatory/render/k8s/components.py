@@ -360,6 +360,7 @@ def api(spec: Spec) -> list[o.Manifest]:
             "name": names.ENV_API_PROMETHEUS_URL,
             "value": f"http://{names.SVC_PROMETHEUS}:{names.PORT_PROMETHEUS}",
         },
+        {"name": names.ENV_API_TEMPO_URL, "value": f"http://{names.SVC_TEMPO}:{names.PORT_TEMPO_HTTP}"},
     ]
     spec_mount = {
         "name": "spec",

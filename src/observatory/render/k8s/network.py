@@ -61,7 +61,7 @@ def render(spec: Spec) -> list[o.Manifest]:
         names.SVC_ALERTMANAGER: [{"from": _from(PROM, GRAFANA), "ports": _ports(names.PORT_ALERTMANAGER)}],
         names.SVC_TEMPO: [
             {"from": _from(SAMPLING), "ports": otlp},
-            {"from": _from(GRAFANA, PROM), "ports": _ports(names.PORT_TEMPO_HTTP)},
+            {"from": _from(GRAFANA, PROM, names.SVC_API), "ports": _ports(names.PORT_TEMPO_HTTP)},
         ],
         names.SVC_LOKI: [{"from": _from(SAMPLING, GRAFANA, PROM), "ports": _ports(names.PORT_LOKI_HTTP)}],
         # People reach Grafana (port-forward or an Ingress); Prometheus scrapes it on the same port.
