@@ -295,9 +295,9 @@ class Query:
 
         def query(conn: Any) -> Spend:
             rows = store.aggregate(conn, from_, to, dims, measures, gran, flt)
-            total = store.aggregate(conn, from_, to, [], measures, None, flt)
-            empty = store.Group({}, None, dict.fromkeys(store.SPEND_MEASURES, 0.0))
-            return Spend(total=_spend_row(total[0] if total else empty), rows=[_spend_row(g) for g in rows])
+            # Every row is in one group and one point: the total is their sum (one query, not two).
+            total = {m: sum(g.measures[m] for g in rows) for m in store.SPEND_MEASURES}
+            return Spend(total=_spend_row(store.Group({}, None, total)), rows=[_spend_row(g) for g in rows])
 
         return await _run(info, query)
 
