@@ -63,6 +63,7 @@ bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMA
 	$(BIN)/python scripts/bench_ingester.py
 	$(BIN)/python scripts/bench_e2e.py
 	$(BIN)/python scripts/bench_dashboards.py
+	$(BIN)/python scripts/bench_api.py
 
 up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack; FRESH=1 empties its data)
 	FRESH=$(FRESH) scripts/up.sh

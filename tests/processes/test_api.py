@@ -9,14 +9,16 @@ process, with its token check, its GraphQL errors and its health endpoints; and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -98,6 +100,18 @@ def test_each_series_point_equals_the_raw_rows_of_its_utc_bucket(
     for g in got:
         n, cost = want[(g.keys["application"], g.bucket)]
         assert g.measures["requests"] == n and _close(g.measures["cost_usd"], cost)
+
+
+def test_the_top_groups_are_the_most_expensive_with_their_whole_series(db: psycopg.Connection) -> None:
+    start, end = RANGES["40d off the day"]
+    got = store.aggregate(db, start, end, ["user"], store.spend_measures(), "day")
+    top = store.top_groups(got, ["user"], 2)
+    raw = _raw(
+        db, ["user"], "coalesce(sum(cost_usd), 0), count(DISTINCT date_trunc('day', time, 'UTC'))", start, end
+    )
+    ranked = sorted(raw, key=lambda k: (-raw[k][0], k))
+    assert [g.keys["user"] for g in top] == [u for (u,) in ranked[:2] for _ in range(raw[(u,)][1])]
+    assert all(a.bucket < b.bucket for a, b in itertools.pairwise(top) if a.keys == b.keys)
 
 
 def test_errors_by_type_equal_the_raw_rows(db: psycopg.Connection) -> None:
@@ -304,6 +318,10 @@ def test_the_api_answers_with_a_token_and_refuses_without_or_with_a_wrong_one(
         ),
         ("{ " + " ".join(f"m{i}: models {{ provider }}" for i in range(30)) + " }", "aliases"),
         ("{ spend { nothing } }", "nothing"),
+        (
+            '{ spend(from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", top: 0) { rows { user } } }',
+            "top must be",
+        ),
         ('{ trace(id: "4bf92f3577b34da6a3ce929d0e0e4736") { traceId } }', "needs Tempo"),  # none given
         (
             '{ latency(from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z") { model } }',
@@ -331,7 +349,6 @@ def test_report_prints_the_store_figures_as_json(db: psycopg.Connection) -> None
         check=True,
     )
     report = json.loads(out.stdout)
-    from datetime import datetime
 
     start, end = datetime.fromisoformat(report["start"]), datetime.fromisoformat(report["end"])
     raw = _raw(db, [], SPEND, start, end)[()]
@@ -343,6 +360,30 @@ def test_report_prints_the_store_figures_as_json(db: psycopg.Connection) -> None
     assert {r["application"]: (r["requests"], r["p95_ms"]) for r in report["latency"]} == {
         k[0]: tuple(v) for k, v in latency.items()
     }
+
+
+def test_report_prints_a_table_a_person_reads(db: psycopg.Connection) -> None:
+    env = {**os.environ, "OBSERVATORY_DATABASE_URL": _dsn(db)}
+    command = [sys.executable, "-m", "observatory", "report", "--since", "7d"]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+    heading = re.match(r"LLM traffic (\S+ \S+) to (\S+ \S+) UTC: ([\d,]+) requests", out)
+    assert heading, out.splitlines()[0]
+    start, end = (datetime.strptime(t, "%Y-%m-%d %H:%M").replace(tzinfo=UTC) for t in heading.groups()[:2])
+    requests_shown = int(heading.group(3).replace(",", ""))
+    # Minutes in the heading: the rows of the minute at either end may be in or out.
+    low = _raw(db, [], "count(*)", start + timedelta(minutes=1), end)[()][0]
+    high = _raw(db, [], "count(*)", start, end + timedelta(minutes=1))[()][0]
+    assert low <= requests_shown <= high, (heading.group(0), low, high)
+    for title in (
+        "Spend by application and model",
+        "Latency by application (ms)",
+        "Errors by type",
+        "Budgets",
+    ):
+        assert title in out
+    assert "Unpriced models" in out and "gpt-4o" in out
+    wrong = subprocess.run([*command[:-1], "7 days"], env=env, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "--since wants" in wrong.stderr
 
 
 def test_the_api_does_not_start_without_a_token_except_on_loopback_when_asked() -> None:

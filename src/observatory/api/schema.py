@@ -288,15 +288,27 @@ class Query:
         group_by: list[Dimension] | None = None,
         granularity: Granularity | None = None,
         filter: RequestFilter | None = None,
+        top: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Only the groups with the highest cost over the range (their whole series),"
+                " most expensive first: the top users without thousands of rows."
+            ),
+        ] = None,
     ) -> Spend:
         flt = filter.to_store() if filter else store.Filter()
         dims, measures = _dims(group_by), store.spend_measures()
         gran = granularity.value if granularity else None
+        if top is not None and not 1 <= top <= store.MAX_PAGE:
+            message = f"top must be between 1 and {store.MAX_PAGE}, got {top}"
+            raise GraphQLError(message, extensions={"code": "BAD_ARGUMENT"})
 
         def query(conn: Any) -> Spend:
             rows = store.aggregate(conn, from_, to, dims, measures, gran, flt)
             # Every row is in one group and one point: the total is their sum (one query, not two).
             total = {m: sum(g.measures[m] for g in rows) for m in store.SPEND_MEASURES}
+            if top is not None:
+                rows = store.top_groups(rows, dims, top)
             return Spend(total=_spend_row(store.Group({}, None, total)), rows=[_spend_row(g) for g in rows])
 
         return await _run(info, query)

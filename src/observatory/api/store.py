@@ -270,6 +270,19 @@ def aggregate(
     return out
 
 
+def top_groups(groups: list[Group], keys: Sequence[str], n: int) -> list[Group]:
+    """The rows of the `n` groups with the highest cost over all their points, most expensive first
+    (ties by key), each group's points in time order."""
+    cost: dict[tuple[str, ...], float] = {}
+    for g in groups:
+        key = tuple(g.keys[k] for k in keys)
+        cost[key] = cost.get(key, 0.0) + g.measures["cost_usd"]
+    rank = {k: i for i, k in enumerate(sorted(cost, key=lambda k: (-cost[k], k))[:n])}
+    kept = [g for g in groups if tuple(g.keys[k] for k in keys) in rank]
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return sorted(kept, key=lambda g: (rank[tuple(g.keys[k] for k in keys)], g.bucket or earliest))
+
+
 def spend_measures() -> list[tuple[str, str]]:
     raw = dict(rollups.MEASURES)
     return [(m, raw[m]) for m in SPEND_MEASURES]
