@@ -205,7 +205,7 @@ def main() -> None:
         mark = "SLOW" if goal and p95 >= GOAL_MS else ""
         print(f"| {name} | {window} | {p50:.1f} | {p95:.1f} | {mark} |")
     print(
-        f"\nthroughput: {rps:.0f} requests/s from {args.clients} clients, p95 {p95:.1f} ms, {failed} failed"
+        f"\nthroughput: {rps:.0f} requests/s from {args.clients} clients, p95 {busy_p95:.1f} ms, {failed} failed"
     )
 
 

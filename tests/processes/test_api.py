@@ -294,6 +294,22 @@ def test_the_api_answers_with_a_token_and_refuses_without_or_with_a_wrong_one(
     assert _get(api + "/readyz") == 200 and _get(api + "/nowhere") == 404
 
 
+def test_only_the_asked_measures_are_summed_and_fragments_are_followed(
+    api: str, db: psycopg.Connection
+) -> None:
+    start, end = RANGES["30h"]
+    query = (
+        "query($from: DateTime!, $to: DateTime!) { spend(from: $from, to: $to, groupBy: [APPLICATION]) {"
+        " rows { ...tokens } total { costUsd } } } fragment tokens on SpendRow { application inputTokens }"
+    )
+    answer = _post(api, query, **{"from": start.isoformat(), "to": end.isoformat()})
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    data = answer.json()["data"]["spend"]
+    raw = _raw(db, ["application"], "coalesce(sum(input_tokens), 0), coalesce(sum(cost_usd), 0)", start, end)
+    assert {r["application"]: r["inputTokens"] for r in data["rows"]} == {k[0]: v[0] for k, v in raw.items()}
+    assert _close(data["total"]["costUsd"], sum(v[1] for v in raw.values()))
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [

@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from observatory.api import metrics, store, traces
 from observatory.pricing import precedence
@@ -268,9 +269,30 @@ async def _run(info: Info[Context, None], query: Callable[..., R]) -> R:
 
 
 def _spend_row(group: store.Group) -> SpendRow:
-    m = {k: int(v) for k, v in group.measures.items() if k != "cost_usd"}
+    """A row with every measure; those the query did not ask for are 0 and never sent."""
+    m = {k: int(group.measures.get(k, 0)) for k in store.SPEND_MEASURES if k != "cost_usd"}
     keys: dict[str, Any] = {d.value: group.keys.get(d.value) for d in Dimension}
-    return SpendRow(time=group.bucket, **keys, cost_usd=group.measures["cost_usd"], **m)  # type: ignore[arg-type]
+    cost = group.measures.get("cost_usd", 0.0)
+    return SpendRow(time=group.bucket, **keys, cost_usd=cost, **m)  # type: ignore[arg-type]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _asked(selections: list[Any], under: tuple[str, ...], inside: bool = False) -> set[str]:
+    """The names of the fields selected under any of the fields `under` (fragments followed)."""
+    out: set[str] = set()
+    for node in selections:
+        if isinstance(node, SelectedField):
+            if inside:
+                out.add(node.name)
+            elif node.name in under:
+                out |= _asked(node.selections, under, inside=True)
+                continue
+        out |= _asked(getattr(node, "selections", []), under, inside)
+    return out
 
 
 def _dims(group_by: list[Dimension] | None) -> list[str]:
@@ -303,10 +325,14 @@ class Query:
             message = f"top must be between 1 and {store.MAX_PAGE}, got {top}"
             raise GraphQLError(message, extensions={"code": "BAD_ARGUMENT"})
 
+        # Only the measures the query asks for (and cost, to rank by): each costs time on raw rows.
+        asked = _asked(info.selected_fields, ("rows", "total")) | ({"costUsd"} if top else set())
+        measures = [(m, sql) for m, sql in measures if _camel(m) in asked] or measures[:1]
+
         def query(conn: Any) -> Spend:
             rows = store.aggregate(conn, from_, to, dims, measures, gran, flt)
             # Every row is in one group and one point: the total is their sum (one query, not two).
-            total = {m: sum(g.measures[m] for g in rows) for m in store.SPEND_MEASURES}
+            total = {m: sum(g.measures.get(m, 0.0) for g in rows) for m in store.SPEND_MEASURES}
             if top is not None:
                 rows = store.top_groups(rows, dims, top)
             return Spend(total=_spend_row(store.Group({}, None, total)), rows=[_spend_row(g) for g in rows])
