@@ -204,9 +204,8 @@ def main() -> None:
         goal = name.split(" ")[0] in AGGREGATES
         mark = "SLOW" if goal and p95 >= GOAL_MS else ""
         print(f"| {name} | {window} | {p50:.1f} | {p95:.1f} | {mark} |")
-    print(
-        f"\nthroughput: {rps:.0f} requests/s from {args.clients} clients, p95 {busy_p95:.1f} ms, {failed} failed"
-    )
+    clients = f"{args.clients} clients"
+    print(f"\nthroughput: {rps:.0f} requests/s from {clients}, p95 {busy_p95:.1f} ms, {failed} failed")
 
 
 if __name__ == "__main__":
