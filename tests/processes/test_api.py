@@ -200,6 +200,9 @@ def test_budgets_spend_today_and_this_month_equals_the_raw_rows(db: psycopg.Conn
         assert _close(got[name].spent_today_usd, today) and _close(got[name].spent_month_usd, to_date)
     assert got["core"].state == "over"  # a monthly budget of a millionth of a dollar
     assert got["chat"].projected_month_usd >= got["chat"].spent_month_usd
+    # At 00:00 exactly nothing of the day has passed: no spend today, never an error.
+    (at_midnight, _) = store.budgets(db, budgets, DAY)
+    assert at_midnight.spent_today_usd == 0.0 and at_midnight.name == "chat"
 
 
 # The HTTP service.

@@ -394,23 +394,29 @@ class BudgetState:
         return "ok"
 
 
+def _spent(
+    conn: psycopg.Connection, dim: str, flt: Filter, since: datetime, now: datetime
+) -> dict[str, float]:
+    """Cost per value of `dim` in [since, now); none at all when `since` is `now` (00:00 exactly)."""
+    if since >= now:
+        return {}
+    cost = [("cost_usd", "coalesce(sum(cost_usd), 0)")]
+    return {g.keys[dim]: g.measures["cost_usd"] for g in aggregate(conn, since, now, [dim], cost, flt=flt)}
+
+
 def budgets(conn: psycopg.Connection, spec_budgets: Sequence[Any], now: datetime) -> list[BudgetState]:
     """Each budget's spend today and this UTC month, and both projected at the elapsed share's rate."""
     if not spec_budgets:
         return []
     day, month = _floor(now, "day"), _floor(now, "month")
     month_days = calendar.monthrange(month.year, month.month)[1]
-    cost = [("cost_usd", "coalesce(sum(cost_usd), 0)")]
     out = []
     for dim in ("application", "team"):
         wanted = [b for b in spec_budgets if getattr(b, dim) is not None]
         if not wanted:
             continue
         flt = Filter.of(**{dim: [getattr(b, dim) for b in wanted]})
-        today = {g.keys[dim]: g.measures["cost_usd"] for g in aggregate(conn, day, now, [dim], cost, flt=flt)}
-        to_date = {
-            g.keys[dim]: g.measures["cost_usd"] for g in aggregate(conn, month, now, [dim], cost, flt=flt)
-        }
+        today, to_date = _spent(conn, dim, flt, day, now), _spent(conn, dim, flt, month, now)
         day_share = max((now - day) / timedelta(days=1), 1 / 24)
         month_share = max((now - month) / timedelta(days=month_days), 1 / (24 * month_days))
         for b in wanted:
