@@ -20,6 +20,7 @@ from pathlib import Path
 from observatory import __version__, names, writer
 from observatory.render import RenderError, render_files
 from observatory.spec import Spec, SpecInvalid, load
+from observatory.spec.load import SpecError
 from observatory.spec.model import SpecFile
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -32,13 +33,39 @@ class UsageError(Exception):
 
 
 def _cmd_validate(spec: Spec, args: argparse.Namespace) -> int:
-    print(f"{spec.source}: valid")
+    if args.format == "json":
+        print(json.dumps({"file": spec.source, "valid": True, "problems": []}, indent=2))
+    else:
+        print(f"{spec.source}: valid")
     return EXIT_OK
+
+
+def _problems_json(errors: list[SpecError], source: str) -> str:
+    """The problems as editors read them: a JSON object with one entry per problem (1-based line and
+    column, the dotted path in the spec, the message, the severity)."""
+    problems = [
+        {
+            "file": e.file or source,
+            "line": e.line,
+            "column": e.column,
+            "path": e.path,
+            "message": e.message,
+            "severity": "error",
+        }
+        for e in errors
+    ]
+    return json.dumps({"file": source, "valid": False, "problems": problems}, indent=2)
 
 
 def _cmd_render(spec: Spec, args: argparse.Namespace) -> int:
     files = render_files(spec)
     report = writer.sync(Path(args.root), files, check=args.check)
+    if args.format == "json":
+        stale = args.check and report.changed
+        listing = {"created": report.created, "updated": report.updated, "deleted": report.deleted}
+        data = {"check": args.check, "stale": stale, **listing, "unchanged": len(report.unchanged)}
+        print(json.dumps(data, indent=2))
+        return EXIT_INVALID if stale else EXIT_OK
     if args.check:
         if report.changed:
             sys.stdout.write(report.diff)
@@ -332,6 +359,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     validate = sub.add_parser("validate", help="check the spec and report every problem")
     _spec_argument(validate)
+    validate.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object with every problem's file, line, column, path, message, severity",
+    )
     render = sub.add_parser("render", help="write the generated folders from the spec")
     _spec_argument(render)
     render.add_argument(
@@ -340,6 +373,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 with a diff if the committed files are stale",
     )
     render.add_argument("--root", default=".", help="repository root to write into (default: .)")
+    render.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: the files created, updated and deleted (with --check: what would be) as one object",
+    )
     show = sub.add_parser("show", help="print one generated file as the spec renders it now")
     show.add_argument("file", help="a generated path, e.g. stack/prometheus/prometheus.yml")
     sub.add_parser("schema", help="print the JSON Schema of the spec, for editors")
@@ -498,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = load(path)
     except SpecInvalid as invalid:
+        if args.command in ("validate", "render") and args.format == "json":
+            print(_problems_json(invalid.errors, str(path or "observatory.yaml")))
+            return EXIT_INVALID
         for error in invalid.errors:
             print(error, file=sys.stderr)
         count = len(invalid.errors)

@@ -65,6 +65,43 @@ def test_render_check_exits_1_with_a_diff_and_the_fix_when_output_is_stale(tmp_p
     assert "1h" in target.read_text()  # check wrote nothing
 
 
+def test_render_check_as_json_lists_what_is_stale_and_exits_1(tmp_path: Path) -> None:
+    spec = str(SPECS / "valid" / "minimal.yaml")
+    fresh = run("--spec", spec, "render", "--root", str(tmp_path), "--format", "json")
+    assert fresh.returncode == 0 and "stack/tempo/tempo.yaml" in json.loads(fresh.stdout)["created"]
+    target = tmp_path / "stack/tempo/tempo.yaml"
+    target.write_text(target.read_text().replace("720h", "1h"))
+    (tmp_path / "stack/leftover.yaml").write_text("x: 1\n")
+    result = run("--spec", spec, "render", "--check", "--root", str(tmp_path), "--format", "json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 1 and data["check"] and data["stale"]
+    assert (data["created"], data["updated"], data["deleted"]) == (
+        [],
+        ["stack/tempo/tempo.yaml"],
+        ["stack/leftover.yaml"],
+    )
+    assert "1h" in target.read_text()  # check wrote nothing
+
+
+def test_validate_as_json_gives_each_problem_at_its_line_and_column_as_the_text_form_does() -> None:
+    spec = SPECS / "invalid" / "many_sections.yaml"
+    result = run("--spec", str(spec.relative_to(REPO)), "validate", "--format", "json")
+    assert result.returncode == 1 and result.stderr == ""
+    data = json.loads(result.stdout)
+    assert data["valid"] is False and {p["severity"] for p in data["problems"]} == {"error"}
+    as_text = [
+        f"{p['file']}:{p['line']}:{p['column']}: {p['path'] + ': ' if p['path'] else ''}{p['message']}"
+        for p in data["problems"]
+    ]
+    assert as_text == spec.with_suffix(".errors").read_text().splitlines()
+    valid = run("validate", "--format", "json")
+    assert valid.returncode == 0 and json.loads(valid.stdout) == {
+        "file": "observatory.yaml",
+        "valid": True,
+        "problems": [],
+    }
+
+
 def test_render_uses_the_embedded_default_when_there_is_no_spec_file(tmp_path: Path) -> None:
     result = run("render", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
