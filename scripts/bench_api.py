@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -145,17 +144,11 @@ def throughput(url: str, token: str, now: datetime, clients: int, seconds: float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=400)
+    data.cluster_arguments(parser)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--keep", type=Path, help="load into a new cluster in this folder and keep it")
-    parser.add_argument("--reuse", type=Path, help="run on a cluster kept with --keep (topped up to now)")
-    args = parser.parse_args()
-    if args.keep and args.reuse:
-        parser.error("--keep and --reuse exclude each other")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
+    args = data.parse_cluster_arguments(parser)
     now = datetime.now(UTC)
     spec = dashboard_queries.postgres_spec(args.days)
     print(f"query API benchmark at {data._commit()}, {now:%Y-%m-%d %H:%M} UTC", flush=True)

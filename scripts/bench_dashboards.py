@@ -286,18 +286,32 @@ def report(results: Sequence[Result]) -> None:
         print(f"  over: {name} (worst: {worst.variables}, {worst.window}, {why})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the loaded cluster, which scripts/bench_api.py shares."""
     parser.add_argument("--rows", type=int, default=10_000_000, help="requests to load (default 10 million)")
     parser.add_argument("--days", type=int, default=400, help="days the rows span, ending now")
+    parser.add_argument("--keep", type=Path, help="load into a new cluster in this folder and keep it")
+    parser.add_argument("--reuse", type=Path, help="run on a cluster kept with --keep (topped up to now)")
+
+
+def parse_cluster_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    args = parser.parse_args()
+    if args.keep and args.reuse:
+        parser.error("--keep and --reuse exclude each other")
+    # A background job ignores Ctrl-C; on SIGTERM, stop the cluster (and keep its state) on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
+    return args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    cluster_arguments(parser)
     parser.add_argument("--runs", type=int, default=20, help="timed runs per query, variables and window")
     parser.add_argument("--min-runs", type=int, default=3, help="timed runs of a slow query at least")
     parser.add_argument("--budget-seconds", type=float, default=6.0, help="time for a query's runs, about")
     parser.add_argument("--timeout-seconds", type=int, default=30, help="statement_timeout of each query")
     windows = [*WINDOWS, FROM_THE_2ND]
     parser.add_argument("--windows", nargs="+", default=windows, choices=windows)
-    parser.add_argument("--keep", type=Path, help="load into a new cluster in this folder and keep it")
-    parser.add_argument("--reuse", type=Path, help="run on a cluster kept with --keep (topped up to now)")
     parser.add_argument("--verbose", action="store_true", help="print each line as it is measured")
     parser.add_argument(
         "--set",
@@ -307,11 +321,7 @@ def main() -> None:
         help="a setting of the reader's sessions (e.g. jit=off), to measure what it would change",
     )
     parser.add_argument("--panels", nargs="+", default=[], help="only queries whose name holds one of these")
-    args = parser.parse_args()
-    if args.keep and args.reuse:
-        parser.error("--keep and --reuse exclude each other")
-    # A background job ignores Ctrl-C; on SIGTERM, stop the cluster (and keep its state) on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
+    args = parse_cluster_arguments(parser)
     now = datetime.now(UTC)
     spec = dashboard_queries.postgres_spec(args.days)
     print(f"dashboard benchmark at {_commit()}, {now:%Y-%m-%d %H:%M} UTC", flush=True)

@@ -18,7 +18,7 @@ from typing import Any, Final
 import requests
 
 from observatory import names
-from observatory.api.store import NO_FILTER, Filter, QueryError, check_range
+from observatory.api.store import NO_FILTER, Filter, QueryError, Unavailable, check_range
 
 DIMENSIONS: Final = {
     "application": names.LABEL_APPLICATION,
@@ -29,10 +29,6 @@ DIMENSIONS: Final = {
 }
 KINDS: Final = {"duration": names.REC_DIM_DURATION_BUCKET_RATE, "ttft": names.REC_DIM_TTFT_BUCKET_RATE}
 MAX_QUANTILES: Final = 5
-
-
-class Unavailable(Exception):
-    """Prometheus did not answer, or refused the query: the client is told that much, the log more."""
 
 
 TIMEOUT_SECONDS: Final = 10
@@ -95,8 +91,8 @@ def _query(url: str, query: str, at: datetime) -> list[dict[str, Any]]:
         )
         body = response.json()
     except (requests.RequestException, ValueError) as err:
-        raise Unavailable(f"Prometheus at {url} did not answer: {err}") from err
+        raise Unavailable("Prometheus", f"{url} did not answer: {err}") from err
     if body.get("status") != "success":
-        raise Unavailable(f"Prometheus refused {query}: {body.get('error')}")
+        raise Unavailable("Prometheus", f"refused {query}: {body.get('error')}")
     result: list[dict[str, Any]] = body["data"]["result"]
     return result

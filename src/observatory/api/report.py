@@ -48,9 +48,7 @@ class Report:
 
 def build(conn: psycopg.Connection, spec: Spec, end: datetime, since: timedelta) -> Report:
     start = end - since
-    measures = store.spend_measures()
-    total = store.aggregate(conn, start, end, [], measures)
-    by_model = store.aggregate(conn, start, end, ["application", "provider", "model"], measures)
+    by_model = store.aggregate(conn, start, end, ["application", "provider", "model"], store.spend_measures())
     spend: list[dict[str, Any]] = sorted(
         (
             {
@@ -64,15 +62,12 @@ def build(conn: psycopg.Connection, spec: Spec, end: datetime, since: timedelta)
         ),
         key=lambda r: (-r["cost_usd"], -r["requests"], r["application"], r["model"]),
     )
-    unpriced = [
-        {
-            "provider": g.keys["provider"],
-            "model": g.keys["model"],
-            "requests": int(g.measures["unpriced_requests"]),
-        }
-        for g in store.aggregate(conn, start, end, ["provider", "model"], measures)
-        if g.measures["unpriced_requests"]
-    ]
+    # The total and the unpriced models from the same groups: one query, summed here.
+    unpriced_by: dict[tuple[str, str], int] = {}
+    for g in by_model:
+        key = (g.keys["provider"], g.keys["model"])
+        unpriced_by[key] = unpriced_by.get(key, 0) + int(g.measures["unpriced_requests"])
+    unpriced = [{"provider": p, "model": m, "requests": n} for (p, m), n in unpriced_by.items() if n]
     error_groups = store.aggregate(conn, start, end, [], store.error_measures(), detail=True)
     requests = sum(g.measures["requests"] for g in error_groups)
     errors: list[dict[str, Any]] = sorted(
@@ -86,7 +81,7 @@ def build(conn: psycopg.Connection, spec: Spec, end: datetime, since: timedelta)
     return Report(
         start,
         end,
-        {k: v for k, v in (total[0].measures if total else dict.fromkeys(store.SPEND_MEASURES, 0.0)).items()},
+        store.total(by_model),
         spend,
         latency(conn, start, end) if since <= LATENCY_MAX_WINDOW else None,
         errors,

@@ -12,7 +12,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, NewType, TypeVar
 
@@ -250,13 +250,9 @@ class Context:
 R = TypeVar("R")
 
 
-async def _run(info: Info[Context, None], query: Callable[..., R]) -> R:
-    """`query(conn)` on a pooled connection, in a worker thread; a store refusal is a GraphQL error."""
-
-    def work() -> R:
-        with info.context.pool.connection() as conn:
-            return query(conn)
-
+async def _offload(what: str, work: Callable[[], R]) -> R:
+    """`work()` in a worker thread, so a slow query does not hold the others; what the client may be
+    told as a GraphQL error (a refused argument, a timeout, `what` unavailable), the rest masked."""
     try:
         return await asyncio.to_thread(work)
     except store.QueryError as err:
@@ -266,6 +262,21 @@ async def _run(info: Info[Context, None], query: Callable[..., R]) -> R:
             "the query ran past the API's statement timeout: narrow the range, the grouping or the filter",
             extensions={"code": "TIMEOUT"},
         ) from None
+    except store.Unavailable as err:
+        log.warning("%s: %s", what, err)
+        raise GraphQLError(
+            f"{what} is unavailable: {err.backend} did not answer", extensions={"code": "UNAVAILABLE"}
+        ) from None
+
+
+async def _run(info: Info[Context, None], query: Callable[..., R]) -> R:
+    """`query(conn)` on a pooled connection, through `_offload`."""
+
+    def work() -> R:
+        with info.context.pool.connection() as conn:
+            return query(conn)
+
+    return await _offload("the store", work)
 
 
 def _spend_row(group: store.Group) -> SpendRow:
@@ -331,8 +342,7 @@ class Query:
 
         def query(conn: Any) -> Spend:
             rows = store.aggregate(conn, from_, to, dims, measures, gran, flt)
-            # Every row is in one group and one point: the total is their sum (one query, not two).
-            total = {m: sum(g.measures.get(m, 0.0) for g in rows) for m in store.SPEND_MEASURES}
+            total = store.total(rows)
             if top is not None:
                 rows = store.top_groups(rows, dims, top)
             return Spend(total=_spend_row(store.Group({}, None, total)), rows=[_spend_row(g) for g in rows])
@@ -354,18 +364,10 @@ class Query:
     ) -> list[LatencyRow]:
         flt = filter.to_store() if filter else store.Filter()
         wanted = quantiles if quantiles is not None else [0.5, 0.95, 0.99]
-        url = info.context.prometheus_url
-        try:
-            rows = await asyncio.to_thread(
-                metrics.latency, url, from_, to, _dims(group_by), wanted, flt, kind.value
-            )
-        except store.QueryError as err:
-            raise GraphQLError(str(err), extensions={"code": "BAD_ARGUMENT"}) from None
-        except metrics.Unavailable as err:
-            log.warning("latency: %s", err)
-            raise GraphQLError(
-                "latency is unavailable: Prometheus did not answer", extensions={"code": "UNAVAILABLE"}
-            ) from None
+        url, dims = info.context.prometheus_url, _dims(group_by)
+        rows = await _offload(
+            "latency", lambda: metrics.latency(url, from_, to, dims, wanted, flt, kind.value)
+        )
         keys = ("application", "environment", "provider", "model", "operation")
         return [
             LatencyRow(
@@ -377,15 +379,8 @@ class Query:
 
     @strawberry.field(description="A trace by its id from Tempo; null when Tempo does not hold it.")
     async def trace(self, info: Info[Context, None], id: str) -> Trace | None:
-        try:
-            found = await asyncio.to_thread(traces.trace, info.context.tempo_url, id)
-        except store.QueryError as err:
-            raise GraphQLError(str(err), extensions={"code": "BAD_ARGUMENT"}) from None
-        except traces.Unavailable as err:
-            log.warning("trace: %s", err)
-            raise GraphQLError(
-                "the trace is unavailable: Tempo did not answer", extensions={"code": "UNAVAILABLE"}
-            ) from None
+        url = info.context.tempo_url
+        found = await _offload("the trace", lambda: traces.trace(url, id))
         if found is None:
             return None
         return Trace(
@@ -460,20 +455,8 @@ class Query:
         now = at or info.context.clock()
 
         def query(conn: Any) -> list[Budget]:
-            return [
-                Budget(
-                    kind=b.kind,
-                    name=b.name,
-                    daily_usd=b.daily_usd,
-                    monthly_usd=b.monthly_usd,
-                    spent_today_usd=b.spent_today_usd,
-                    spent_month_usd=b.spent_month_usd,
-                    projected_day_usd=b.projected_day_usd,
-                    projected_month_usd=b.projected_month_usd,
-                    state=b.state,
-                )
-                for b in store.budgets(conn, info.context.spec.budgets, now)
-            ]
+            spec_budgets = info.context.spec.budgets
+            return [Budget(**asdict(b), state=b.state) for b in store.budgets(conn, spec_budgets, now)]
 
         return await _run(info, query)
 
@@ -494,16 +477,7 @@ def prices_in_force(spec: Spec, day: date) -> list[Any]:
 
 
 def _price(row: Any) -> ModelPrice:
-    return ModelPrice(
-        provider=row.provider,
-        model=row.model,
-        model_pattern=row.model_pattern,
-        input_usd_per_million_tokens=row.input_usd_per_million_tokens,
-        output_usd_per_million_tokens=row.output_usd_per_million_tokens,
-        cache_read_usd_per_million_tokens=row.cache_read_usd_per_million_tokens,
-        cache_write_usd_per_million_tokens=row.cache_write_usd_per_million_tokens,
-        effective_from=row.effective_from,
-    )
+    return ModelPrice(**asdict(row))  # the spec's row, field for field
 
 
 def _request(row: dict[str, Any]) -> Request:

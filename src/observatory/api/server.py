@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -146,8 +147,6 @@ class App:
             await self.graphql(scope, receive, send)
 
     async def _ready(self) -> bool:
-        import asyncio
-
         def ping() -> bool:
             try:
                 with self.pool.connection(timeout=2) as conn:

@@ -33,6 +33,15 @@ class QueryError(ValueError):
     """An argument the store cannot answer: the message names the argument and what is allowed."""
 
 
+class Unavailable(Exception):
+    """A backend the API reads besides the store (Prometheus, Tempo) did not answer, or not as it
+    should: the client is told which backend, the log the details."""
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(f"{backend}: {detail}")
+        self.backend = backend
+
+
 # Dimensions a query may group or filter by: the rollup column, and the raw column's expression.
 DIMENSIONS: Final = {
     "application": ("application", "application"),
@@ -268,6 +277,12 @@ def aggregate(
         found = {m: float(v or 0) for (m, _), v in zip(measures, row[1 + len(group) :], strict=True)}
         out.append(Group(dict(zip(group, row[1 : 1 + len(group)], strict=True)), row[0], found))
     return out
+
+
+def total(groups: Sequence[Group]) -> dict[str, float]:
+    """The spend measures over all `groups`: every row is in exactly one group and one point, so
+    their sum is the range's total (no second query); a measure not computed counts 0."""
+    return {m: sum(g.measures.get(m, 0.0) for g in groups) for m in SPEND_MEASURES}
 
 
 def top_groups(groups: list[Group], keys: Sequence[str], n: int) -> list[Group]:

@@ -15,14 +15,10 @@ from typing import Any, Final
 
 import requests
 
-from observatory.api.store import QueryError
+from observatory.api.store import QueryError, Unavailable
 
 TRACE_ID: Final = re.compile(r"^[0-9a-fA-F]{32}$")
 TIMEOUT_SECONDS: Final = 10
-
-
-class Unavailable(Exception):
-    """Tempo did not answer as Tempo does: the client is told that much, the log more."""
 
 
 def _hex(value: str, length: int) -> str:
@@ -85,15 +81,15 @@ def trace(tempo_url: str | None, trace_id: str) -> list[dict[str, Any]] | None:
             timeout=TIMEOUT_SECONDS,
         )
     except requests.RequestException as err:
-        raise Unavailable(f"Tempo at {tempo_url} did not answer: {err}") from err
+        raise Unavailable("Tempo", f"{tempo_url} did not answer: {err}") from err
     if response.status_code == 404:
         return None
     if not response.ok:
-        raise Unavailable(f"Tempo at {tempo_url} answered {response.status_code}: {response.text[:200]}")
+        raise Unavailable("Tempo", f"{tempo_url} answered {response.status_code}: {response.text[:200]}")
     try:
         found = response.json()
     except ValueError as err:
-        raise Unavailable(f"Tempo at {tempo_url} answered something other than JSON: {err}") from err
+        raise Unavailable("Tempo", f"{tempo_url} answered something other than JSON: {err}") from err
     if isinstance(found, dict) and "trace" in found:  # /api/v2 shape, should a proxy rewrite the path
         found = found["trace"]
     return spans(found) or None
