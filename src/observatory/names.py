@@ -118,6 +118,7 @@ VIEW_USERS_MONTHLY: Final = "llm_requests_monthly_users"
 VIEW_DETAIL_MONTHLY: Final = "llm_requests_detail_monthly"
 VIEW_TOTALS_WEEKLY: Final = "llm_requests_weekly_totals"
 VIEW_DETAIL_WEEKLY: Final = "llm_requests_detail_weekly"
+VIEW_USERS_MTD: Final = "llm_requests_mtd_users"  # per user, each day's month to date
 TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the

@@ -337,3 +337,37 @@ def test_a_range_ending_before_today_reads_its_last_month_day_by_day(
         end,
     )
     assert {u: round(c, 6) for u, c in users if u} == {u: round(c, 6) for u, c in raw_users}
+
+
+def _month_start(day: datetime, ahead: int = 0) -> datetime:
+    months = day.year * 12 + day.month - 1 + ahead
+    return day.replace(year=months // 12, month=months % 12 + 1, day=1)
+
+
+# (start, end) inside the 70 days of rows, ending before today: top users read whole months, the month
+# to date of the last day and less that of the day before the first.
+_LAST = _month_start(DAY)
+USER_RANGES = {
+    "within a month": (_month_start(DAY, -1) + timedelta(days=9), _month_start(DAY, -1) + timedelta(days=20)),
+    "from a month's first day": (_month_start(DAY, -2), _LAST - timedelta(days=3, hours=5)),
+    "to a month's last day": (_month_start(DAY, -2) + timedelta(days=13), _LAST),
+    "mid-month to mid-month": (_month_start(DAY, -2) + timedelta(days=5, hours=7), _LAST - timedelta(days=9)),
+    "mid-month to today": (_month_start(DAY, -1) + timedelta(days=2), NOW),
+}
+
+
+@pytest.mark.parametrize("selection", ["all", "user u1", "chat"])
+@pytest.mark.parametrize("window", USER_RANGES)
+def test_top_users_count_each_day_overlapping_the_range_once(
+    db: psycopg.Connection, window: str, selection: str
+) -> None:
+    start, end = USER_RANGES[window]
+    variables, where = SELECTIONS[selection]
+    # Whole UTC days overlapping [start, end): from the day holding start to the one before end's
+    # instant (a range ending at midnight holds none of that day).
+    midnight = {"hour": 0, "minute": 0, "second": 0, "microsecond": 0}
+    first, last = start.replace(**midnight), (end - timedelta(microseconds=1)).replace(**midnight)
+    days = f"{where} AND user_id IS NOT NULL AND time < '{last + timedelta(days=1)}'"
+    raw = _raw(db, "user_id, sum(coalesce(cost_usd, 0))", first, days, "GROUP BY 1", end=NOW)
+    users = _run(db, "cost", "spend_by_user", start, variables, end=end)
+    assert raw and {u: round(c, 6) for u, c in users if u} == {u: round(c, 6) for u, c in raw}

@@ -93,6 +93,7 @@ def _loaded_by_release_before(
         known = tuple(r for r in rollups.ROLLUPS if r.since < version)
         before.setattr(rollups, "ROLLUPS", known)
         before.setattr(schema, "ROLLUPS", known)
+        before.setattr(rollups, "CUMULATIVE", tuple(r for r in rollups.CUMULATIVE if r.since < version))
         old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < version]
         before.setattr(migrate_module, "migrations", lambda spec: old)
         migrate(conn, SPEC)
@@ -108,6 +109,7 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
             "V004__users_rollups.sql",
             "V005__calendar_rollups.sql",
             "V006__users_rollup_order.sql",
+            "V007__users_month_to_date.sql",
         ]
         users = _per_user(conn, names.VIEW_USERS_DAILY)
         assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
@@ -163,9 +165,39 @@ def _per_month(
     ]
 
 
+def assert_month_to_date(conn: psycopg.Connection) -> None:
+    """Each user's month to date grows from one day to the next by that day's row of the per-user
+    daily rollup (where that one still has the day), and on the month's last day present (its last,
+    or today) equals the month's row of the monthly rollup, which counts the days retention deleted."""
+
+    def rows(view: str) -> dict[tuple[datetime, str], tuple[int, float]]:
+        query = f"SELECT bucket, user_id, requests, cost_usd FROM {view} WHERE bucket <= %s"
+        got = conn.execute(query.encode(), (NOW + timedelta(days=1),))
+        return {(b, u): (n, round(c, 6)) for b, u, n, c in got}
+
+    mtd, daily, monthly = (
+        rows(names.VIEW_USERS_MTD),
+        rows(names.VIEW_USERS_DAILY),
+        rows(names.VIEW_USERS_MONTHLY),
+    )
+    assert mtd and all(n > 0 for n, _ in mtd.values())
+    first = min(b for b, _ in daily)
+    last: dict[tuple[datetime, str], datetime] = {}
+    for (day, user), (n, cost) in mtd.items():
+        month = day.replace(day=1)
+        last[(month, user)] = max(last.get((month, user), day), day)
+        before = mtd.get((day - timedelta(days=1), user), (0, 0.0)) if day > month else (0, 0.0)
+        if day >= first and (day == month or day - timedelta(days=1) >= first):
+            gained = daily.get((day, user), (0, 0.0))
+            assert (n - before[0], round(cost - before[1], 6)) == gained, (day, user)
+    for (month, user), day in last.items():
+        assert mtd[(day, user)] == monthly[(month, user)], (month, user)
+
+
 def assert_monthly_sums_daily(conn: psycopg.Connection) -> None:
     """Each weekly and monthly rollup holds its daily rollup's rows summed per week or month (cold tier
-    included)."""
+    included), and month to date per user is the running sum of the per-user daily rollup."""
+    assert_month_to_date(conn)
     for derived in (r for r in rollups.ROLLUPS if r.field in rollups.CALENDAR):
         assert derived.parent is not None
         keys = tuple(k for k, _ in derived.keys)
@@ -179,7 +211,11 @@ def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_from_the_daily_ones
 ) -> None:
     with psycopg.connect(database, autocommit=True) as conn:
         _loaded_by_release_before(conn, monkeypatch, 5)
-        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql", "V006__users_rollup_order.sql"]
+        assert migrate(conn, SPEC).applied == [
+            "V005__calendar_rollups.sql",
+            "V006__users_rollup_order.sql",
+            "V007__users_month_to_date.sql",
+        ]
         # From the daily stores, with the days whose raw rows are gone (before the 17th).
         totals = _per_month(conn, names.VIEW_TOTALS_MONTHLY, ("application",))
         assert totals == _per_month(conn, names.VIEW_TOTALS_DAILY, ("application",))
@@ -225,7 +261,7 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
     assert min(r[0] for r in daily) == datetime(2026, 3, 11, tzinfo=UTC)  # the cold tier, raw rows gone
     report = backfill(conn, SPEC, date(2026, 3, 1), date(2026, 3, 21), NOW)
     assert rollup(conn, DAILY) == daily
-    assert report.lines[-6:-3] == [
+    assert report.lines[-7:-4] == [
         "daily rollups (llm_requests_daily, llm_requests_detail_daily, llm_requests_daily_totals,"
         " llm_requests_daily_users, llm_requests_daily_cache_reads): recomputed 2026-03-17 00:00 to"
         " 2026-03-20 00:00 UTC (3 buckets)",
@@ -236,13 +272,16 @@ def test_a_backfill_over_dropped_raw_days_leaves_their_daily_rollups_intact(conn
     ]
     # The weeks and months holding those days, from the daily rollups, whose days before the 17th were
     # left as they were; weeks wholly past the cold tier (10 days) were deleted by retention.
-    assert report.lines[-3:] == [
+    assert report.lines[-4:] == [
         "weekly rollups (llm_requests_weekly_totals, llm_requests_detail_weekly): recomputed"
         " 2026-03-09 00:00 to 2026-03-23 00:00 UTC (2 weeks)",
         "  skipped 2026-02-23 00:00 to 2026-03-09 00:00 UTC: older than the cold tier (10 days); retention"
         " deletes these weeks",
         "monthly rollups (llm_requests_monthly_totals, llm_requests_monthly_users,"
         " llm_requests_detail_monthly): recomputed 2026-03-01 00:00 to 2026-04-01 00:00 UTC (1 month)",
+        # Kept from the last maintenance up to its day; each day counts the days of its month before.
+        "month to date (llm_requests_mtd_users): recomputed 2026-03-17 00:00 to 2026-03-20 00:00 UTC"
+        " (3 days, to the end of the last month)",
     ]
     assert_monthly_sums_daily(conn)
 
@@ -283,3 +322,29 @@ def test_backfill_from_the_command_line_says_what_it_did_and_refuses_an_empty_ra
     empty = run("2026-03-19", "2026-03-19")
     assert empty.returncode == 2
     assert "FROM (2026-03-19) must be before TO (2026-03-19)" in empty.stderr
+
+
+def test_month_to_date_is_current_when_maintenance_has_not_run_for_days(database: str) -> None:
+    # Maintained two days ago: the days from then are computed when read, from the stored day before
+    # and the per-user daily rollup's view (current to the last raw row).
+    with psycopg.connect(database, autocommit=True) as conn:
+        migrate(conn, SPEC)
+        rows = synthetic_rows(NOW, days=15)
+        for day in sorted({r[0].date() for r in rows}):
+            conn.execute(f"SELECT {T}_ensure_partition(%s)", (day,))
+        insert(conn, rows)
+        maintain(conn, SPEC, NOW - timedelta(days=2))
+        assert_month_to_date(conn)
+        stored = conn.execute(f"SELECT max(bucket) FROM {rollups.MTD_STORE}").fetchone()
+        assert stored == (datetime(2026, 3, 17, tzinfo=UTC),)
+        insert(conn, [one_row(datetime(2026, 3, 19, 9, 5, tzinfo=UTC), 5)])
+        counted = f"SELECT sum(requests) FROM {names.VIEW_USERS_MTD} WHERE bucket = %s"
+        before = conn.execute(counted, (datetime(2026, 3, 20, tzinfo=UTC),)).fetchone()
+        assert_month_to_date(conn)
+        maintain(conn, SPEC, NOW)
+        assert_month_to_date(conn)
+        after = conn.execute(counted, (datetime(2026, 3, 20, tzinfo=UTC),)).fetchone()
+        month = f"SELECT sum(requests) FROM {names.VIEW_USERS_MONTHLY} WHERE bucket = '2026-03-01'"
+        # The first run computed the days the cold tier keeps (from the 9th): 10 days before its time.
+        kept = sum(1 for r in rows if r[0] >= datetime(2026, 3, 9, tzinfo=UTC)) + 1
+        assert before == after == conn.execute(month).fetchone() == (kept,)

@@ -396,8 +396,125 @@ def advance_views_function() -> str:
             f"    EXECUTE format($view$\n{realtime_view(rollup)}\n$view$, until,"
             f" {utc_bucket(rollup.field, 'until')});\n"
         )
+    # The month-to-date view (once migration 7 made its store): the store's days before its watermark's.
+    for _ in (r for r in CUMULATIVE if r is USERS_MTD):
+        body.append(
+            f"    until := coalesce((SELECT computed_until FROM {names.TABLE_ROLLUP_WATERMARKS}\n"
+            f"                       WHERE rollup = '{MTD}'), '-infinity');\n"
+            f"    EXECUTE format($view$\n{mtd_view('postgres')}\n$view$,"
+            f" until, {utc_bucket('day', 'until')});\n"
+        )
     return (
         f"CREATE OR REPLACE FUNCTION {ADVANCE_VIEWS}() RETURNS void\n"
         "LANGUAGE plpgsql AS $function$\n"
         "DECLARE\n    until timestamptz;\nBEGIN\n" + "".join(body) + "END\n$function$;\n"
+    )
+
+
+# --- Month to date per user. Top users over a range that starts or ends inside a month read each of
+# those days from the per-user daily rollup: at 5,000 users a day is 5,000 rows, so a range from the
+# 2nd of a month read 28 days (140,000 rows) before its first whole month. `llm_requests_mtd_users`
+# holds, for each UTC day and each user with requests in its month up to that day, the sums from the
+# month's first day through that day. A range's days are then the whole months from the one holding
+# its first day to the one before its last day's (monthly rollup), plus the month to date of its last
+# day, minus the month to date of the day before its first (when that is in the same month): one
+# bucket per side, whatever the days. Only sums can be subtracted: no maximum.
+#
+# It is not a GROUP BY of rows in its bucket (a day's figure counts the days before it), so no
+# continuous aggregate can hold it. TimescaleDB: a view computing it from the per-user daily rollup
+# (correct and current, as fast as reading the days). Postgres: a store that maintenance keeps for
+# the complete days before the per-user daily rollup's watermark, behind a view that computes the
+# days from the watermark's on as TimescaleDB's does.
+MTD: Final = names.VIEW_USERS_MTD
+MTD_STORE: Final = f"{MTD}_store"
+MTD_SINCE: Final = 7
+MTD_MEASURES: Final[Measures] = tuple((m, sql) for m, sql in MEASURES if not sql.startswith("max("))
+MTD_COLUMNS: Final = ("bucket", "user_id", *(m for m, _ in MTD_MEASURES))
+# The first day the TimescaleDB view (and the postgres view before maintenance first runs) can answer
+# for: a bound for the series of days it filters.
+MTD_ORIGIN: Final = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+
+
+# Described as a rollup for the panels' SQL (`observatory.render.dashboards.sources`), which reads it
+# like one; not in ROLLUPS, since nothing refreshes or expires it as one.
+USERS_MTD: Final = Rollup(MTD, "day", (USER_KEY,), MTD_MEASURES, MTD_SINCE, parent=USERS_DAILY)
+# The relations besides ROLLUPS that readers are granted and the postgres flavour keeps a view of.
+CUMULATIVE: tuple[Rollup, ...] = (USERS_MTD,)
+
+
+def mtd_select(days: str, source: str) -> str:
+    """Month to date per user for each day of `days` (a FROM item `d(day)` of UTC day starts), from
+    `source` (a FROM item `u` with the month-to-date columns): each day's sums of the rows of `u` from
+    its month's first day through that day."""
+    measures = ", ".join(f"sum(u.{m})::{_type(m)} AS {m}" for m, _ in MTD_MEASURES)
+    return (
+        f"SELECT d.day AS bucket, u.user_id, {measures}\n"
+        f"FROM {days}\n"
+        f"JOIN {source} ON u.bucket >= {utc_bucket('month', 'd.day')} AND u.bucket <= d.day\n"
+        "GROUP BY 1, 2"
+    )
+
+
+def _continued(base: str, daily: str, start: str, end: str = "") -> str:
+    """A FROM item `u`: the month to date of the day before `start` from the store (`base`, a value),
+    then the per-user daily rows of `daily` from `start` (to `end`). Days are added to a stored day,
+    never recomputed from the month's first day: that one's daily rows may be gone (cold tier), while
+    the stored day still counts them, as the monthly rollup does."""
+    columns = ", ".join(MTD_COLUMNS)
+    upper = f" AND bucket < {end}" if end else ""
+    return (
+        f"(\n    SELECT {columns} FROM {MTD_STORE} WHERE bucket = {base}\n    UNION ALL\n"
+        f"    SELECT {columns} FROM {daily} WHERE bucket >= {start}{upper}\n) AS u"
+    )
+
+
+def mtd_refresh_insert() -> str:
+    """Recompute the postgres store's days in the array %(days)s, all in [%(start)s, %(end)s), from
+    the stored day before %(start)s and the per-user daily rollup's store, each day's rows by user (a
+    top-users query reads one day whole)."""
+    source = _continued(
+        "%(start)s::timestamptz - INTERVAL '1 day'", USERS_DAILY.store, "%(start)s", "%(end)s"
+    )
+    select = mtd_select("unnest(%(days)s::timestamptz[]) AS d(day)", source)
+    return f"INSERT INTO {MTD_STORE} ({', '.join(MTD_COLUMNS)})\n{select}\nORDER BY 1, 2"
+
+
+def mtd_stale_days() -> str:
+    """The days in [%(start)s, %(end)s) whose requests in the postgres store differ from what
+    `mtd_refresh_insert` would count: the days to recompute (a changed day changes every later day of
+    its month, so each of those is found too)."""
+    source = _continued(
+        "%(start)s::timestamptz - INTERVAL '1 day'", USERS_DAILY.store, "%(start)s", "%(end)s"
+    )
+    days = (
+        "generate_series(%(start)s::timestamptz, %(end)s::timestamptz - INTERVAL '1 day', INTERVAL '1 day')"
+    )
+    month = utc_bucket("month", "d.day")
+    return (
+        f"SELECT d.day FROM {days} AS d(day)\n"
+        f"LEFT JOIN (SELECT d.day, sum(u.requests) AS n FROM {days} AS d(day)\n"
+        f"    JOIN {source} ON u.bucket >= {month} AND u.bucket <= d.day\n"
+        "    GROUP BY 1) AS counted USING (day)\n"
+        f"LEFT JOIN (SELECT bucket AS day, sum(requests) AS n FROM {MTD_STORE}\n"
+        "    WHERE bucket >= %(start)s AND bucket < %(end)s GROUP BY 1) AS stored USING (day)\n"
+        "WHERE counted.n IS DISTINCT FROM stored.n ORDER BY 1"
+    )
+
+
+def mtd_view(engine: str) -> str:
+    """TimescaleDB: the view, every day computed from the per-user daily rollup. Postgres: the body
+    that `advance_views_function` formats with the watermark's day (`%2$L`): the store's days before
+    it, and the days from it to today, the stored day before it plus the per-user daily rollup's view
+    from it on (current to the last raw row)."""
+    today = utc_bucket("day", "now()")
+    if engine == "timescaledb":
+        days = f"generate_series({MTD_ORIGIN}, {today}, INTERVAL '1 day') AS d(day)"
+        return f"CREATE OR REPLACE VIEW {MTD} AS\n{mtd_select(days, f'{USERS_DAILY.name} AS u')};\n"
+    lower = f"greatest(%2$L::timestamptz, {MTD_ORIGIN})"
+    days = f"generate_series({lower}, {today}, INTERVAL '1 day') AS d(day)"
+    source = _continued(f"{lower} - INTERVAL '1 day'", USERS_DAILY.name, lower)
+    return (
+        f"CREATE OR REPLACE VIEW {MTD} AS\n"
+        f"SELECT {', '.join(MTD_COLUMNS)}\nFROM {MTD_STORE}\nWHERE bucket < %2$L\n"
+        f"UNION ALL\n{mtd_select(days, source)}"
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from observatory import names
 from observatory.spec.types import Spec
+from observatory.sql import rollups
 from observatory.sql.columns import COLUMNS, UNIQUE_KEY
 from observatory.sql.policies import timescaledb_policies
 from observatory.sql.rollups import (
@@ -26,6 +27,11 @@ from observatory.sql.rollups import (
     DAILY_KEYS,
     KEYS,
     MEASURES,
+    MTD,
+    MTD_COLUMNS,
+    MTD_MEASURES,
+    MTD_SINCE,
+    MTD_STORE,
     PARENT,
     ROLLUPS,
     USERS_DAILY,
@@ -33,6 +39,8 @@ from observatory.sql.rollups import (
     Measures,
     Rollup,
     advance_views_function,
+    mtd_select,
+    mtd_view,
     reaggregate_select,
     rollup_select,
     rollup_table,
@@ -160,7 +168,7 @@ def timescaledb_schema() -> str:
 
 
 def grants() -> str:
-    readable = ", ".join([T, *(r.name for r in ROLLUPS)])
+    readable = ", ".join([T, *(r.name for r in (*ROLLUPS, *rollups.CUMULATIVE))])
     return (
         f"-- Grafana reads through {READER}, and the query API through {API}: each can read these and\n"
         "-- nothing else.\n"
@@ -327,6 +335,37 @@ def users_rollup_order() -> Migration:
     )
 
 
+def month_to_date(engine: str) -> Migration:
+    """Migration 7: each day's month to date per user (`observatory.sql.rollups.MTD`). TimescaleDB: a
+    view over the per-user daily rollup. Postgres: its store, filled from the per-user daily rollup's
+    store for the complete days before that one's watermark (so it starts with the whole history,
+    cold tier included), with that watermark; the view is the repeatable migration's."""
+    header = (
+        "-- Each day's month to date per user: top users over a range that starts or ends inside a\n"
+        "-- month read one day of it per side, not every day up to the month's edge.\n"
+    )
+    if engine == "timescaledb":
+        return Migration(MTD_SINCE, "users_month_to_date", header + mtd_view("timescaledb"))
+    users = names.VIEW_USERS_DAILY
+    watermark = f"(SELECT computed_until FROM {names.TABLE_ROLLUP_WATERMARKS} WHERE rollup = '{users}')"
+    days = (
+        f"generate_series((SELECT min(bucket) FROM {USERS_DAILY.store}),\n"
+        f"    {utc_bucket('day', watermark)} - INTERVAL '1 day', INTERVAL '1 day') AS d(day)"
+    )
+    return Migration(
+        MTD_SINCE,
+        "users_month_to_date",
+        header
+        + rollup_table(MTD_STORE, (("user_id", ""),), MTD_MEASURES)
+        + f"INSERT INTO {MTD_STORE} ({', '.join(MTD_COLUMNS)})\n"
+        + mtd_select(days, f"{USERS_DAILY.store} AS u")
+        + "\nORDER BY 1, 2;\n"
+        + f"INSERT INTO {names.TABLE_ROLLUP_WATERMARKS} (rollup, computed_until)\n"
+        + f"SELECT '{MTD}', computed_until FROM {names.TABLE_ROLLUP_WATERMARKS} WHERE rollup = '{users}'\n"
+        + "ON CONFLICT DO NOTHING;\n",
+    )
+
+
 def migrations(spec: Spec) -> list[Migration]:
     """The migrations of the spec's storage engine, in the order they are applied."""
     schema = timescaledb_schema() if spec.storage.engine == "timescaledb" else postgres_schema()
@@ -342,9 +381,14 @@ def migrations(spec: Spec) -> list[Migration]:
         calendar_rollups(spec.storage.engine),
     ]
     if spec.storage.engine == "timescaledb":
-        return [*versioned, Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants())]
+        return [
+            *versioned,
+            month_to_date("timescaledb"),
+            Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants()),
+        ]
     return [
         *versioned,
         users_rollup_order(),
+        month_to_date("postgres"),
         Migration(None, "views_and_grants", realtime_views() + grants()),
     ]

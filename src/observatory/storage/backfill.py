@@ -23,8 +23,9 @@ from psycopg import sql
 
 from observatory import names
 from observatory.spec.types import Spec
-from observatory.sql.rollups import CALENDAR, ROLLUPS, UNITS, Rollup, refresh_insert
+from observatory.sql.rollups import CALENDAR, MTD, ROLLUPS, UNITS, Rollup, refresh_insert
 from observatory.storage.maintain import (
+    WATERMARKS,
     _ceil,
     _floor,
     _partitions,
@@ -32,6 +33,7 @@ from observatory.storage.maintain import (
     calendar_ceil,
     calendar_count,
     calendar_start,
+    recompute_month_to_date,
     rederive,
 )
 
@@ -106,7 +108,28 @@ def backfill(
             )
     for field_ in CALENDAR:
         report.lines += _calendar(conn, spec, first, end, now, field_)
+    if not timescale:
+        report.lines += _month_to_date(conn, first, end, oldest)
     return report
+
+
+def _month_to_date(conn: psycopg.Connection, first: date, end: date, oldest: datetime | None) -> list[str]:
+    """Postgres: the month-to-date store's days from the first daily bucket recomputed to the end of
+    the month holding the last (each counts the days before it in its month), as far as it is kept:
+    up to the day holding its watermark. (TimescaleDB computes it when read.)"""
+    day = UNITS["day"]
+    label = f"month to date ({MTD})"
+    with _unit(conn):
+        row = conn.execute(f"SELECT computed_until FROM {WATERMARKS} WHERE rollup = %s", (MTD,)).fetchone()
+        lo = _at(first) if oldest is None else max(_at(first), _ceil(oldest, day))
+        hi = calendar_ceil("month", _at(end))
+        if row is not None:
+            hi = min(hi, _floor(row[0], day))
+        days = [lo + i * day for i in range(max(0, (hi - lo) // day))] if row is not None else []
+        recompute_month_to_date(conn, lo, hi, days)
+    if not days:
+        return [f"{label}: nothing recomputed (maintenance computes it from the per-user daily rollup)"]
+    return [f"{label}: recomputed {_span(lo, hi)} ({len(days)} days, to the end of the last month)"]
 
 
 def _calendar(

@@ -6,9 +6,12 @@ and the ingester can call it on a schedule. One run, in this order:
 2. recomputes every rollup's store (`observatory.sql.rollups.ROLLUPS`) from a little before its
    watermark up to now, each in one transaction (delete the buckets, insert them again), so readers
    never see a half-done bucket; the rollup views add the buckets after the watermark from raw rows;
+   then the month-to-date store (`observatory.sql.rollups.MTD`) from the per-user daily one, for the
+   complete days;
 3. drops raw partitions whose whole day is older than the warm tier (after step 2, so rows written
    before a long pause are rolled up before they go);
-4. deletes hourly rollups older than the warm tier and daily rollups older than the cold tier.
+4. deletes hourly rollups older than the warm tier and daily rollups older than the cold tier (weekly
+   and monthly ones, and month to date, when their whole week or month is).
 
 Step 2 looks back `storage.late_data_days` before the watermark and recomputes only the buckets
 whose count of raw rows changed, so a row that arrives that late is counted by the next run at the
@@ -30,7 +33,7 @@ from psycopg import sql
 from observatory import names
 from observatory.spec.types import RetentionTiers, Spec
 from observatory.sql import rollups
-from observatory.sql.rollups import Rollup, refresh_insert, stale_buckets
+from observatory.sql.rollups import UNITS, Rollup, refresh_insert, stale_buckets
 
 T = names.TABLE_REQUESTS
 log = logging.getLogger(__name__)
@@ -53,12 +56,14 @@ class MaintainReport:
     hourly_buckets_refreshed: int
     daily_buckets_refreshed: int
     rollup_rows_expired: int
+    month_to_date_days_refreshed: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.partitions_created} partitions created, {self.partitions_dropped} dropped, "
             f"{self.hourly_buckets_refreshed} hourly and {self.daily_buckets_refreshed} daily buckets "
-            f"refreshed, {self.rollup_rows_expired} expired rollup rows"
+            f"refreshed, {self.month_to_date_days_refreshed} days of month to date, "
+            f"{self.rollup_rows_expired} expired rollup rows"
         )
 
 
@@ -86,10 +91,11 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
         refresh = _derive if rollup.derived else _refresh
         count = refresh(conn, rollup, now, late, keep_from)
         refreshed[rollup.field] = max(refreshed[rollup.field], count)
+    days = _month_to_date(conn, late) if rollups.USERS_MTD in rollups.CUMULATIVE else 0
     _advance_views(conn)
     dropped = _drop_partitions(conn, before=warm)
     expired = _expire_rollups(conn, now, tiers)
-    return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired)
+    return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired, days)
 
 
 @contextmanager
@@ -234,6 +240,51 @@ def _derive(
     return calendar_count(rollup.field, start, calendar_ceil(rollup.field, until))
 
 
+def recompute_month_to_date(
+    conn: psycopg.Connection, start: datetime, end: datetime, days: list[datetime]
+) -> None:
+    """Recompute the month-to-date store's `days`, all in [start, end), from its day before `start`
+    and the per-user daily rollup's store, in the caller's transaction."""
+    if days:
+        conn.execute(f"DELETE FROM {rollups.MTD_STORE} WHERE bucket = ANY(%s)", (days,))
+        conn.execute(rollups.mtd_refresh_insert(), {"start": start, "end": end, "days": days})
+
+
+def _month_to_date(conn: psycopg.Connection, late: timedelta) -> int:
+    """Bring the month-to-date store up to the per-user daily rollup's store as this run left it:
+    the complete days (before the one holding the daily store's watermark) from `late` before its
+    own watermark whose count of requests changed (every day from the daily store's first, on the
+    first run), and take that watermark. Returns how many days."""
+    day = UNITS["day"]
+    with _unit(conn):
+        row = conn.execute(
+            f"SELECT (SELECT computed_until FROM {WATERMARKS} WHERE rollup = %s),"
+            f" (SELECT computed_until FROM {WATERMARKS} WHERE rollup = %s),"
+            f" (SELECT min(bucket) FROM {rollups.USERS_DAILY.store})",
+            (rollups.MTD, rollups.USERS_DAILY.name),
+        ).fetchone()
+        base, until, oldest = row if row else (None, None, None)
+        if until is None:  # the daily store has never been computed
+            return 0
+        end = _floor(until, day)
+        stale: list[datetime] = []
+        if base is not None:
+            start = _floor(min(base, until) - late, day)
+            if start < end:
+                stale = [d for (d,) in conn.execute(rollups.mtd_stale_days(), {"start": start, "end": end})]
+        elif oldest is not None and oldest < end:
+            start = oldest
+            stale = [start + i * day for i in range((end - start) // day)]
+        if stale:
+            recompute_month_to_date(conn, start, end, stale)
+        conn.execute(
+            f"INSERT INTO {WATERMARKS} (rollup, computed_until) VALUES (%s, %s)"
+            " ON CONFLICT (rollup) DO UPDATE SET computed_until = EXCLUDED.computed_until",
+            (rollups.MTD, until),
+        )
+    return len(stale)
+
+
 def _window(
     conn: psycopg.Connection, rollup: Rollup, now: datetime, late: timedelta, keep_from: datetime
 ) -> tuple[datetime, datetime]:
@@ -291,4 +342,10 @@ def _expire_rollups(conn: psycopg.Connection, now: datetime, tiers: RetentionTie
             if rollup.derived:  # a week or month goes when all of its days have
                 before = calendar_start(rollup.field, before)
             expired += conn.execute(f"DELETE FROM {rollup.store} WHERE bucket < %s", (before,)).rowcount
+        # Month to date as long as the month's bucket of the monthly rollup: a range starting in a
+        # month whose first days are gone reads that month less the days before its start, which
+        # the stored days still count.
+        before = calendar_start("month", now - timedelta(days=tiers.cold_days))
+        for _ in (r for r in rollups.CUMULATIVE if r is rollups.USERS_MTD):
+            expired += conn.execute(f"DELETE FROM {rollups.MTD_STORE} WHERE bucket < %s", (before,)).rowcount
     return expired

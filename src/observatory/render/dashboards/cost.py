@@ -41,16 +41,21 @@ ROWS: dict[str, Any] = {"reduceOptions": {"values": True, "calcs": [], "fields":
 
 def _breakdown(slug: str, title: str, key: str, panel_type: str, limit: int = 20) -> Panel:
     column = ROLLUP_COLUMNS[key]
-    rows = rollup_rows((column, "cost_usd"), VARIABLES, by_user=key == "user", months=True)
+    if key == "user":  # month to date is subtracted: users whose requests come to nothing go
+        rows = rollup_rows((column, "cost_usd", "requests"), VARIABLES, by_user=True, months=True)
+        having = "HAVING sum(requests) > 0 "
+    else:
+        rows, having = rollup_rows((column, "cost_usd"), VARIABLES, months=True), ""
     sql = f"SELECT {column} AS {key}, sum(cost_usd) AS spend_usd\nFROM {rows}\n"
-    sql += f"GROUP BY 1 ORDER BY 2 DESC LIMIT {limit}"
+    sql += f"GROUP BY 1 {having}ORDER BY 2 DESC LIMIT {limit}"
     return Panel(
         slug,
         title,
         panel_type,
         (Sql(sql, (key, "spend_usd")),),
         description=(
-            "From the per-user daily rollup: whole UTC days overlapping the time range."
+            "From the per-user rollups (whole months, and each side's month to date): whole UTC days"
+            " overlapping the time range."
             if key == "user"
             else f"From the rollups: {BUCKETS}."
         ),

@@ -66,14 +66,22 @@ def _columns(rollup: rollups.Rollup) -> set[str]:
 
 
 def _branch(
-    rollup: rollups.Rollup, columns: tuple[str, ...], variables: tuple[str, ...], *when: str, span: str = ""
+    rollup: rollups.Rollup,
+    columns: tuple[str, ...],
+    variables: tuple[str, ...],
+    *when: str,
+    span: str = "",
+    negated: bool = False,
 ) -> str:
+    """`negated`: the measures with their sign changed, to subtract this branch's rows."""
     missing = set(columns) - _columns(rollup)
     assert not missing, f"{rollup.name} has no column {sorted(missing)}"
     # A branch without the user key is only taken with the user variable at All.
     filters = [sql_filter((v,), ROLLUP_COLUMNS) for v in variables if ROLLUP_COLUMNS[v] in _columns(rollup)]
     where = "\n    AND ".join((span or overlapping(rollup), *filters, *when))
-    return f"  SELECT {', '.join(('bucket', *columns))}\n  FROM {rollup.name}\n  WHERE {where}"
+    keys = {k for k, _ in rollup.keys}
+    selected = [c if c in keys or not negated else f"-{c} AS {c}" for c in columns]
+    return f"  SELECT {', '.join(('bucket', *selected))}\n  FROM {rollup.name}\n  WHERE {where}"
 
 
 # The whole UTC months of the time range: from the first month start on or after the range's first day
@@ -168,6 +176,37 @@ def _utc(day: date) -> str:
     return f"TIMESTAMPTZ '{day.isoformat()} 00:00:00+00'"
 
 
+# The first and last UTC days overlapping the time range, the months holding them, and today; as
+# timestamps (immutable, folded when PostgreSQL plans) and, in the `_AT` forms, as bucket values.
+_LAST_DAY = "date_trunc('day', $__timeTo()::timestamptz AT TIME ZONE 'UTC' - INTERVAL '1 microsecond')"
+_FIRST_MONTH = f"date_trunc('month', {_FIRST_DAY})"
+_LAST_MONTH_AT = f"date_trunc('month', {_LAST_DAY}) AT TIME ZONE 'UTC'"
+# The range's last day is today or later: its month's bucket holds nothing after the range.
+_ENDS_TODAY = f"{_LAST_DAY} >= date_trunc('day', now() AT TIME ZONE 'UTC')"
+
+
+def _month_to_date(columns: tuple[str, ...], variables: tuple[str, ...], *when: str) -> list[str]:
+    """Branches over the per-user rollups per user alone that count every day overlapping the time
+    range once, reading one bucket per user for each part: the whole months from the one holding the
+    first day to the one before the last day's (that one too when the range ends today or later), the
+    month to date of the last day (otherwise), less the month to date of the day before the first
+    (unless the first is a month's first day). The outer query drops the users whose requests come to
+    nothing (rows with `requests`)."""
+    monthly, mtd = rollups.USERS_MONTHLY, rollups.USERS_MTD
+    months = (
+        f"bucket >= {_FIRST_MONTH} AT TIME ZONE 'UTC'\n    AND bucket <= {_LAST_MONTH_AT}\n"
+        f"    AND (bucket < {_LAST_MONTH_AT} OR {_ENDS_TODAY})"
+    )
+    last = f"bucket = {_LAST_DAY} AT TIME ZONE 'UTC'\n    AND NOT ({_ENDS_TODAY})"
+    before = f"bucket = ({_FIRST_DAY} - INTERVAL '1 day') AT TIME ZONE 'UTC'\n"
+    before += f"    AND {_FIRST_DAY} > {_FIRST_MONTH}"
+    return [
+        _branch(monthly, columns, variables, *when, span=months),
+        _branch(mtd, columns, variables, *when, span=last),
+        _branch(mtd, columns, variables, *when, span=before, negated=True),
+    ]
+
+
 def _raw_branch(columns: tuple[str, ...], variables: tuple[str, ...], *when: str) -> str:
     """Hourly buckets computed from the raw rows in the range, as the detail hourly rollup has them:
     for a selected user, whose rows are few (the user index finds them)."""
@@ -260,13 +299,15 @@ def _per_user(
     others = [all_selected(v) for v in variables if v != "user"]
     if not set(columns) <= _columns(rollups.USERS_DAILY):
         return [_branch(rollups.DAILY, columns, variables, *when, span=span)]
-    if not others:
-        return _by_day(rollups.USERS_DAILY, columns, variables, *when, span=span, months=months)
     at_all = " AND ".join(others)
-    return [
-        *_by_day(rollups.USERS_DAILY, columns, variables, *when, at_all, span=span, months=months),
-        _branch(rollups.DAILY, columns, variables, *when, f"NOT ({at_all})", span=span),
-    ]
+    gate = (at_all,) if others else ()
+    if months and not span and set(columns) <= _columns(rollups.USERS_MTD):
+        alone = _month_to_date(columns, variables, *when, *gate)
+    else:
+        alone = _by_day(rollups.USERS_DAILY, columns, variables, *when, *gate, span=span, months=months)
+    if not others:
+        return alone
+    return [*alone, _branch(rollups.DAILY, columns, variables, *when, f"NOT ({at_all})", span=span)]
 
 
 def _union(branches: list[str]) -> str:

@@ -256,13 +256,30 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ) AS recent
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 $view$, until, date_trunc('week', until, 'UTC'));
+    until := coalesce((SELECT computed_until FROM observatory_rollup_watermarks
+                       WHERE rollup = 'llm_requests_mtd_users'), '-infinity');
+    EXECUTE format($view$
+CREATE OR REPLACE VIEW llm_requests_mtd_users AS
+SELECT bucket, user_id, requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, duration_ms_sum, ttft_ms_sum, ttft_count
+FROM llm_requests_mtd_users_store
+WHERE bucket < %2$L
+UNION ALL
+SELECT d.day AS bucket, u.user_id, sum(u.requests)::bigint AS requests, sum(u.errors)::bigint AS errors, sum(u.unpriced_requests)::bigint AS unpriced_requests, sum(u.input_tokens)::bigint AS input_tokens, sum(u.output_tokens)::bigint AS output_tokens, sum(u.cache_read_tokens)::bigint AS cache_read_tokens, sum(u.cache_write_tokens)::bigint AS cache_write_tokens, sum(u.reasoning_tokens)::bigint AS reasoning_tokens, sum(u.cost_usd)::double precision AS cost_usd, sum(u.duration_ms_sum)::double precision AS duration_ms_sum, sum(u.ttft_ms_sum)::double precision AS ttft_ms_sum, sum(u.ttft_count)::bigint AS ttft_count
+FROM generate_series(greatest(%2$L::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00'), date_trunc('day', now(), 'UTC'), INTERVAL '1 day') AS d(day)
+JOIN (
+    SELECT bucket, user_id, requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, duration_ms_sum, ttft_ms_sum, ttft_count FROM llm_requests_mtd_users_store WHERE bucket = greatest(%2$L::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00') - INTERVAL '1 day'
+    UNION ALL
+    SELECT bucket, user_id, requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, duration_ms_sum, ttft_ms_sum, ttft_count FROM llm_requests_daily_users WHERE bucket >= greatest(%2$L::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+) AS u ON u.bucket >= date_trunc('month', d.day, 'UTC') AND u.bucket <= d.day
+GROUP BY 1, 2
+$view$, until, date_trunc('day', until, 'UTC'));
 END
 $function$;
 SELECT observatory_advance_rollup_views();
 -- Grafana reads through grafana_reader, and the query API through observatory_api: each can read these and
 -- nothing else.
 GRANT USAGE ON SCHEMA public TO grafana_reader, observatory_api;
-GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly TO grafana_reader, observatory_api;
+GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly, llm_requests_mtd_users TO grafana_reader, observatory_api;
 -- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to
 -- 180 ms at 10 million rows) than running it.
 ALTER ROLE grafana_reader SET jit = off;
