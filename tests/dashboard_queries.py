@@ -230,10 +230,12 @@ def scans(plan: Mapping[str, Any]) -> Iterator[tuple[str, int | None]]:
 
 def store(relation: str, raw_partitions: set[str]) -> str:
     """Which store `relation` is: `raw` (the per-request table or a partition of it), `hourly`,
-    `daily`, `weekly` or `monthly` (a rollup's stored buckets, observatory.sql.rollups), or the
-    relation's own name."""
+    `daily`, `weekly` or `monthly` (a rollup's stored buckets, observatory.sql.rollups), `month to
+    date` (the per-user month-to-date store), or the relation's own name."""
     if relation == names.TABLE_REQUESTS or relation in raw_partitions:
         return "raw"
+    if relation in (rollups.MTD, rollups.MTD_STORE):
+        return "month to date"
     for rollup in rollups.ROLLUPS:
         if relation in (rollup.store, rollup.name):
             return {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}[rollup.field]
