@@ -265,12 +265,13 @@ def test_an_upgrade_to_migration_5_fills_the_calendar_rollups_and_leaves_this_mo
             known = tuple(r for r in ROLLUPS if r.since < 5)
             for module in (rollups, schema, policies, backfill_module):
                 before.setattr(module, "ROLLUPS", known)
+            before.setattr(rollups, "CUMULATIVE", ())
             old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < 5]
             before.setattr(migrate_module, "migrations", lambda spec: old)
             migrate(conn, SPEC)
             insert(conn, synthetic_rows(NOW, days=40))  # into last month, whatever today is
             backfill(conn, SPEC, (TODAY - timedelta(days=41)).date(), (TODAY + timedelta(days=1)).date())
-        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql"]
+        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql", "V007__users_month_to_date.sql"]
         assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.since == 5)  # before this week
         assert_monthly_sums_daily(conn)
         insert(conn, [one_row(NOW, 3)])
