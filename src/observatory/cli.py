@@ -18,10 +18,10 @@ from datetime import date
 from pathlib import Path
 
 from observatory import __version__, names, writer
-from observatory.render import RenderError, render_files
+from observatory.render import RenderError, editor, render_files
+from observatory.render.artifact import to_json
 from observatory.spec import Spec, SpecInvalid, load
 from observatory.spec.load import SpecError
-from observatory.spec.model import SpecFile
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 ENV_DSN = "OBSERVATORY_DATABASE_URL"
@@ -345,10 +345,8 @@ def _compose_database_url(root: Path) -> str | None:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    schema = SpecFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "LLM Observatory spec (observatory.yaml)"
-    print(json.dumps(schema, indent=2, sort_keys=True))
+    # The bytes `render` commits into the VS Code extension (editors/vscode/schema/).
+    sys.stdout.write(to_json(editor.json_schema()))
     return EXIT_OK
 
 

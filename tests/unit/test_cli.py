@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from observatory.render import editor
 from tests.conftest import GOLDEN, REPO, SPECS
 
 
@@ -202,6 +203,12 @@ def test_show_prints_one_generated_file() -> None:
     result = run("show", "stack/images.env")
     assert result.returncode == 0
     assert result.stdout == (REPO / "stack/images.env").read_text()
+
+
+def test_schema_prints_exactly_the_schema_committed_for_the_editor_extension() -> None:
+    result = run("schema")
+    assert result.returncode == 0
+    assert result.stdout == (REPO / editor.SCHEMA_PATH).read_text(encoding="utf-8")
 
 
 def test_schema_prints_a_json_schema_that_knows_every_section() -> None:
