@@ -90,6 +90,11 @@ def _cmd_render(spec: Spec, args: argparse.Namespace) -> int:
 
 def _cmd_show(spec: Spec, args: argparse.Namespace) -> int:
     files = render_files(spec)
+    if args.list:
+        print("\n".join(sorted(files)))
+        return EXIT_OK
+    if args.file is None:
+        raise UsageError("name a generated file, or give --list to print them all")
     if args.file not in files:
         close = difflib.get_close_matches(args.file, sorted(files), n=1, cutoff=0.4)
         hint = f"; did you mean {close[0]}?" if close else f"; generated files: {', '.join(sorted(files))}"
@@ -350,6 +355,25 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_panels(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory.render.dashboards import panel_index
+
+    index = panel_index(spec)
+    if args.format == "json":
+        print(json.dumps({"dashboards": index}, indent=2))
+        return EXIT_OK
+    for board in index:
+        if not board["enabled"]:
+            print(f"{board['name']}: disabled")
+            continue
+        print(f"{board['name']}: {board['file']}")
+        for panel in board["panels"]:
+            print(f"  {panel['id']:>3}  {panel['slug']:38} {panel['title']}")
+        for slug in board["hidden"]:
+            print(f"  {'-':>3}  {slug:38} (hidden by the spec)")
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="observatory", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"observatory {__version__}")
@@ -378,7 +402,15 @@ def _parser() -> argparse.ArgumentParser:
         help="json: the files created, updated and deleted (with --check: what would be) as one object",
     )
     show = sub.add_parser("show", help="print one generated file as the spec renders it now")
-    show.add_argument("file", help="a generated path, e.g. stack/prometheus/prometheus.yml")
+    show.add_argument("file", nargs="?", help="a generated path, e.g. stack/prometheus/prometheus.yml")
+    show.add_argument("--list", action="store_true", help="print the path of every generated file instead")
+    panels = sub.add_parser("panels", help="list each dashboard's file and its panels: slug, id, title")
+    panels.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: every dashboard with its file, drawn panels (slug, title, id) and hidden slugs",
+    )
     sub.add_parser("schema", help="print the JSON Schema of the spec, for editors")
     for name, text in (
         ("migrate", "apply the database schema and policies (idempotent)"),
@@ -511,6 +543,7 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "validate": _cmd_validate,
     "render": _cmd_render,
     "show": _cmd_show,
+    "panels": _cmd_panels,
     "migrate": _cmd_migrate,
     "ingest": _cmd_ingest,
     "maintain": _cmd_maintain,
