@@ -240,6 +240,12 @@ def test_schema_prints_exactly_the_schema_committed_for_the_editor_extension() -
     assert result.stdout == (REPO / editor.SCHEMA_PATH).read_text(encoding="utf-8")
 
 
+def test_every_section_of_the_schema_has_a_description_for_hover_and_no_null_default() -> None:
+    schema = json.loads(run("schema").stdout)
+    assert [name for name, field in schema["properties"].items() if not field.get("description")] == []
+    assert '"default": null' not in json.dumps(schema)  # None means "the built-in default", not null
+
+
 def test_version_is_one_line_that_editors_can_compare() -> None:
     """The VS Code extension reads this line to refuse a CLI older than the one it was built for."""
     result = run("--version")

@@ -19,10 +19,20 @@ TITLE = "LLM Observatory spec (observatory.yaml)"
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of `observatory.yaml`, with the field descriptions editors show on hover."""
-    schema = SpecFile.model_json_schema()
+    schema: dict[str, Any] = _without_null_defaults(SpecFile.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = TITLE
     return schema
+
+
+def _without_null_defaults(node: Any) -> Any:
+    """`node` without `"default": null`: in the model None means "take the built-in default", which an
+    editor would otherwise offer as the value `null` on completion."""
+    if isinstance(node, dict):
+        return {k: _without_null_defaults(v) for k, v in node.items() if not (k == "default" and v is None)}
+    if isinstance(node, list):
+        return [_without_null_defaults(v) for v in node]
+    return node
 
 
 def render(spec: Spec) -> list[Artifact]:
