@@ -2,8 +2,9 @@
 this repository's CLI, and `vsce package`; the .vsix is then opened and checked.
 
 Node and npm are on CI's machine, so under REQUIRE_TOOLS=1 a missing npm fails instead of skipping.
-The integration test inside a real VS Code runs too, and skips (saying why) where VS Code cannot be
-downloaded, which is every machine this project runs on.
+The integration test inside a real VS Code runs too where one is given (VSCODE_EXECUTABLE, or
+OBSERVATORY_VSCODE_DOWNLOAD=1), and skips saying why elsewhere, which is every machine this project
+runs on.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def test_the_vsix_holds_the_manifest_the_compiled_extension_and_the_committed_sc
 
 
 def test_the_integration_test_runs_in_vs_code_or_says_why_it_cannot(built: dict[str, str]) -> None:
-    # npm exited 0: the suite passed in VS Code, or there was no VS Code, and then the reason is the
-    # download (out of reach on this project's machines), not something else that went wrong.
+    # npm exited 0: the suite passed in VS Code, or there was none to run in, and it said how to get one
+    # (nothing is downloaded unless asked: this project's machines reach only package registries).
     output = built["integration"]
     if "skipped: no VS Code to run in" in output:
-        assert "the download failed" in output, output
+        assert "VSCODE_EXECUTABLE" in output and "OBSERVATORY_VSCODE_DOWNLOAD=1" in output, output
