@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden bench up down demo report logs deploy undeploy
+.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden vscode bench up down demo report logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,10 @@ test-servers: install tools collector ## Run the server checks against the serve
 
 golden: install ## Regenerate the golden trees and error snapshots under tests/
 	$(BIN)/python scripts/update_golden.py
+
+vscode: ## Build the VS Code extension: editors/vscode/llm-observatory.vsix (needs Node 20 and npm)
+	npm --prefix editors/vscode ci --no-audit --no-fund
+	npm --prefix editors/vscode run package
 
 bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
 	$(BIN)/python scripts/bench_collector.py

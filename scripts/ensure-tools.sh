@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system tools the tests run for real, when they are missing: Prometheus, Alertmanager
-# and PostgreSQL from Debian packages (as root with apt), and kustomize built with Go into the
-# git-ignored .cache/tools. Elsewhere it says what is missing; the tests that need a tool then skip,
-# except under REQUIRE_TOOLS=1 (CI), where they fail.
+# Installs the system tools the tests run for real, when they are missing: Prometheus, Alertmanager,
+# PostgreSQL and Node.js with npm (the VS Code extension) from Debian packages (as root with apt), and
+# kustomize built with Go into the git-ignored .cache/tools. Elsewhere it says what is missing; the
+# tests that need a tool then skip, except under REQUIRE_TOOLS=1 (CI), where they fail.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -10,6 +10,7 @@ packages=()
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)  # builds and tests the VS Code extension
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${packages[*]} (Debian packages)"

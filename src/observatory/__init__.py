@@ -1,3 +1,3 @@
 """LLM Observatory: one spec file renders a Grafana-as-code observability stack for LLM traffic."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

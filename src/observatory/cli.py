@@ -18,10 +18,10 @@ from datetime import date
 from pathlib import Path
 
 from observatory import __version__, names, writer
-from observatory.render import RenderError, render_files
+from observatory.render import RenderError, editor, render_files
+from observatory.render.artifact import to_json
 from observatory.spec import Spec, SpecInvalid, load
 from observatory.spec.load import SpecError
-from observatory.spec.model import SpecFile
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 ENV_DSN = "OBSERVATORY_DATABASE_URL"
@@ -90,6 +90,11 @@ def _cmd_render(spec: Spec, args: argparse.Namespace) -> int:
 
 def _cmd_show(spec: Spec, args: argparse.Namespace) -> int:
     files = render_files(spec)
+    if args.list:
+        print("\n".join(sorted(files)))
+        return EXIT_OK
+    if args.file is None:
+        raise UsageError("name a generated file, or give --list to print them all")
     if args.file not in files:
         close = difflib.get_close_matches(args.file, sorted(files), n=1, cutoff=0.4)
         hint = f"; did you mean {close[0]}?" if close else f"; generated files: {', '.join(sorted(files))}"
@@ -345,10 +350,27 @@ def _compose_database_url(root: Path) -> str | None:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    schema = SpecFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "LLM Observatory spec (observatory.yaml)"
-    print(json.dumps(schema, indent=2, sort_keys=True))
+    # The bytes `render` commits into the VS Code extension (editors/vscode/schema/).
+    sys.stdout.write(to_json(editor.json_schema()))
+    return EXIT_OK
+
+
+def _cmd_panels(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory.render.dashboards import panel_index
+
+    index = panel_index(spec)
+    if args.format == "json":
+        print(json.dumps({"dashboards": index}, indent=2))
+        return EXIT_OK
+    for board in index:
+        if not board["enabled"]:
+            print(f"{board['name']}: disabled")
+            continue
+        print(f"{board['name']}: {board['file']}")
+        for panel in board["panels"]:
+            print(f"  {panel['id']:>3}  {panel['slug']:38} {panel['title']}")
+        for slug in board["hidden"]:
+            print(f"  {'-':>3}  {slug:38} (hidden by the spec)")
     return EXIT_OK
 
 
@@ -380,7 +402,15 @@ def _parser() -> argparse.ArgumentParser:
         help="json: the files created, updated and deleted (with --check: what would be) as one object",
     )
     show = sub.add_parser("show", help="print one generated file as the spec renders it now")
-    show.add_argument("file", help="a generated path, e.g. stack/prometheus/prometheus.yml")
+    show.add_argument("file", nargs="?", help="a generated path, e.g. stack/prometheus/prometheus.yml")
+    show.add_argument("--list", action="store_true", help="print the path of every generated file instead")
+    panels = sub.add_parser("panels", help="list each dashboard's file and its panels: slug, id, title")
+    panels.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: every dashboard with its file, drawn panels (slug, title, id) and hidden slugs",
+    )
     sub.add_parser("schema", help="print the JSON Schema of the spec, for editors")
     for name, text in (
         ("migrate", "apply the database schema and policies (idempotent)"),
@@ -513,6 +543,7 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "validate": _cmd_validate,
     "render": _cmd_render,
     "show": _cmd_show,
+    "panels": _cmd_panels,
     "migrate": _cmd_migrate,
     "ingest": _cmd_ingest,
     "maintain": _cmd_maintain,

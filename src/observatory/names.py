@@ -174,7 +174,14 @@ JOB_LOKI: Final = "loki"
 JOB_GRAFANA: Final = "grafana"
 
 # --- Folders of the repository that the renderer owns: it creates, updates and deletes files there.
-GENERATED_DIRS: Final = ("alerts", "dashboards", "provisioning", "stack")
+# Most are top-level; the VS Code extension's schema folder is one folder inside hand-written code.
+GENERATED_DIRS: Final = ("alerts", "dashboards", "provisioning", "stack", "editors/vscode/schema")
+
+
+def generated_dir_of(path: str) -> str | None:
+    """The generated folder that holds `path` (relative, with /), or None when no folder owns it."""
+    return next((d for d in GENERATED_DIRS if path.startswith(f"{d}/")), None)
+
 
 # --- Alerting (render/alerts): recording rules, the self-metrics that pipeline alerts read, and the
 # always-firing alert. Recording rules are named level:metric:operation; `{window}` is a PromQL

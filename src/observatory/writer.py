@@ -62,7 +62,7 @@ def sync(
     owned: tuple[str, ...] = names.GENERATED_DIRS,
 ) -> SyncReport:
     """Make the owned folders under `root` hold exactly `files`; with `check`, only report."""
-    outside = [p for p in files if p.split("/", 1)[0] not in owned]
+    outside = [p for p in files if not any(p.startswith(f"{top}/") for top in owned)]
     if outside:
         raise ValueError(f"render produced files outside the generated folders: {', '.join(sorted(outside))}")
     report = SyncReport()

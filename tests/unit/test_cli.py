@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from observatory.render import editor, render_files
+from observatory.spec import load
 from tests.conftest import GOLDEN, REPO, SPECS
 
 
@@ -202,6 +205,52 @@ def test_show_prints_one_generated_file() -> None:
     result = run("show", "stack/images.env")
     assert result.returncode == 0
     assert result.stdout == (REPO / "stack/images.env").read_text()
+
+
+def test_show_list_prints_every_generated_file_and_show_without_a_file_is_a_usage_error() -> None:
+    listed = run("show", "--list")
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines() == sorted(render_files(load(REPO / "observatory.yaml")))
+    bare = run("show")
+    assert bare.returncode == 2 and "--list" in bare.stderr
+
+
+def test_panels_as_json_gives_each_slug_its_dashboard_file_and_the_id_the_json_gives_it() -> None:
+    spec = SPECS / "valid" / "full.yaml"  # hides cost's cache_savings, disables quality
+    result = run("--spec", str(spec.relative_to(REPO)), "panels", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    boards = {b["name"]: b for b in json.loads(result.stdout)["dashboards"]}
+    assert (boards["quality"]["enabled"], boards["quality"]["file"], boards["quality"]["panels"]) == (
+        False,
+        None,
+        [],
+    )
+    cost = boards["cost"]
+    assert cost["hidden"] == ["cache_savings"]
+    assert "cache_savings" not in {p["slug"] for p in cost["panels"]}
+    rendered = json.loads((GOLDEN / "full" / cost["file"]).read_text())["panels"]
+    assert [(p["id"], p["title"]) for p in cost["panels"]] == [(p["id"], p["title"]) for p in rendered]
+    text = run("--spec", str(spec.relative_to(REPO)), "panels")
+    assert "cost: dashboards/llm-cost.json" in text.stdout and "cache_savings" in text.stdout
+
+
+def test_schema_prints_exactly_the_schema_committed_for_the_editor_extension() -> None:
+    result = run("schema")
+    assert result.returncode == 0
+    assert result.stdout == (REPO / editor.SCHEMA_PATH).read_text(encoding="utf-8")
+
+
+def test_every_section_of_the_schema_has_a_description_for_hover_and_no_null_default() -> None:
+    schema = json.loads(run("schema").stdout)
+    assert [name for name, field in schema["properties"].items() if not field.get("description")] == []
+    assert '"default": null' not in json.dumps(schema)  # None means "the built-in default", not null
+
+
+def test_version_is_one_line_that_editors_can_compare() -> None:
+    """The VS Code extension reads this line to refuse a CLI older than the one it was built for."""
+    result = run("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"observatory \d+\.\d+\.\d+\n", result.stdout), result.stdout
 
 
 def test_schema_prints_a_json_schema_that_knows_every_section() -> None:

@@ -62,3 +62,24 @@ def test_a_file_outside_the_generated_folders_is_refused(tmp_path: Path) -> None
     with pytest.raises(ValueError, match=r"outside the generated folders: src/x\.py"):
         writer.sync(tmp_path, {"src/x.py": b""})
     assert not (tmp_path / "src").exists()
+
+
+def test_a_generated_folder_inside_hand_written_code_is_synced_without_touching_its_neighbours(
+    tmp_path: Path,
+) -> None:
+    owned = ("stack", "editors/vscode/schema")
+    _write(
+        tmp_path,
+        {
+            "editors/vscode/package.json": "{}\n",
+            "editors/vscode/schema/old.json": "{}\n",
+        },
+    )
+    report = writer.sync(tmp_path, {"editors/vscode/schema/new.json": b"{}\n"}, owned=owned)
+    assert (report.created, report.deleted) == (
+        ["editors/vscode/schema/new.json"],
+        ["editors/vscode/schema/old.json"],
+    )
+    assert (tmp_path / "editors/vscode/package.json").read_text() == "{}\n"
+    with pytest.raises(ValueError, match=r"editors/vscode/package\.json"):
+        writer.sync(tmp_path, {"editors/vscode/package.json": b"{}\n"}, owned=owned)

@@ -17,6 +17,7 @@ from observatory.render import (
     collector,
     compose_env,
     dashboards,
+    editor,
     grafana,
     k8s,
     loki,
@@ -43,6 +44,7 @@ RENDERERS: tuple[Renderer, ...] = (
     alerts.render,
     dashboards.render,
     api.render,
+    editor.render,
 )
 
 
@@ -89,8 +91,10 @@ def index_generated_folders(artifacts: list[Artifact]) -> list[Artifact]:
 
     by_folder: dict[str, list[str]] = {folder: [] for folder in names.GENERATED_DIRS}
     for artifact in artifacts:
-        top, _, rest = artifact.path.partition("/")
-        by_folder[top].append(rest)
+        folder = names.generated_dir_of(artifact.path)
+        if folder is None:
+            raise RenderError(f"{artifact.path} is outside the generated folders ({names.GENERATED_DIRS})")
+        by_folder[folder].append(artifact.path.removeprefix(f"{folder}/"))
     readmes = [
         Artifact(
             str(PurePosixPath(folder, "README.md")),

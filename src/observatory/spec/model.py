@@ -438,20 +438,64 @@ class GrafanaFile(FileModel):
 class SpecFile(FileModel):
     """The whole of `observatory.yaml`."""
 
-    version: Literal["v1"]
-    images: ImagesFile | None = None
-    ports: PortsFile | None = None
-    models: list[ModelPriceFile] | None = None
-    sampling: SamplingFile | None = None
-    retention: RetentionFile | None = None
-    slos: SlosFile | None = None
-    budgets: list[BudgetFile] = Field(default_factory=list)
-    alerting: AlertingFile | None = None
-    pii: PiiFile | None = None
-    dashboards: DashboardsFile | None = None
-    storage: StorageFile | None = None
-    deploy: DeployFile | None = None
-    grafana: GrafanaFile | None = None
+    # The descriptions are what an editor shows on hover (the JSON Schema, `observatory schema`).
+    version: Literal["v1"] = Field(description="The spec format; `v1` is the only one.")
+    images: ImagesFile | None = Field(
+        None, description="The pinned image of every component: a tag other than `latest`, or a digest."
+    )
+    ports: PortsFile | None = Field(
+        None, description="Host ports of the local stack and the address they are published on (loopback)."
+    )
+    models: list[ModelPriceFile] | None = Field(
+        None,
+        description="The price table: provider, `model` or `model_pattern`, USD per million tokens of each "
+        "kind, `effective_from`. Listing it replaces the built-in table.",
+    )
+    sampling: SamplingFile | None = Field(
+        None,
+        description="Tail sampling of traces: the baseline ratio, what counts as slow, keeping errors, "
+        "per-application overrides and the collector's memory for traces awaiting a decision.",
+    )
+    retention: RetentionFile | None = Field(
+        None,
+        description="`hot_days`, `warm_days`, `cold_days` for every store, with overrides per signal "
+        "(`traces`, `logs`, `metrics`, `requests`).",
+    )
+    slos: SlosFile | None = Field(
+        None,
+        description="Objectives: latency p95/p99, time-to-first-token p95, error ratio; per-application "
+        "overrides. Alerts and dashboard thresholds follow them.",
+    )
+    budgets: list[BudgetFile] = Field(
+        default_factory=list, description="Daily and monthly USD budgets per application or team."
+    )
+    alerting: AlertingFile | None = Field(
+        None,
+        description="Receivers (webhook, Slack, PagerDuty, email) and routes; secrets are `{file: /path}` "
+        "or `{env: NAME}` references; thresholds of the spike and burn-rate alerts.",
+    )
+    pii: PiiFile | None = Field(
+        None,
+        description="Redaction: built-in and custom patterns, whether message content is kept, "
+        "user-id hashing.",
+    )
+    dashboards: DashboardsFile | None = Field(
+        None,
+        description="Which dashboards and panels (panel slugs: `observatory panels`), group-by "
+        "dimensions, extra panels.",
+    )
+    storage: StorageFile | None = Field(
+        None,
+        description="The request store: `engine` `timescaledb`, or `postgres` for PostgreSQL without "
+        "TimescaleDB; `late_data_days`.",
+    )
+    deploy: DeployFile | None = Field(
+        None,
+        description="Kubernetes: namespace, storage class, object storage for the cold tier, replicas.",
+    )
+    grafana: GrafanaFile | None = Field(
+        None, description="Grafana behind TLS: `root_url`, `cookie_secure`, `cookie_samesite`."
+    )
 
     @field_validator("version", mode="before")
     @classmethod

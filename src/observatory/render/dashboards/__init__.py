@@ -126,3 +126,20 @@ def render(spec: Spec) -> list[Artifact]:
         )
         artifacts.append(Artifact(f"{FOLDER}/{uid}.json", adapter.dashboard_json(board), "json"))
     return artifacts
+
+
+def panel_index(spec: Spec) -> list[dict[str, Any]]:
+    """Where each panel slug ends up, for editors: every dashboard with its generated file, its panels
+    in order with the `id` the rendered JSON gives them, and the slugs the spec hides (not drawn)."""
+    rendered = {a.path: a.content for a in render(spec)}
+    drawn_panels = panel_specs(spec)
+    out = []
+    for board in spec.dashboards.dashboards:
+        entry: dict[str, Any] = {"name": board.name, "enabled": board.enabled, "file": None, "panels": []}
+        entry["hidden"] = [p.slug for p in MODULES[board.name].panels(spec) if p.slug in board.hidden_panels]
+        if board.enabled:
+            entry["file"] = f"{FOLDER}/{names.DASHBOARD_UIDS[board.name]}.json"
+            drawn = zip(drawn_panels[board.name], rendered[entry["file"]]["panels"], strict=True)
+            entry["panels"] = [{"slug": p.slug, "title": p.title, "id": j["id"]} for p, j in drawn]
+        out.append(entry)
+    return out
