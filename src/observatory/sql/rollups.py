@@ -422,9 +422,9 @@ def advance_views_function() -> str:
 #
 # It is not a GROUP BY of rows in its bucket (a day's figure counts the days before it), so no
 # continuous aggregate can hold it. TimescaleDB: a view computing it from the per-user daily rollup
-# (correct and current, as fast as reading the days). Postgres: a store that maintenance keeps for
-# the complete days before the per-user daily rollup's watermark, behind a view that computes the
-# days from the watermark's on as TimescaleDB's does.
+# (correct and current; it reads the month's days up to the day asked for, no faster than before).
+# Postgres: a store that maintenance keeps for the complete days before the per-user daily rollup's
+# watermark, behind a view that computes the days from the watermark's on as TimescaleDB's does.
 MTD: Final = names.VIEW_USERS_MTD
 MTD_STORE: Final = f"{MTD}_store"
 MTD_SINCE: Final = 7
