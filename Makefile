@@ -66,12 +66,13 @@ vscode: ## Build the VS Code extension: editors/vscode/llm-observatory.vsix (nee
 	npm --prefix editors/vscode ci --no-audit --no-fund
 	npm --prefix editors/vscode run package
 
-bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
+bench: install collector tools sdk ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
 	$(BIN)/python scripts/bench_collector.py
 	$(BIN)/python scripts/bench_ingester.py
 	$(BIN)/python scripts/bench_e2e.py
 	$(BIN)/python scripts/bench_dashboards.py
 	$(BIN)/python scripts/bench_api.py
+	$(BIN)/python scripts/bench_sdk.py
 
 up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack; FRESH=1 empties its data)
 	FRESH=$(FRESH) scripts/up.sh
