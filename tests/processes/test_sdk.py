@@ -229,6 +229,45 @@ def test_an_unreachable_collector_neither_raises_into_the_application_nor_holds_
     assert run.manifest["extra_spans_rss_growth_kb"] < 16_000, run.manifest
 
 
+SUPERSEDED_CHECK = """
+import json, sys
+from importlib.metadata import EntryPoint
+from observatory_sdk import _instrument
+preferred = ["opentelemetry.instrumentation.openai_v2", "openinference.instrumentation.anthropic"]
+def ep(value):
+    return EntryPoint(name="x", value=value + ":Instrumentor", group=_instrument.GROUP)
+print(json.dumps({v: _instrument.superseded(ep(v), preferred) for v in sys.argv[1:]}))
+"""
+
+
+def test_a_second_library_for_an_instrumented_client_is_not_loaded_beside_the_preferred_one() -> None:
+    # Two instrumentations of one client would make each call two LLM spans, counted twice.
+    modules = [
+        "opentelemetry.instrumentation.openai",  # OpenLLMetry's OpenAI: openai-v2 is there
+        "openinference.instrumentation.openai",
+        "opentelemetry.instrumentation.anthropic",  # OpenLLMetry's Anthropic: OpenInference's is there
+        "openinference.instrumentation.langchain",  # LangChain's preferred library is absent here
+        "opentelemetry.instrumentation.openai_v2",  # the preferred ones themselves
+        "opentelemetry.instrumentation.requests",  # not a GenAI instrumentation
+    ]
+    out = subprocess.run(
+        [str(sdk_python()), "-c", SUPERSEDED_CHECK, *modules], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == dict(zip(modules, [True, True, True, False, False, False], strict=True))
+
+
+def test_init_under_opentelemetry_instrument_keeps_the_one_pipeline(capture: tuple[OtlpCapture, str]) -> None:
+    receiver, url = capture
+    run = run_app("opentelemetry-instrument", url, "b", extra=("--init",))
+    assert "already set up" in run.stderr
+    poll_until(
+        lambda: sum(1 for s in _spans(receiver) if _provider(s)) >= len(run.manifest["calls"]),
+        "every call's GenAI span, exported once, through the first pipeline",
+        10,
+    )
+    assert sum(1 for s in _spans(receiver) if _provider(s)) == len(run.manifest["calls"])
+
+
 # --- Into the real local stack.
 
 

@@ -40,13 +40,17 @@ def init(
     deployment.environment.name); each falls back to OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES,
     and a warning at start-up names those still missing. endpoint: the collector's OTLP base URL
     (default OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318). capture_content: put prompts
-    and completions into the telemetry (default off, as the stack's spec). A second call returns the
-    first setup unchanged.
+    and completions into the telemetry (default off, as the stack's spec). A second call, or a call
+    in an application already run by `opentelemetry-instrument` with this distro, returns the first
+    setup unchanged (a second tracer provider would not be the global one and would export nothing).
     """
     global _state
     with _lock:
         if _state is not None:
-            _log.warning("observatory_sdk.init() was already called; this call changes nothing")
+            _log.warning(
+                "observatory_sdk is already set up (an earlier init() or opentelemetry-instrument); "
+                "this init() changes nothing"
+            )
             return _state
         _state = setup(
             application,
@@ -57,6 +61,13 @@ def init(
             exporter=exporter,
         )
         return _state
+
+
+def _adopt(done: Setup) -> None:
+    """The configurator's setup becomes the one init() returns (opentelemetry-instrument ran first)."""
+    global _state
+    with _lock:
+        _state = done
 
 
 def shutdown() -> None:

@@ -37,4 +37,6 @@ class ObservatoryDistro(BaseDistro):  # type: ignore[misc]
 class ObservatoryConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
         # opentelemetry-instrument loads every installed instrumentor itself, through the distro.
-        _setup.setup(instrument=False)
+        import observatory_sdk
+
+        observatory_sdk._adopt(_setup.setup(instrument=False))
