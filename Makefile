@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden vscode bench up down demo report logs deploy undeploy
+.PHONY: help install tools collector sdk render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden vscode bench up down demo report logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,15 +20,19 @@ tools: ## Install the system tools the tests run (promtool, amtool), when root w
 collector: ## Build the project's collector from the rendered manifest into .cache/otelcol/ (needs Go)
 	scripts/build-collector.sh >/dev/null
 
+sdk: ## Build .cache/sdk-venv: the Python distro (sdk/python) from the repository with its pinned extras
+	scripts/sdk-venv.sh
+
 render: install ## Render the generated folders from observatory.yaml
 	$(BIN)/observatory render
 
-lint: install ## Lint, format check and type check
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+lint: install sdk ## Lint, format check and type check
+	$(BIN)/ruff check src tests scripts sdk
+	$(BIN)/ruff format --check src tests scripts sdk
 	$(BIN)/mypy
+	cd sdk/python && ../../$(BIN)/mypy --python-executable ../../.cache/sdk-venv/bin/python --cache-dir ../../.mypy_cache/sdk
 
-test: install tools collector ## Run the test suite (installs what it needs first)
+test: install tools collector sdk ## Run the test suite (installs what it needs first)
 	$(BIN)/pytest
 
 test-unit: install ## Run the tests that need Python only (seconds)
@@ -37,7 +41,7 @@ test-unit: install ## Run the tests that need Python only (seconds)
 test-tools: install tools ## Run the tests that check outputs with promtool, amtool, kustomize, actionlint
 	$(BIN)/pytest -m tools
 
-test-processes: install tools collector ## Run the tests that start PostgreSQL, the collector, the ingester
+test-processes: install tools collector sdk ## Run the tests that start PostgreSQL, the collector, the ingester
 	$(BIN)/pytest -m processes
 
 test-faults: install tools collector ## Crash and fuzz the store path on purpose: minutes (docs/RELIABILITY.md)
@@ -62,12 +66,13 @@ vscode: ## Build the VS Code extension: editors/vscode/llm-observatory.vsix (nee
 	npm --prefix editors/vscode ci --no-audit --no-fund
 	npm --prefix editors/vscode run package
 
-bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
+bench: install collector tools sdk ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
 	$(BIN)/python scripts/bench_collector.py
 	$(BIN)/python scripts/bench_ingester.py
 	$(BIN)/python scripts/bench_e2e.py
 	$(BIN)/python scripts/bench_dashboards.py
 	$(BIN)/python scripts/bench_api.py
+	$(BIN)/python scripts/bench_sdk.py
 
 up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack; FRESH=1 empties its data)
 	FRESH=$(FRESH) scripts/up.sh
