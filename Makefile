@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden vscode bench up down demo report logs deploy undeploy
+.PHONY: help install tools collector proxy render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden vscode bench up down demo report logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,9 @@ tools: ## Install the system tools the tests run (promtool, amtool), when root w
 collector: ## Build the project's collector from the rendered manifest into .cache/otelcol/ (needs Go)
 	scripts/build-collector.sh >/dev/null
 
+proxy: ## Build the LLM proxy (proxy/, Go standard library only) into .cache/proxy/ (needs Go)
+	scripts/build-proxy.sh >/dev/null
+
 render: install ## Render the generated folders from observatory.yaml
 	$(BIN)/observatory render
 
@@ -28,7 +31,7 @@ lint: install ## Lint, format check and type check
 	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
-test: install tools collector ## Run the test suite (installs what it needs first)
+test: install tools collector proxy ## Run the test suite (installs what it needs first)
 	$(BIN)/pytest
 
 test-unit: install ## Run the tests that need Python only (seconds)
@@ -37,7 +40,7 @@ test-unit: install ## Run the tests that need Python only (seconds)
 test-tools: install tools ## Run the tests that check outputs with promtool, amtool, kustomize, actionlint
 	$(BIN)/pytest -m tools
 
-test-processes: install tools collector ## Run the tests that start PostgreSQL, the collector, the ingester
+test-processes: install tools collector proxy ## Run the tests that start PostgreSQL, the collector, the ingester
 	$(BIN)/pytest -m processes
 
 test-faults: install tools collector ## Crash and fuzz the store path on purpose: minutes (docs/RELIABILITY.md)
@@ -46,7 +49,7 @@ test-faults: install tools collector ## Crash and fuzz the store path on purpose
 check: lint test ## What CI runs: lint, types, generated files up to date, tests
 	$(BIN)/observatory render --check
 
-e2e: install tools collector ## Run the end-to-end tests on the local stack (real processes, no Docker)
+e2e: install tools collector proxy ## Run the end-to-end tests on the local stack (real processes, no Docker)
 	$(BIN)/pytest tests/processes/test_e2e_local.py
 
 test-containers: install ## Run the container tests (needs a Docker engine; fails without one)
@@ -62,7 +65,7 @@ vscode: ## Build the VS Code extension: editors/vscode/llm-observatory.vsix (nee
 	npm --prefix editors/vscode ci --no-audit --no-fund
 	npm --prefix editors/vscode run package
 
-bench: install collector tools ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
+bench: install collector tools proxy ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
 	$(BIN)/python scripts/bench_collector.py
 	$(BIN)/python scripts/bench_ingester.py
 	$(BIN)/python scripts/bench_e2e.py
