@@ -37,6 +37,7 @@ class FakeState:
 
     scenario: Scenario | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # each request's, for the proxy tests
 
 
 def openai_usage(u: Usage) -> dict[str, Any]:
@@ -210,6 +211,7 @@ def make_provider(state: FakeState) -> ThreadingHTTPServer:
             s = state.scenario
             assert s is not None, "the runner sets a scenario before every call"
             state.requests.append({"path": self.path, "body": body})
+            state.headers.append(dict(self.headers.items()))
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._answer(s, body)  # raises when the client gave up (the timeout scenario)
 
