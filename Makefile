@@ -71,6 +71,7 @@ bench: install collector tools proxy ## Run the benchmarks (figures go in docs/B
 	$(BIN)/python scripts/bench_e2e.py
 	$(BIN)/python scripts/bench_dashboards.py
 	$(BIN)/python scripts/bench_api.py
+	$(BIN)/python scripts/bench_proxy.py
 
 up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack; FRESH=1 empties its data)
 	FRESH=$(FRESH) scripts/up.sh

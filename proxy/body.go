@@ -93,7 +93,19 @@ func (b *observedBody) observe(chunk []byte) {
 	}
 }
 
-var eventEnd = regexp.MustCompile(`\r?\n\r?\n`)
+// eventEnd finds the blank line that ends an event: start and end of the separator, or nil. The
+// events of both providers end in "\n\n"; "\r\n\r\n" is allowed by the SSE format too.
+func eventEnd(b []byte) []int {
+	i := bytes.Index(b, []byte("\n\n"))
+	j := bytes.Index(b, []byte("\r\n\r\n"))
+	switch {
+	case j >= 0 && (i < 0 || j < i):
+		return []int{j, j + 4}
+	case i >= 0:
+		return []int{i, i + 2}
+	}
+	return nil
+}
 
 // events splits complete events off the pending bytes, reads each, and returns the bytes to pass on
 // (only used with rewrite).
@@ -105,7 +117,7 @@ func (b *observedBody) events(chunk []byte, rewrite bool) []byte {
 	b.pending = append(b.pending, chunk...)
 	var out []byte
 	for {
-		loc := eventEnd.FindIndex(b.pending)
+		loc := eventEnd(b.pending)
 		if loc == nil {
 			break
 		}
