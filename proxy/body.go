@@ -28,6 +28,7 @@ type observedBody struct {
 	// usage chunk is left out and `"usage": null` is taken out of the other chunks.
 	hideUsage bool
 	out       []byte // SSE with hideUsage: rewritten bytes not yet handed to the reverse proxy
+	buf       []byte // hideUsage: what upstream reads go into
 	readErr   error
 	sawEOF    bool
 	closed    bool
@@ -67,11 +68,13 @@ func (b *observedBody) readRewritten(p []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		buf := make([]byte, 32*1024)
-		n, err := b.upstream.Read(buf)
+		if b.buf == nil {
+			b.buf = make([]byte, copyBufferBytes)
+		}
+		n, err := b.upstream.Read(b.buf)
 		b.note(err)
 		if n > 0 {
-			b.out = append(b.out, b.events(buf[:n], true)...)
+			b.out = append(b.out, b.events(b.buf[:n], true)...)
 		}
 	}
 	n := copy(p, b.out)

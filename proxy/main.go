@@ -60,6 +60,10 @@ func parseFlags(args []string) Config {
 }
 
 func main() {
+	// `observatory-proxy -check URL`: the container health check (the image has no shell or curl).
+	if len(os.Args) == 3 && os.Args[1] == "-check" {
+		os.Exit(check(os.Args[2]))
+	}
 	cfg := parseFlags(os.Args[1:])
 	metrics := NewMetrics()
 	endpoint := ""
@@ -116,6 +120,19 @@ func main() {
 	}
 	stopExport()
 	<-exported
+}
+
+func check(url string) int {
+	client := &http.Client{Timeout: 4 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 1
+	}
+	return 0
 }
 
 func endpointOrNone(e string) string {

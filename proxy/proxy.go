@@ -38,6 +38,23 @@ type Proxy struct {
 	slots     chan struct{}
 }
 
+// Each call being copied holds a buffer for as long as it lasts, so an open stream costs one; 8 KiB
+// (not the reverse proxy's 32 KiB) holds several events of either provider.
+const copyBufferBytes = 8 << 10
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, copyBufferBytes)
+}
+
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+var copyBuffers = &bufferPool{}
+
 type callKey struct{}
 
 // callState travels with the request from the handler to the reverse proxy's hooks.
@@ -96,6 +113,7 @@ func NewProxy(cfg Config, exporter *Exporter, metrics *Metrics) (*Proxy, error) 
 				}
 			},
 			FlushInterval:  -1, // flush every write: server-sent events are never held back
+			BufferPool:     copyBuffers,
 			Transport:      transport,
 			ModifyResponse: p.modifyResponse,
 			ErrorHandler:   p.upstreamError,
