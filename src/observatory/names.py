@@ -47,6 +47,7 @@ SVC_COLLECTOR_SAMPLING: Final = "otel-collector-sampling"
 SVC_COLLECTOR_HEADLESS: Final = f"{SVC_COLLECTOR}-headless"
 SVC_COLLECTOR_SAMPLING_HEADLESS: Final = f"{SVC_COLLECTOR_SAMPLING}-headless"
 SVC_INGESTER_HEADLESS: Final = f"{SVC_INGESTER}-headless"
+SVC_PROXY_HEADLESS: Final = f"{SVC_PROXY}-headless"
 
 # --- Ports inside the containers (the host side comes from the spec's `ports`).
 PORT_GRAFANA: Final = 3000

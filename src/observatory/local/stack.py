@@ -77,6 +77,7 @@ def local_target(root: Path, ports: dict[str, int]) -> targets.Target:
             collector_metrics=ports["collector_metrics"],
             ingester=ports["ingester"],
             rule_files=str(root / "alerts" / "*.yml"),
+            proxy=ports.get("proxy"),
         )
     )
 
