@@ -19,9 +19,9 @@ from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts/capture"))
 from fake_provider import FakeState, make_provider
-from scenarios import EMBEDDING_INPUT, SCENARIOS, USER_ID_REQUEST, Scenario
+from scenarios import EMBEDDING_INPUT, SCENARIOS, USER_ID_REQUEST, Scenario, Usage
 
-__all__ = ["SCENARIOS", "FakeState", "Received", "Scenario", "call", "make_provider", "scenario"]
+__all__ = ["SCENARIOS", "FakeState", "Received", "Scenario", "Usage", "call", "make_provider", "scenario"]
 
 API_KEY = "sk-proxy-test-SECRET-0123456789abcdef"  # must never leave the caller and the provider
 # The headers a caller reads, besides the body: none of them is the proxy's to change.

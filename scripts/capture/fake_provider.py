@@ -1,8 +1,9 @@
 """A fake OpenAI and Anthropic API on 127.0.0.1 that answers each scenario with fixed token counts.
 
 Chat completions (plain and streamed as server-sent events, with the final usage chunk when
-stream_options.include_usage is set), embeddings (float or base64), Anthropic messages (plain and
-streamed as message_start / content_block_* / message_delta / message_stop), and each provider's
+stream_options.include_usage is set), responses (plain and streamed; the proxy tests use them),
+embeddings (float or base64), Anthropic messages (plain and streamed as message_start /
+content_block_* / message_delta / message_stop), and each provider's
 429 (with Retry-After), 500 and a reply slower than the client's timeout. The runner sets
 `FakeState.scenario` before every call; the server answers from it and records what it was asked.
 """
@@ -138,6 +139,43 @@ def openai_embeddings(s: Scenario, encoding: str) -> dict[str, Any]:
     }
 
 
+def openai_response(s: Scenario, status: str = "completed") -> dict[str, Any]:
+    """A Responses API response object (POST /v1/responses)."""
+    assert s.usage is not None
+    message = {
+        "type": "message",
+        "id": f"msg_capture_{s.name}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": s.completion, "annotations": []}],
+    }
+    return {
+        "id": f"resp_capture_{s.name}",
+        "object": "response",
+        "created_at": CREATED_UNIX,
+        "status": status,
+        "model": s.response_model,
+        "output": [message] if status == "completed" else [],
+        "usage": {
+            "input_tokens": s.usage.input,
+            "input_tokens_details": {"cached_tokens": s.usage.cache_read},
+            "output_tokens": s.usage.output,
+            "output_tokens_details": {"reasoning_tokens": s.usage.reasoning},
+            "total_tokens": s.usage.input + s.usage.output,
+        },
+    }
+
+
+def openai_response_stream(s: Scenario) -> Iterator[dict[str, Any]]:
+    """The Responses API's stream: created, one text delta per word, completed (with usage)."""
+    created = openai_response(s) | {"status": "in_progress", "output": [], "usage": None}
+    yield {"type": "response.created", "sequence_number": 0, "response": created}
+    for i, word in enumerate(_words(s.completion)):
+        delta = {"item_id": f"msg_capture_{s.name}", "output_index": 0, "content_index": 0, "delta": word}
+        yield {"type": "response.output_text.delta", "sequence_number": i + 1} | delta
+    yield {"type": "response.completed", "sequence_number": 99, "response": openai_response(s)}
+
+
 def _anthropic_content(s: Scenario) -> list[dict[str, Any]]:
     if s.tools:
         return [
@@ -223,6 +261,10 @@ def make_provider(state: FakeState) -> ThreadingHTTPServer:
                 self._json(payload, status, headers)
             elif self.path.endswith("/embeddings"):
                 self._json(openai_embeddings(s, body.get("encoding_format", "float")))
+            elif self.path.endswith("/responses") and body.get("stream"):
+                self._sse(((e["type"], e) for e in openai_response_stream(s)), done=False)
+            elif self.path.endswith("/responses"):
+                self._json(openai_response(s))
             elif self.path.endswith("/chat/completions") and body.get("stream"):
                 usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._sse((("", c) for c in openai_stream(s, usage)), done=True)

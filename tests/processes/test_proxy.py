@@ -24,7 +24,7 @@ import requests
 
 from tests.conftest import ManagedProcess, free_port, poll_until, proxy_binary
 from tests.otlp_capture import OtlpCapture
-from tests.proxy_calls import API_KEY, SCENARIOS, FakeState, Scenario, call, make_provider, scenario
+from tests.proxy_calls import API_KEY, SCENARIOS, FakeState, Scenario, Usage, call, make_provider, scenario
 
 UPSTREAM_TIMEOUT_SECONDS = 1.0  # the proxy's; the fake's timeout scenario answers after 2 s
 # Every scenario a caller can compare byte for byte (the timeout one has no response to compare).
@@ -389,3 +389,41 @@ def test_a_dead_collector_changes_nothing_a_caller_sees_and_the_drops_are_counte
     finally:
         p.process.stop()
     assert os.path.getsize(p.log) < 100_000
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_the_responses_api_passes_unchanged_and_becomes_a_chat_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture, stream: bool
+) -> None:
+    import openai
+
+    state, fake_url = fake
+    s = replace(scenario("openai", "chat"), name="responses", usage=Usage(input=30, output=12, reasoning=4))
+    set_scenario(state, s)
+    header, trace, parent = traceparent()
+
+    def respond(base: str, headers: dict[str, str]) -> tuple[bytes, Any]:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        kw: dict[str, Any] = {"model": s.request_model, "input": s.prompt, "extra_headers": headers}
+        if stream:
+            with client.responses.with_streaming_response.create(stream=True, **kw) as r:
+                return b"".join(r.iter_bytes()), r.http_response.headers["content-type"]
+        raw = client.responses.with_raw_response.create(**kw)
+        return raw.http_response.content, raw.parse().model_dump()
+
+    direct = respond(fake_url, {})
+    assert respond(f"{proxy.url}/openai", {"traceparent": header}) == direct
+    _, attrs, span = one_span(capture, trace)
+    assert span.parent_span_id.hex() == parent
+    want = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.response.model": s.response_model,
+        "gen_ai.response.id": "resp_capture_responses",
+        "gen_ai.usage.input_tokens": 30,
+        "gen_ai.usage.output_tokens": 12,
+        "gen_ai.usage.reasoning.output_tokens": 4,
+        "gen_ai.response.finish_reasons": ["completed"],
+        "gen_ai.request.stream": stream,
+    }
+    assert {k: attrs.get(k) for k in want} == want
+    assert ("gen_ai.response.time_to_first_chunk" in attrs) == stream
