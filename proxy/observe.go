@@ -196,6 +196,9 @@ type anthropicBody struct {
 	Delta      *struct {
 		StopReason *string `json:"stop_reason"`
 	} `json:"delta"` // message_delta
+	Error *struct {
+		Type string `json:"type"`
+	} `json:"error"` // an error event inside a stream that began with 200
 }
 
 func (c *Call) readAnthropic(data []byte) {
@@ -205,6 +208,11 @@ func (c *Call) readAnthropic(data []byte) {
 	}
 	if b.Type == "message_stop" {
 		c.StreamDone = true
+	}
+	if b.Type == "error" && b.Error != nil {
+		c.ErrorRaw, c.ErrorType = b.Error.Type, classifyCode(b.Error.Type)
+		c.StreamDone = true // the provider ended the stream: the caller has all there is
+		return
 	}
 	if b.Message != nil {
 		b = *b.Message
@@ -279,6 +287,28 @@ func classify(status int, raw string) string {
 		return "bad_request"
 	case status >= 500:
 		return "server_error"
+	}
+	return "other"
+}
+
+// classifyCode maps a provider's error code without a failed status (an error event inside a stream
+// that began with 200) to the vocabulary of dialects.yaml.
+func classifyCode(raw string) string {
+	r := strings.ToLower(raw)
+	for _, m := range []struct{ part, kind string }{
+		{"rate_limit", "rate_limit"},
+		{"overloaded", "server_error"},
+		{"api_error", "server_error"},
+		{"server_error", "server_error"},
+		{"timeout", "timeout"},
+		{"authentication", "auth"},
+		{"permission", "auth"},
+		{"not_found", "not_found"},
+		{"invalid_request", "bad_request"},
+	} {
+		if strings.Contains(r, m.part) {
+			return m.kind
+		}
 	}
 	return "other"
 }

@@ -222,6 +222,14 @@ def anthropic_stream(s: Scenario) -> Iterator[dict[str, Any]]:
     yield {"type": "message_stop"}
 
 
+def anthropic_stream_error(s: Scenario) -> Iterator[dict[str, Any]]:
+    """A stream that starts, then ends with an error event (status 200 already sent)."""
+    events = anthropic_stream(s)
+    yield next(events)  # message_start
+    yield next(events)  # content_block_start
+    yield {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
 def error_body(s: Scenario) -> tuple[int, dict[str, str], dict[str, Any]]:
     """Status, headers and body of a failed call, shaped like each provider's."""
     rate = s.error == "rate_limit"
@@ -256,7 +264,9 @@ def make_provider(state: FakeState) -> ThreadingHTTPServer:
         def _answer(self, s: Scenario, body: dict[str, Any]) -> None:
             if s.error == "timeout":
                 time.sleep(TIMEOUT_SERVER_SLEEP_SECONDS)
-            if s.error != "none":
+            if s.error == "stream_error":  # Anthropic: overloaded after the stream began with 200
+                self._sse(((e["type"], e) for e in anthropic_stream_error(s)), done=False)
+            elif s.error != "none":
                 status, headers, payload = error_body(s)
                 self._json(payload, status, headers)
             elif self.path.endswith("/embeddings"):

@@ -427,3 +427,22 @@ def test_the_responses_api_passes_unchanged_and_becomes_a_chat_span(
     }
     assert {k: attrs.get(k) for k in want} == want
     assert ("gen_ai.response.time_to_first_chunk" in attrs) == stream
+
+
+def test_an_error_event_inside_an_anthropic_stream_is_a_failed_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    state, fake_url = fake
+    s = replace(scenario("anthropic", "stream"), name="stream_error", error="stream_error")
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+    body = {"model": s.request_model, "stream": True, "max_tokens": 64, "messages": []}
+    direct = httpx.post(f"{fake_url}/v1/messages", json=body, timeout=10)
+    proxied = httpx.post(
+        f"{proxy.url}/anthropic/v1/messages", json=body, headers={"traceparent": header}, timeout=10
+    )
+    assert (proxied.status_code, proxied.content) == (direct.status_code, direct.content)
+    assert b"overloaded_error" in proxied.content
+    _, attrs, span = one_span(capture, trace)
+    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("server_error", "overloaded_error")
+    assert span.status.code == span.status.STATUS_CODE_ERROR
