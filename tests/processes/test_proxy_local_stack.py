@@ -221,3 +221,13 @@ def test_the_api_key_reaches_no_row_metric_or_log_of_the_stack(
             assert b"SECRET" not in log.read_bytes(), log
     proxy_metrics = requests.get(f"{local['urls']['proxy']}/metrics", timeout=5).text
     assert "SECRET" not in proxy_metrics
+
+
+def test_prometheus_scrapes_the_proxys_own_metrics(local: dict[str, Any], sent: list[Scenario]) -> None:
+    # The local Prometheus scrapes the proxy (job llm-proxy) every 15 s: its own count of the calls.
+    query = f'sum({names.PROXY_REQUESTS}{{job="{names.JOB_PROXY}"}})'
+    poll_until(
+        lambda: list(_prometheus(local, query).values()) == [float(len(sent))],
+        f"{names.PROXY_REQUESTS} = {len(sent)} scraped from the proxy",
+        60,
+    )
