@@ -106,7 +106,9 @@ func main() {
 	log.Printf("observatory-proxy %s listening on %s (openai -> %s, anthropic -> %s, spans -> %s)",
 		version, listener.Addr(), cfg.OpenAIUpstream, cfg.AnthropicUpstream, endpointOrNone(endpoint))
 	ready.Store(true)
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		stop := make(chan os.Signal, 1)
 		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 		<-stop
@@ -118,6 +120,8 @@ func main() {
 	if err := server.Serve(listener); err != nil && err != http.ErrServerClosed {
 		log.Fatalf("observatory-proxy: %v", err)
 	}
+	// Serve returns as soon as Shutdown begins; open calls (streams) finish first, then their spans go.
+	<-drained
 	stopExport()
 	<-exported
 }

@@ -446,3 +446,27 @@ def test_an_error_event_inside_an_anthropic_stream_is_a_failed_span(
     _, attrs, span = one_span(capture, trace)
     assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("server_error", "overloaded_error")
     assert span.status.code == span.status.STATUS_CODE_ERROR
+
+
+def test_on_sigterm_an_open_stream_finishes_and_its_span_is_flushed_before_exit(
+    tmp_path: Path, fake: tuple[FakeState, str], capture: OtlpCapture
+) -> None:
+    state, fake_url = fake
+    p = start_proxy(tmp_path, fake_url, capture.url, "-export-interval=10s")  # only the exit flushes
+    s = replace(scenario("openai", "stream"), completion=" ".join(["word"] * 60))  # about 0.7 s
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+    body = {"model": s.request_model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    url = f"{p.url}/openai/v1/chat/completions"
+    with httpx.stream("POST", url, json=body, headers={"traceparent": header}, timeout=10) as r:
+        chunks = r.iter_raw()
+        received = next(chunks)
+        p.process.proc.terminate()  # SIGTERM while the stream is open
+        received += b"".join(chunks)
+    assert received.endswith(b"data: [DONE]\n\n")
+    assert p.process.proc.wait(timeout=10) == 0
+    _, attrs, _ = one_span(capture, trace)
+    assert "error.type" not in attrs
+    assert attrs["gen_ai.usage.output_tokens"] == s.usage.output  # type: ignore[union-attr]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{p.url}/healthz", timeout=2)
