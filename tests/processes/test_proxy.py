@@ -470,3 +470,50 @@ def test_on_sigterm_an_open_stream_finishes_and_its_span_is_flushed_before_exit(
     assert attrs["gen_ai.usage.output_tokens"] == s.usage.output  # type: ignore[union-attr]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{p.url}/healthz", timeout=2)
+
+
+def test_calls_beyond_the_limits_get_the_proxys_own_answers_and_are_counted(
+    tmp_path: Path, fake: tuple[FakeState, str], capture: OtlpCapture
+) -> None:
+    state, fake_url = fake
+    p = start_proxy(tmp_path, fake_url, capture.url, "-max-concurrent=1", "-max-request-bytes=1000")
+    try:
+        s = replace(scenario("openai", "stream"), completion=" ".join(["word"] * 60))  # about 0.7 s
+        set_scenario(state, s)
+        body = {"model": s.request_model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        url = f"{p.url}/openai/v1/chat/completions"
+        with httpx.stream("POST", url, json=body, timeout=10) as open_stream:
+            chunks = open_stream.iter_raw()  # kept: a dropped iterator closes the response
+            next(chunks)  # one call in flight: the limit
+            refused = httpx.post(url, json=body, timeout=10)
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["error"]["type"] == "observatory_proxy_error"
+        too_large = httpx.post(url, content=b"{" + b" " * 2000 + b"}", timeout=10)
+        assert too_large.status_code == 413
+        refused_series = (
+            'observatory_proxy_requests_total{provider="openai",operation="",error_type="proxy_limit"}'
+        )
+        assert f"{refused_series} 1\n" in p.metrics()
+    finally:
+        p.process.stop()
+
+
+def test_an_unreachable_provider_is_a_502_and_a_connection_span(tmp_path: Path, capture: OtlpCapture) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    p = start_proxy(tmp_path, nowhere, capture.url)
+    try:
+        header, trace, _ = traceparent()
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": []}
+        r = httpx.post(
+            f"{p.url}/anthropic/v1/messages", json=body, headers={"traceparent": header}, timeout=10
+        )
+        assert r.status_code == 502
+        _, attrs, _ = one_span(capture, trace)
+        assert (attrs["error.type"], attrs["llm.error.raw_type"]) == (
+            "connection",
+            "upstream_connection_error",
+        )
+        assert "http.response.status_code" not in attrs
+    finally:
+        p.process.stop()
