@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install tools collector sdk render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden vscode bench up down demo report logs deploy undeploy
+.PHONY: help install tools collector sdk proxy render check lint test test-unit test-tools test-processes test-containers test-servers e2e golden vscode bench up down demo report logs deploy undeploy
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ collector: ## Build the project's collector from the rendered manifest into .cac
 sdk: ## Build .cache/sdk-venv: the Python distro (sdk/python) from the repository with its pinned extras
 	scripts/sdk-venv.sh
 
+proxy: ## Build the LLM proxy (proxy/, Go standard library only) into .cache/proxy/ (needs Go)
+	scripts/build-proxy.sh >/dev/null
+
 render: install ## Render the generated folders from observatory.yaml
 	$(BIN)/observatory render
 
@@ -32,7 +35,7 @@ lint: install sdk ## Lint, format check and type check
 	$(BIN)/mypy
 	cd sdk/python && ../../$(BIN)/mypy --python-executable ../../.cache/sdk-venv/bin/python --cache-dir ../../.mypy_cache/sdk
 
-test: install tools collector sdk ## Run the test suite (installs what it needs first)
+test: install tools collector sdk proxy ## Run the test suite (installs what it needs first)
 	$(BIN)/pytest
 
 test-unit: install ## Run the tests that need Python only (seconds)
@@ -41,7 +44,7 @@ test-unit: install ## Run the tests that need Python only (seconds)
 test-tools: install tools ## Run the tests that check outputs with promtool, amtool, kustomize, actionlint
 	$(BIN)/pytest -m tools
 
-test-processes: install tools collector sdk ## Run the tests that start PostgreSQL, the collector, the ingester
+test-processes: install tools collector sdk proxy ## Run the tests that start PostgreSQL, the collector, the ingester
 	$(BIN)/pytest -m processes
 
 test-faults: install tools collector ## Crash and fuzz the store path on purpose: minutes (docs/RELIABILITY.md)
@@ -50,7 +53,7 @@ test-faults: install tools collector ## Crash and fuzz the store path on purpose
 check: lint test ## What CI runs: lint, types, generated files up to date, tests
 	$(BIN)/observatory render --check
 
-e2e: install tools collector ## Run the end-to-end tests on the local stack (real processes, no Docker)
+e2e: install tools collector proxy ## Run the end-to-end tests on the local stack (real processes, no Docker)
 	$(BIN)/pytest tests/processes/test_e2e_local.py
 
 test-containers: install ## Run the container tests (needs a Docker engine; fails without one)
@@ -66,13 +69,14 @@ vscode: ## Build the VS Code extension: editors/vscode/llm-observatory.vsix (nee
 	npm --prefix editors/vscode ci --no-audit --no-fund
 	npm --prefix editors/vscode run package
 
-bench: install collector tools sdk ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
+bench: install collector tools sdk proxy ## Run the benchmarks (figures go in docs/BENCHMARKS.md)
 	$(BIN)/python scripts/bench_collector.py
 	$(BIN)/python scripts/bench_ingester.py
 	$(BIN)/python scripts/bench_e2e.py
 	$(BIN)/python scripts/bench_dashboards.py
 	$(BIN)/python scripts/bench_api.py
 	$(BIN)/python scripts/bench_sdk.py
+	$(BIN)/python scripts/bench_proxy.py
 
 up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack; FRESH=1 empties its data)
 	FRESH=$(FRESH) scripts/up.sh

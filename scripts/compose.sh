@@ -24,4 +24,11 @@ fi
 
 args=(--env-file stack/images.env --env-file stack/settings.env)
 [ -f .env ] && args+=(--env-file .env)
+# The spec's optional services (the LLM proxy): settings.env names their profiles; passed as --profile
+# rather than trusting every compose version to read COMPOSE_PROFILES from an --env-file.
+profiles=$(sed -n 's/^COMPOSE_PROFILES=//p' stack/settings.env)
+IFS=, read -ra profile_list <<< "$profiles"
+for profile in "${profile_list[@]}"; do
+  args+=(--profile "$profile")
+done
 exec docker compose "${args[@]}" "$@"

@@ -145,6 +145,18 @@ def collector_binary() -> Path:
     return binary
 
 
+def proxy_binary() -> Path:
+    """The proxy built from the current sources under proxy/ (`make proxy`); required in CI."""
+    binary = REPO / ".cache/proxy/observatory-proxy"
+    stamp = REPO / ".cache/proxy/sources.sha256"
+    current = subprocess.run(
+        [str(REPO / "scripts/build-proxy.sh"), "--stamp"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not binary.exists() or not stamp.exists() or stamp.read_text().strip() != current:
+        missing_tool("the proxy is not built from the current sources (make proxy builds it)")
+    return binary
+
+
 def loopback_collector(
     tmp: Path,
     config: dict[str, Any],

@@ -1,8 +1,9 @@
 """A fake OpenAI and Anthropic API on 127.0.0.1 that answers each scenario with fixed token counts.
 
 Chat completions (plain and streamed as server-sent events, with the final usage chunk when
-stream_options.include_usage is set), embeddings (float or base64), Anthropic messages (plain and
-streamed as message_start / content_block_* / message_delta / message_stop), and each provider's
+stream_options.include_usage is set), responses (plain and streamed; the proxy tests use them),
+embeddings (float or base64), Anthropic messages (plain and streamed as message_start /
+content_block_* / message_delta / message_stop), and each provider's
 429 (with Retry-After), 500 and a reply slower than the client's timeout. The runner sets
 `FakeState.scenario` before every call; the server answers from it and records what it was asked.
 """
@@ -37,6 +38,7 @@ class FakeState:
 
     scenario: Scenario | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # each request's, for the proxy tests
 
 
 def openai_usage(u: Usage) -> dict[str, Any]:
@@ -137,6 +139,43 @@ def openai_embeddings(s: Scenario, encoding: str) -> dict[str, Any]:
     }
 
 
+def openai_response(s: Scenario, status: str = "completed") -> dict[str, Any]:
+    """A Responses API response object (POST /v1/responses)."""
+    assert s.usage is not None
+    message = {
+        "type": "message",
+        "id": f"msg_capture_{s.name}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": s.completion, "annotations": []}],
+    }
+    return {
+        "id": f"resp_capture_{s.name}",
+        "object": "response",
+        "created_at": CREATED_UNIX,
+        "status": status,
+        "model": s.response_model,
+        "output": [message] if status == "completed" else [],
+        "usage": {
+            "input_tokens": s.usage.input,
+            "input_tokens_details": {"cached_tokens": s.usage.cache_read},
+            "output_tokens": s.usage.output,
+            "output_tokens_details": {"reasoning_tokens": s.usage.reasoning},
+            "total_tokens": s.usage.input + s.usage.output,
+        },
+    }
+
+
+def openai_response_stream(s: Scenario) -> Iterator[dict[str, Any]]:
+    """The Responses API's stream: created, one text delta per word, completed (with usage)."""
+    created = openai_response(s) | {"status": "in_progress", "output": [], "usage": None}
+    yield {"type": "response.created", "sequence_number": 0, "response": created}
+    for i, word in enumerate(_words(s.completion)):
+        delta = {"item_id": f"msg_capture_{s.name}", "output_index": 0, "content_index": 0, "delta": word}
+        yield {"type": "response.output_text.delta", "sequence_number": i + 1} | delta
+    yield {"type": "response.completed", "sequence_number": 99, "response": openai_response(s)}
+
+
 def _anthropic_content(s: Scenario) -> list[dict[str, Any]]:
     if s.tools:
         return [
@@ -183,6 +222,14 @@ def anthropic_stream(s: Scenario) -> Iterator[dict[str, Any]]:
     yield {"type": "message_stop"}
 
 
+def anthropic_stream_error(s: Scenario) -> Iterator[dict[str, Any]]:
+    """A stream that starts, then ends with an error event (status 200 already sent)."""
+    events = anthropic_stream(s)
+    yield next(events)  # message_start
+    yield next(events)  # content_block_start
+    yield {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
 def error_body(s: Scenario) -> tuple[int, dict[str, str], dict[str, Any]]:
     """Status, headers and body of a failed call, shaped like each provider's."""
     rate = s.error == "rate_limit"
@@ -210,17 +257,24 @@ def make_provider(state: FakeState) -> ThreadingHTTPServer:
             s = state.scenario
             assert s is not None, "the runner sets a scenario before every call"
             state.requests.append({"path": self.path, "body": body})
+            state.headers.append(dict(self.headers.items()))
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._answer(s, body)  # raises when the client gave up (the timeout scenario)
 
         def _answer(self, s: Scenario, body: dict[str, Any]) -> None:
             if s.error == "timeout":
                 time.sleep(TIMEOUT_SERVER_SLEEP_SECONDS)
-            if s.error != "none":
+            if s.error == "stream_error":  # Anthropic: overloaded after the stream began with 200
+                self._sse(((e["type"], e) for e in anthropic_stream_error(s)), done=False)
+            elif s.error != "none":
                 status, headers, payload = error_body(s)
                 self._json(payload, status, headers)
             elif self.path.endswith("/embeddings"):
                 self._json(openai_embeddings(s, body.get("encoding_format", "float")))
+            elif self.path.endswith("/responses") and body.get("stream"):
+                self._sse(((e["type"], e) for e in openai_response_stream(s)), done=False)
+            elif self.path.endswith("/responses"):
+                self._json(openai_response(s))
             elif self.path.endswith("/chat/completions") and body.get("stream"):
                 usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._sse((("", c) for c in openai_stream(s, usage)), done=True)

@@ -283,6 +283,16 @@ def _cmd_push(spec: Spec, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_proxy(spec: Spec, args: argparse.Namespace) -> int:
+    from observatory import proxy
+
+    try:
+        proxy.exec_proxy(spec, args.listen or f"127.0.0.1:{spec.ports.proxy}", args.otlp_endpoint)
+    except proxy.ProxyNotBuilt as err:
+        raise UsageError(str(err)) from None
+    return EXIT_OK  # not reached: the proxy replaced this process
+
+
 def _cmd_api(spec: Spec, args: argparse.Namespace) -> int:
     from observatory.api import server
 
@@ -434,6 +444,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser("push", help="push the dashboards, their folder and datasources to a Grafana")
     )
     _api_parser(sub.add_parser("api", help="serve the GraphQL query API over the store (bearer tokens)"))
+    llm_proxy = sub.add_parser(
+        "proxy", help="run the OpenAI- and Anthropic-compatible LLM proxy (the spec's proxy section)"
+    )
+    llm_proxy.add_argument("--listen", help="host:port (default: 127.0.0.1 and the spec's ports.proxy)")
+    llm_proxy.add_argument(
+        "--otlp-endpoint",
+        default="http://127.0.0.1:4318",
+        help="the collector's OTLP/HTTP base URL; spans go to /v1/traces (default: http://127.0.0.1:4318)",
+    )
     report = sub.add_parser("report", help="print spend, latency, errors and budgets for a recent window")
     report.add_argument(
         "--since", default="24h", help="the window ending now: 30m, 24h, 7d, 2w (default: 24h)"
@@ -551,6 +570,7 @@ COMMANDS: dict[str, Callable[[Spec, argparse.Namespace], int]] = {
     "local": _cmd_local,
     "push": _cmd_push,
     "api": _cmd_api,
+    "proxy": _cmd_proxy,
     "report": _cmd_report,
 }
 

@@ -38,6 +38,7 @@ SVC_TIMESCALEDB: Final = "timescaledb"
 SVC_COLLECTOR: Final = "otel-collector"
 SVC_INGESTER: Final = "ingester"
 SVC_API: Final = "api"  # the query API (observatory api)
+SVC_PROXY: Final = "llm-proxy"  # the LLM proxy (observatory proxy)
 # On Kubernetes the collector runs in two tiers: applications send to the load-balancing tier, which
 # takes the compose name above; this tier runs the rendered config (tail sampling and all before it).
 SVC_COLLECTOR_SAMPLING: Final = "otel-collector-sampling"
@@ -46,6 +47,7 @@ SVC_COLLECTOR_SAMPLING: Final = "otel-collector-sampling"
 SVC_COLLECTOR_HEADLESS: Final = f"{SVC_COLLECTOR}-headless"
 SVC_COLLECTOR_SAMPLING_HEADLESS: Final = f"{SVC_COLLECTOR_SAMPLING}-headless"
 SVC_INGESTER_HEADLESS: Final = f"{SVC_INGESTER}-headless"
+SVC_PROXY_HEADLESS: Final = f"{SVC_PROXY}-headless"
 
 # --- Ports inside the containers (the host side comes from the spec's `ports`).
 PORT_GRAFANA: Final = 3000
@@ -62,6 +64,7 @@ PORT_COLLECTOR_METRICS: Final = 8888
 PORT_COLLECTOR_HEALTH: Final = 13133
 PORT_INGESTER: Final = 8088
 PORT_API: Final = 8090
+PORT_PROXY: Final = 8094  # serves the providers' APIs, /healthz, /readyz and /metrics
 
 # --- Paths inside the containers: where each component reads its config and keeps its data. The
 # compose file mounts the generated files here (tests/ compares it with these) and so do the
@@ -95,6 +98,7 @@ ENV_API_DATABASE_URL: Final = "OBSERVATORY_API_DATABASE_URL"
 ENV_API_PROMETHEUS_URL: Final = "OBSERVATORY_API_PROMETHEUS_URL"
 ENV_API_TEMPO_URL: Final = "OBSERVATORY_API_TEMPO_URL"
 ENV_USER_ID_HASH_KEY: Final = "OBSERVATORY_USER_ID_HASH_KEY"
+ENV_PROXY_BINARY: Final = "OBSERVATORY_PROXY_BINARY"  # where `observatory proxy` finds the binary (no secret)
 # Tempo and Loki expand these (`-config.expand-env=true`) into their S3 credentials, unless the spec's
 # reference names its own variable.
 ENV_S3_ACCESS_KEY_ID: Final = "OBSERVATORY_S3_ACCESS_KEY_ID"
@@ -172,6 +176,7 @@ JOB_INGESTER: Final = "ingester"
 JOB_TEMPO: Final = "tempo"
 JOB_LOKI: Final = "loki"
 JOB_GRAFANA: Final = "grafana"
+JOB_PROXY: Final = "llm-proxy"
 
 # --- Folders of the repository that the renderer owns: it creates, updates and deletes files there.
 # Most are top-level; the VS Code extension's schema folder is one folder inside hand-written code.
@@ -221,6 +226,16 @@ INGESTER_SPANS_REFUSED: Final = "ingester_spans_refused_total"
 INGESTER_QUEUE_ROWS: Final = "ingester_queue_rows"
 INGESTER_QUEUE_CAPACITY: Final = "ingester_queue_capacity_rows"  # its --max-queue-rows
 INGESTER_DATABASE_UP: Final = "ingester_database_up"
+# The LLM proxy's own metrics (proxy/metrics.go spells the same names).
+PROXY_REQUESTS: Final = "observatory_proxy_requests_total"  # by provider, operation, error_type
+PROXY_SPANS_DROPPED: Final = "observatory_proxy_spans_dropped_total"
+PROXY_EXPORT_FAILURES: Final = "observatory_proxy_export_failures_total"
+PROXY_QUEUE_SPANS: Final = "observatory_proxy_queue_spans"
+PROXY_QUEUE_CAPACITY: Final = "observatory_proxy_queue_capacity_spans"
+# The headers a caller sets for the proxy; it removes every X-Observatory-* header before forwarding.
+PROXY_HEADER_APPLICATION: Final = "X-Observatory-Application"  # the span's service.name
+PROXY_HEADER_TEAM: Final = "X-Observatory-Team"
+PROXY_HEADER_USER: Final = "X-Observatory-User"  # user.id, hashed by the collector
 PROMETHEUS_RULE_EVALUATION_FAILURES: Final = "prometheus_rule_evaluation_failures_total"
 ALERTMANAGER_NOTIFICATIONS_FAILED: Final = "alertmanager_notifications_failed_total"
 LABEL_SEVERITY: Final = "severity"

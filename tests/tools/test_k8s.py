@@ -236,7 +236,7 @@ def test_the_load_balancing_tier_routes_traces_by_id_to_the_headless_sampling_se
     assert lb["service"]["pipelines"]["traces"]["exporters"] == ["load_balancing/traces"]
 
 
-def test_applications_reach_only_the_collector_otlp_ports(spec: Spec) -> None:
+def test_applications_reach_only_the_collector_otlp_ports_and_the_proxy_when_enabled(spec: Spec) -> None:
     policies = by_kind(spec, "NetworkPolicy")
     assert policies["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     open_to_all = {
@@ -245,7 +245,8 @@ def test_applications_reach_only_the_collector_otlp_ports(spec: Spec) -> None:
         for rule in policy["spec"].get("ingress", [])
         if rule.get("from") == [{"namespaceSelector": {}}]
     }
-    assert open_to_all == {f"{collector.LB}-ingress": [4317, 4318]}
+    proxy = {f"{names.SVC_PROXY}-ingress": [names.PORT_PROXY]} if spec.proxy.enabled else {}
+    assert open_to_all == {f"{collector.LB}-ingress": [4317, 4318], **proxy}
     if spec.storage.host is None:
         (rule,) = policies["timescaledb-ingress"]["spec"]["ingress"]
         clients = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in rule["from"]}
@@ -312,7 +313,7 @@ def test_deploy_scripts_fail_clearly_without_kubectl(script: str, tmp_path: Path
     assert "kubectl is not installed" in result.stderr
 
 
-def test_prometheus_scrapes_every_collector_and_ingester_replica(spec: Spec, tmp_path: Path) -> None:
+def test_prometheus_scrapes_every_collector_ingester_and_proxy_replica(spec: Spec, tmp_path: Path) -> None:
     # Through a Service, each scrape reaches one pod: replicas' counters would interleave in a series.
     compose_cfg = yaml.safe_load(render_files(spec)["stack/prometheus/prometheus.yml"])
     data = by_kind(spec, "ConfigMap")["prometheus-config"]["data"]["prometheus.yml"]
@@ -331,9 +332,11 @@ def test_prometheus_scrapes_every_collector_and_ingester_replica(spec: Spec, tmp
             assert service["clusterIP"] == "None", name  # headless: one A record per ready pod
             assert sd["port"] in {p["port"] for p in service["ports"]}, name
             per_pod.setdefault(job["job_name"], set()).add(service["selector"]["app.kubernetes.io/name"])
+    proxy = {names.JOB_PROXY: {names.SVC_PROXY}} if spec.proxy.enabled else {}
     assert per_pod == {
         "otel-collector": {collector.LB, collector.SAMPLING},
         "ingester": {"ingester"},
+        **proxy,
     }
     path = tmp_path / "prometheus.yml"
     path.write_text(data)

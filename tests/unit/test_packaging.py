@@ -22,7 +22,12 @@ PROJECT = PYPROJECT["project"]
 # This repository's own top-level modules; observatory_native is the ingester's decoder, built from
 # native/ by scripts/install.sh and optional (the ingester falls back to Python without it).
 # A script may import another (scripts/ is on sys.path when one runs): those are ours too.
-OWN = {"observatory", "tests", "observatory_native"} | {p.stem for p in (REPO / "scripts").glob("*.py")}
+# The proxy tests import the capture's fake provider and scenarios (standard library only) the same way.
+OWN = (
+    {"observatory", "tests", "observatory_native"}
+    | {p.stem for p in (REPO / "scripts").glob("*.py")}
+    | {p.stem for p in (REPO / "scripts" / "capture").glob("*.py")}
+)
 # Run, not imported: the linter, the type checker and the stubs it reads for the package's imports.
 TOOLS = {"ruff", "mypy", "types-pyyaml", "types-requests", "types-protobuf"}
 

@@ -150,3 +150,34 @@ def test_grafanas_cookie_is_secure_when_its_root_url_is_https_unless_the_spec_sa
 ) -> None:
     spec = parse(f"version: v1\n{grafana}\n", "s.yaml")
     assert (spec.grafana.cookie_secure, spec.grafana.cookie_samesite) == (secure, samesite)
+
+
+def test_the_proxy_is_off_by_default_and_points_at_the_real_providers() -> None:
+    p = parse("version: v1\n", "s.yaml").proxy
+    assert (p.enabled, p.openai_base_url, p.anthropic_base_url) == (
+        False,
+        "https://api.openai.com",
+        "https://api.anthropic.com",
+    )
+
+
+def test_a_proxy_base_url_must_be_an_absolute_http_url() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        parse("version: v1\nproxy: {openai_base_url: 'api.openai.com/v1'}\n", "s.yaml")
+    assert "s.yaml:2:" in str(caught.value)
+    assert "proxy.openai_base_url: must be http:// or https://" in str(caught.value)
+
+
+def test_the_proxy_flags_follow_the_spec() -> None:
+    from observatory import proxy
+
+    spec = parse(
+        "version: v1\nproxy: {enabled: true, openai_base_url: 'http://127.0.0.1:9/', "
+        "upstream_timeout_seconds: 2.5, queue_spans: 10}\n",
+        "s.yaml",
+    )
+    flags = proxy.flags(spec, "127.0.0.1:8094", "http://127.0.0.1:4318")
+    assert "-openai-upstream=http://127.0.0.1:9" in flags
+    assert "-upstream-timeout=2.5s" in flags
+    assert "-queue-spans=10" in flags
+    assert "-otlp-endpoint=http://127.0.0.1:4318" in flags

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 import requests
 import yaml
 
-from observatory import names
+from observatory import names, proxy
 from observatory.ingest import server as ingest_server
 from observatory.ingest.convert import native_missing
 from observatory.local import env_file as secrets_file
@@ -77,6 +77,7 @@ def local_target(root: Path, ports: dict[str, int]) -> targets.Target:
             collector_metrics=ports["collector_metrics"],
             ingester=ports["ingester"],
             rule_files=str(root / "alerts" / "*.yml"),
+            proxy=ports.get("proxy"),
         )
     )
 
@@ -91,6 +92,8 @@ def choose_ports(spec: Spec, out: TextIO) -> dict[str, int]:
         "otlp_grpc": spec.ports.otlp_grpc,
         "otlp_http": spec.ports.otlp_http,
     }
+    if spec.proxy.enabled:
+        wanted["proxy"] = spec.ports.proxy
     ports = {}
     for name, port in wanted.items():
         ports[name] = port if port_is_free(port) else free_port()
@@ -210,6 +213,8 @@ def up(
         )
         _api(start, state_dir / "spec.yaml", ports["api"], pg, api_secrets)
         _collector(start, spec, collector_bin, ports, local_target(root, ports), key_env)
+        if spec.proxy.enabled:
+            _proxy(start, spec, root, ports["proxy"])
     except BaseException:
         down(state_dir)
         raise
@@ -412,6 +417,17 @@ def down(state_dir: Path, out: TextIO | None = None) -> list[str]:
     return stopped
 
 
+def _proxy(start: _Starter, spec: Spec, root: Path, port: int) -> None:
+    """The LLM proxy on loopback, sending its spans to the local collector."""
+    try:
+        path = proxy.binary(root)
+    except proxy.ProxyNotBuilt as err:
+        raise StackError(str(err)) from None
+    url = f"http://127.0.0.1:{port}"
+    argv = [path, *proxy.flags(spec, f"127.0.0.1:{port}", start.state["urls"]["otlp_http"])]
+    start.process("proxy", argv, url, f"{url}/readyz")
+
+
 def describe(state: dict[str, Any]) -> str:
     """What runs, where, and what needs Docker: printed by `observatory local up` and scripts/up.sh."""
     urls = state["urls"]
@@ -427,6 +443,11 @@ def describe(state: dict[str, Any]) -> str:
             " or run: observatory report)",
             f"  PostgreSQL    {urls['postgres']}   (storage.engine forced to postgres; URL with password "
             "in state.json)",
+            *(
+                [f"  LLM proxy     {urls['proxy']}/openai/v1 and {urls['proxy']}/anthropic   (base URLs)"]
+                if "proxy" in urls
+                else []
+            ),
             f"Needs Docker and does not run here: {', '.join(NEEDS_DOCKER)}. The collector keeps metrics "
             "and per-request rows; traces (Tempo) and logs (Loki) need Docker.",
             "Point an application's OpenTelemetry SDK at it with:",

@@ -26,6 +26,7 @@ PORT_COMPONENTS = (
     "otlp_http",
     "ingester",
     "api",
+    "proxy",
 )
 
 
@@ -39,7 +40,23 @@ def settings(spec: Spec) -> Artifact:
     values |= {f"{c.upper()}_PORT": getattr(spec.ports, c) for c in PORT_COMPONENTS}
     values["PROMETHEUS_RETENTION"] = prometheus.retention_flag_value(spec)
     values["POSTGRES_DB"] = spec.storage.database
+    # The proxy's service is in the `proxy` profile: compose starts it only when the spec enables it.
+    values["COMPOSE_PROFILES"] = "proxy" if spec.proxy.enabled else ""
+    values |= {f"PROXY_{k.upper()}": v for k, v in proxy_settings(spec).items()}
     return Artifact(SETTINGS_ENV, values, "env")
+
+
+def proxy_settings(spec: Spec) -> dict[str, str | int]:
+    """The proxy's flags that come from the spec (compose passes them as ${PROXY_*})."""
+    p = spec.proxy
+    return {
+        "openai_base_url": p.openai_base_url,
+        "anthropic_base_url": p.anthropic_base_url,
+        "upstream_timeout": f"{p.upstream_timeout_seconds:g}s",
+        "max_request_bytes": p.max_request_bytes,
+        "max_concurrent_calls": p.max_concurrent_calls,
+        "queue_spans": p.queue_spans,
+    }
 
 
 def render(spec: Spec) -> list[Artifact]:

@@ -32,6 +32,11 @@ def scrape_targets(spec: Spec) -> list[tuple[str, str, str]]:
         (names.JOB_GRAFANA, f"{names.SVC_GRAFANA}:{names.PORT_GRAFANA}", "/metrics"),
         (names.JOB_COLLECTOR, f"{names.SVC_COLLECTOR}:{names.PORT_COLLECTOR_METRICS}", "/metrics"),
         (names.JOB_INGESTER, f"{names.SVC_INGESTER}:{names.PORT_INGESTER}", "/metrics"),
+        *(
+            [(names.JOB_PROXY, f"{names.SVC_PROXY}:{names.PORT_PROXY}", "/metrics")]
+            if spec.proxy.enabled
+            else []
+        ),
     ]
 
 
@@ -47,6 +52,7 @@ def config(spec: Spec, target: Target = COMPOSE) -> dict[str, Any]:
                     names.PORT_COLLECTOR_METRICS,
                 ),
                 names.JOB_INGESTER: ([names.SVC_INGESTER_HEADLESS], names.PORT_INGESTER),
+                names.JOB_PROXY: ([names.SVC_PROXY_HEADLESS], names.PORT_PROXY),
             },
         )
     return compose_config(spec)
@@ -94,6 +100,7 @@ def _local(cfg: dict[str, Any], at: LocalAddresses) -> dict[str, Any]:
         names.JOB_ALERTMANAGER: at.alertmanager,
         names.JOB_COLLECTOR: at.collector_metrics,
         names.JOB_INGESTER: at.ingester,
+        **({names.JOB_PROXY: at.proxy} if at.proxy is not None else {}),
     }
     jobs = [
         {**job, "static_configs": [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]}

@@ -30,6 +30,7 @@ class LocalAddresses:
     collector_metrics: int
     ingester: int
     rule_files: str  # a glob: the checkout's alerts/*.yml
+    proxy: int | None = None  # the LLM proxy's port, when the spec enables it
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ PORTS: Final = {
     "otlp_http": 4318,
     "ingester": 8088,
     "api": 8090,
+    "proxy": 8094,  # the LLM proxy (observatory proxy): next to the project's other services
 }
 # Published on loopback only: a laptop stack must not expose unauthenticated backends to the LAN.
 BIND_ADDRESS: Final = "127.0.0.1"
@@ -220,3 +221,15 @@ STORAGE_PORT: Final = 5432
 STORAGE_SSLMODE: Final = "disable"  # the stack's own database is reached over its private network
 # Receiver used when the spec names none: Alertmanager needs a root receiver; this one drops alerts.
 ALERT_DEFAULT_RECEIVER: Final = "blackhole"
+
+# The LLM proxy (observatory proxy): off unless asked for, since applications must be pointed at it.
+PROXY_ENABLED: Final = False
+PROXY_OPENAI_BASE_URL: Final = "https://api.openai.com"  # the client's own default, without /v1
+PROXY_ANTHROPIC_BASE_URL: Final = "https://api.anthropic.com"
+# The wait for a provider's response headers only: long generations are not streamed and answer late.
+PROXY_UPSTREAM_TIMEOUT_SECONDS: Final = 600.0
+PROXY_MAX_REQUEST_BYTES: Final = 32 * 1024 * 1024  # OpenAI accepts request bodies up to about 32 MiB
+# Calls in flight at once; more get 503 with Retry-After. Bounds memory (docs/BENCHMARKS.md: streams).
+PROXY_MAX_CONCURRENT_CALLS: Final = 4096
+# Spans waiting for the collector: about 2 s of 4,000 calls/s; beyond it spans are dropped and counted.
+PROXY_QUEUE_SPANS: Final = 8192

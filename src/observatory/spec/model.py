@@ -105,6 +105,7 @@ class PortsFile(FileModel):
     otlp_http: Port | None = None
     ingester: Port | None = None
     api: Port | None = None
+    proxy: Port | None = None
 
 
 # Constructs Go's RE2 engine (which the collector uses) does not support; Python would accept them.
@@ -435,6 +436,35 @@ class GrafanaFile(FileModel):
     cookie_samesite: CookieSameSite | None = None
 
 
+# An absolute http(s) base URL with no query: what the proxy joins each forwarded path to.
+_BASE_URL = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
+
+
+def _base_url(value: Any) -> Any:
+    if isinstance(value, str) and not _BASE_URL.match(value):
+        raise PydanticCustomError(
+            "base_url",
+            "must be http:// or https:// then the host, and a path, got {value}",
+            {"value": repr(value)},
+        )
+    return value
+
+
+BaseUrl = Annotated[str, BeforeValidator(_base_url)]
+
+
+class ProxyFile(FileModel):
+    """The LLM proxy: an OpenAI- and Anthropic-compatible gateway that emits a GenAI span per call."""
+
+    enabled: bool | None = None
+    openai_base_url: BaseUrl | None = None
+    anthropic_base_url: BaseUrl | None = None
+    upstream_timeout_seconds: PositiveFloat | None = None
+    max_request_bytes: PositiveInt | None = None
+    max_concurrent_calls: PositiveInt | None = None
+    queue_spans: PositiveInt | None = None
+
+
 class SpecFile(FileModel):
     """The whole of `observatory.yaml`."""
 
@@ -495,6 +525,11 @@ class SpecFile(FileModel):
     )
     grafana: GrafanaFile | None = Field(
         None, description="Grafana behind TLS: `root_url`, `cookie_secure`, `cookie_samesite`."
+    )
+    proxy: ProxyFile | None = Field(
+        None,
+        description="The LLM proxy for applications that cannot be instrumented: `enabled`, the providers' "
+        "base URLs, the upstream timeout, request size, concurrent calls and span queue limits.",
     )
 
     @field_validator("version", mode="before")

@@ -249,6 +249,19 @@ def _grafana(f: m.GrafanaFile | None) -> t.Grafana:
     )
 
 
+def _proxy(f: m.ProxyFile | None) -> t.Proxy:
+    f = f or m.ProxyFile()
+    return t.Proxy(
+        enabled=_pick(f.enabled, d.PROXY_ENABLED),
+        openai_base_url=_pick(f.openai_base_url, d.PROXY_OPENAI_BASE_URL).rstrip("/"),
+        anthropic_base_url=_pick(f.anthropic_base_url, d.PROXY_ANTHROPIC_BASE_URL).rstrip("/"),
+        upstream_timeout_seconds=_pick(f.upstream_timeout_seconds, d.PROXY_UPSTREAM_TIMEOUT_SECONDS),
+        max_request_bytes=_pick(f.max_request_bytes, d.PROXY_MAX_REQUEST_BYTES),
+        max_concurrent_calls=_pick(f.max_concurrent_calls, d.PROXY_MAX_CONCURRENT_CALLS),
+        queue_spans=_pick(f.queue_spans, d.PROXY_QUEUE_SPANS),
+    )
+
+
 def resolve(f: m.SpecFile, source: str) -> t.Spec:
     """The frozen spec for a file model that passed validation."""
     return t.Spec(
@@ -266,6 +279,7 @@ def resolve(f: m.SpecFile, source: str) -> t.Spec:
         storage=_storage(f.storage),
         deploy=_deploy(f.deploy),
         grafana=_grafana(f.grafana),
+        proxy=_proxy(f.proxy),
     )
 
 

@@ -47,6 +47,7 @@ class Ports:
     otlp_http: int
     ingester: int
     api: int  # the query API (observatory api)
+    proxy: int  # the LLM proxy (observatory proxy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,17 @@ class Grafana:
 
 
 @dataclass(frozen=True, slots=True)
+class Proxy:
+    enabled: bool
+    openai_base_url: str
+    anthropic_base_url: str
+    upstream_timeout_seconds: float
+    max_request_bytes: int
+    max_concurrent_calls: int
+    queue_spans: int
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     """Everything the renderers need, resolved from one `observatory.yaml`."""
 
@@ -253,3 +265,4 @@ class Spec:
     storage: Storage
     deploy: Deploy
     grafana: Grafana
+    proxy: Proxy

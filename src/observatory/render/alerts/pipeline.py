@@ -1,5 +1,6 @@
-"""Pipeline health: the collector, the ingester, Prometheus and Alertmanager themselves, scrape
-targets, and the always-firing Watchdog that proves the whole alerting path works.
+"""Pipeline health: the collector, the ingester, the LLM proxy (when enabled), Prometheus and
+Alertmanager themselves, scrape targets, and the always-firing Watchdog that proves the whole
+alerting path works.
 
 Each alert names the component instance it is about (`job`, `instance`) and what to look at.
 """
@@ -189,6 +190,55 @@ def checks(spec: Spec) -> list[Check]:
     ]
 
 
+def proxy_checks(spec: Spec) -> list[Check]:
+    """The LLM proxy's own health: calls still pass when these fire, but go unobserved or are refused."""
+    n = names
+    full = f"{num(QUEUE_FULL_RATIO * 100)}%"
+    return [
+        Check(
+            "LLMProxyDroppingSpans",
+            f"sum by (job, instance) (rate({n.PROXY_SPANS_DROPPED}[5m])) > 0",
+            "5m",
+            "warning",
+            f"LLM proxy {WHERE} drops spans",
+            "The proxy's span queue is full or its exports to the collector fail: proxied calls still "
+            "reach the providers, but they are missing from metrics, rows and traces.",
+            n.PROXY_SPANS_DROPPED,
+            (),
+            counter((5.0, 30)),
+            gauge(0, 30),
+        ),
+        Check(
+            "LLMProxyQueueFilling",
+            f"max by (job, instance) ({n.PROXY_QUEUE_SPANS} / {n.PROXY_QUEUE_CAPACITY})"
+            f" > {num(QUEUE_FULL_RATIO)}",
+            "10m",
+            "warning",
+            f"LLM proxy {WHERE}: span queue over {full} full",
+            f"More than {full} of the spans the proxy queues wait for the collector: it is slow or "
+            "unreachable, and a full queue drops spans.",
+            n.PROXY_QUEUE_SPANS,
+            (),
+            gauge(8000, 30),
+            gauge(10, 30),
+        ),
+        Check(
+            "LLMProxyAtCallLimit",
+            "sum by (job, instance, error_type)"
+            f' (rate({n.PROXY_REQUESTS}{{error_type="proxy_limit"}}[5m])) > 0',
+            "5m",
+            "warning",
+            f"LLM proxy {WHERE} refuses calls at its limit",
+            "The proxy answers 503 to calls beyond proxy.max_concurrent_calls: add replicas or raise "
+            "the limit.",
+            n.PROXY_REQUESTS,
+            (("error_type", "proxy_limit"),),
+            counter((1.0, 30)),
+            gauge(3, 30),
+        ),
+    ]
+
+
 def _rule(spec: Spec, check: Check) -> Rule:
     return alert(check.name, check.expr, check.for_, check.severity, check.summary, check.description, spec)
 
@@ -208,20 +258,26 @@ def watchdog_rule(spec: Spec) -> Rule:
     )
 
 
+def _all(spec: Spec) -> list[Check]:
+    return checks(spec) + (proxy_checks(spec) if spec.proxy.enabled else [])
+
+
 def group(spec: Spec) -> dict[str, object]:
-    rules = [_rule(spec, c) for c in checks(spec)] + [watchdog_rule(spec)]
+    rules = [_rule(spec, c) for c in _all(spec)] + [watchdog_rule(spec)]
     return {"name": "llm-observatory.pipeline.alerts", "rules": rules}
 
 
 def cases(spec: Spec) -> list[Case]:
     out = []
-    for c in checks(spec):
+    for c in _all(spec):
         labels = {"job": "x", "instance": "x:1", **dict(c.labels)}
         inputs = [(series(c.test_metric, labels), c.bad)]
         if c.test_metric == names.OTELCOL_EXPORTER_QUEUE_SIZE:
             inputs.append((series(names.OTELCOL_EXPORTER_QUEUE_CAPACITY, labels), gauge(1000, 30)))
         if c.test_metric == names.INGESTER_QUEUE_ROWS:
             inputs.append((series(names.INGESTER_QUEUE_CAPACITY, labels), gauge(50_000, 30)))
+        if c.test_metric == names.PROXY_QUEUE_SPANS:
+            inputs.append((series(names.PROXY_QUEUE_CAPACITY, labels), gauge(8192, 30)))
         good = [(series(c.test_metric, labels), c.good), *inputs[1:]]
         out.append(Case(f"{c.name} fires", c.name, "25m", tuple(inputs), (expected(_rule(spec, c), labels),)))
         out.append(Case(f"{c.name} stays quiet when healthy", c.name, "25m", tuple(good)))

@@ -35,7 +35,10 @@ INGESTER_IMAGE = "llm-observatory/ingester:local"
 COLLECTOR_IMAGE = "llm-observatory/otel-collector:local"
 # Uid and gid of the user each image runs as; fsGroup makes the claimed volume writable to it.
 UIDS = {"grafana": 472, "prometheus": 65534, "alertmanager": 65534, "tempo": 10001, "loki": 10001}
-UIDS |= {"timescaledb": 70, "otel-collector": 10001, "ingester": 10001, "api": 10001}
+UIDS |= {"timescaledb": 70, "otel-collector": 10001, "ingester": 10001, "api": 10001, "llm-proxy": 10001}
+PROXY_IMAGE = "llm-observatory/proxy:local"  # built from docker/proxy/Dockerfile
+# The proxy's replicas: two for availability; the autoscaler adds more under CPU load, up to this.
+PROXY_MIN_REPLICAS, PROXY_MAX_REPLICAS = 2, 10
 
 
 def security(uid: int) -> dict[str, Any]:
@@ -387,6 +390,33 @@ def api(spec: Spec) -> list[o.Manifest]:
     return [o.deployment(name, spec, 2, pod), o.service(name, spec, name, ports), o.pdb(name, spec, 2)]
 
 
+def llm_proxy(spec: Spec) -> list[o.Manifest]:
+    """The LLM proxy, when the spec enables it: stateless replicas behind a Service for the
+    applications, a headless Service for Prometheus, and an autoscaler on CPU."""
+    from observatory import proxy
+
+    name, ports = names.SVC_PROXY, [("http", names.PORT_PROXY)]
+    collector_url = f"http://{names.SVC_COLLECTOR}:{names.PORT_OTLP_HTTP}"
+    main = container(
+        name,
+        PROXY_IMAGE,
+        ports,
+        imagePullPolicy="IfNotPresent",
+        args=proxy.flags(spec, f"0.0.0.0:{names.PORT_PROXY}", collector_url),
+        **o.probes("/readyz", "/healthz", names.PORT_PROXY),
+        resources=o.resources("100m", "64Mi", "2", "512Mi"),
+    )
+    # Open streams finish during a rollout: the proxy drains for up to 30 s after SIGTERM.
+    pod = {"securityContext": security(UIDS[name]), "containers": [main], "terminationGracePeriodSeconds": 45}
+    return [
+        o.deployment(name, spec, None, pod),
+        o.service(name, spec, name, ports),
+        o.service(names.SVC_PROXY_HEADLESS, spec, name, ports, headless=True),
+        o.pdb(name, spec, PROXY_MIN_REPLICAS),
+        o.hpa(name, spec, PROXY_MIN_REPLICAS, PROXY_MAX_REPLICAS),
+    ]
+
+
 def render(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
     stores = (prometheus, alertmanager, tempo, loki, timescaledb)
     return [
@@ -394,4 +424,5 @@ def render(spec: Spec, all_mounts: Mounts) -> list[o.Manifest]:
         *(m for f in stores for m in f(spec, all_mounts)),
         *ingester(spec),
         *api(spec),
+        *(llm_proxy(spec) if spec.proxy.enabled else []),
     ]

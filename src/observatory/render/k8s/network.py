@@ -69,6 +69,9 @@ def render(spec: Spec) -> list[o.Manifest]:
         # Scripts, CI jobs and bots reach the query API (port-forward or an Ingress); it checks tokens.
         names.SVC_API: [{"ports": _ports(names.PORT_API)}],
     }
+    if spec.proxy.enabled:
+        # Applications anywhere in the cluster call the proxy; Prometheus scrapes it on the same port.
+        rules[names.SVC_PROXY] = [{"from": everywhere, "ports": _ports(names.PORT_PROXY)}]
     if spec.storage.host is None:
         clients = _from(names.SVC_INGESTER, GRAFANA, names.SVC_API)
         rules[names.SVC_TIMESCALEDB] = [{"from": clients, "ports": _ports(names.PORT_POSTGRES)}]

@@ -1,0 +1,3 @@
+module github.com/llm-observatory/llm-observatory/proxy
+
+go 1.26.0
