@@ -23,8 +23,9 @@ PROJECT = PYPROJECT["project"]
 # native/ by scripts/install.sh and optional (the ingester falls back to Python without it).
 # A script may import another (scripts/ is on sys.path when one runs): those are ours too.
 # The proxy tests import the capture's fake provider and scenarios (standard library only) the same way.
+# observatory_sdk is the Python distro (sdk/python), which scripts/bench_sdk.py imports in its own venv.
 OWN = (
-    {"observatory", "tests", "observatory_native"}
+    {"observatory", "tests", "observatory_native", "observatory_sdk"}
     | {p.stem for p in (REPO / "scripts").glob("*.py")}
     | {p.stem for p in (REPO / "scripts" / "capture").glob("*.py")}
 )
