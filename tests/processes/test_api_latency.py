@@ -26,10 +26,13 @@ from observatory.api.store import Filter, QueryError
 from tests.conftest import REPO, ManagedProcess, free_port, poll_until, require_tool
 
 BOUNDS = names.DURATION_BUCKETS_SECONDS
-# Requests per second landing in each bucket (not cumulative), per (application, model).
+# Requests per second landing in each bucket (not cumulative), per (application, model). No quantile
+# asked for ranks exactly on a bucket's cumulative count: there the answer is either bucket's edge
+# by float rounding (a rank of 18 on a count of 18 gave 3.0 where 2.0 was expected, once the counters
+# had run for 20 minutes).
 SHAPES = {
-    ("chat", "gemini-2.5-flash"): {0.25: 1.0, 0.5: 3.0, 1: 6.0, 2: 8.0, 5: 2.0},
-    ("search", "gpt-4o"): {1: 2.0, 3: 4.0, 10: 3.0, 30: 0.5, float("inf"): 0.5},
+    ("chat", "gemini-2.5-flash"): {0.25: 1.0, 0.5: 3.0, 1: 6.0, 2: 8.0, 5: 3.0},
+    ("search", "gpt-4o"): {1: 2.0, 3: 4.5, 10: 3.0, 30: 0.5, float("inf"): 0.5},
 }
 STARTED = time.monotonic()
 
