@@ -212,7 +212,7 @@ def test_rollups_equal_a_plain_group_by_for_every_bucket_retention_keeps(conn: p
     report = maintain(conn, SPEC, NOW)
     assert report.summary() == (
         "2 partitions created, 12 dropped, 72 hourly and 10 daily buckets refreshed, 9 days of month to date,"
-        " 0 expired rollup rows"
+        " 0 expired rollup rows, 0 expired ratings"
     )
     assert rollup(conn, HOURLY) == hourly_before
     assert rollup(conn, DAILY) == daily_before
@@ -327,7 +327,7 @@ def test_maintain_from_the_command_line_prints_what_it_did(database: str, tmp_pa
     assert second.returncode == 0, second.stderr
     pattern = (
         r"\d+ partitions created, \d+ dropped, \d+ hourly and \d+ daily buckets refreshed,"
-        r" \d+ days of month to date, 0 expired rollup rows\n"
+        r" \d+ days of month to date, 0 expired rollup rows, 0 expired ratings\n"
     )
     assert re.fullmatch(pattern, second.stdout), second.stdout
     with psycopg.connect(database) as conn:

@@ -5,7 +5,9 @@ committed, with OTLP's partial success (rejected_spans and the reasons) when som
 stored (malformed, values that cannot be true, rows the database refuses); 400 when the body cannot be
 read at all, 408 a body that does not arrive in time, 411 no length, 413 too large, 415 wrong content
 type or encoding, 503 with Retry-After when the queue is full, the database is down or the service is
-stopping. GET /healthz (alive), /readyz (database reachable and taking rows), /metrics.
+stopping. POST /v1/logs takes user feedback the same way (`observatory.ingest.feedback`): ratings
+stored and committed before the 200. GET /healthz (alive), /readyz (database reachable and taking
+rows), /metrics.
 SIGTERM stops intake, finishes what was accepted, then exits.
 """
 
@@ -34,7 +36,7 @@ import psycopg
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from observatory.ingest import decode
+from observatory.ingest import decode, feedback
 from observatory.ingest.convert import DECODERS, Converted, convert
 from observatory.ingest.metrics import Metrics
 from observatory.ingest.rows import Window
@@ -124,6 +126,12 @@ class Service:
             self.metrics,
             options.max_queue_rows,
             options.batch_rows,
+        )
+        self.ratings = feedback.Store(
+            options.dsn,
+            lambda n: self.metrics.inc(
+                "ingester_ratings_matched_total", "Ratings joined to the request they rate", n
+            ),
         )
         self.stopping = threading.Event()
         self.ready = threading.Event()
@@ -225,6 +233,9 @@ class Service:
                 return
         self.warm_decoders()
         self.writer.start()
+        threading.Thread(
+            target=self.ratings.match_forever, args=(self.stopping,), name="match-ratings", daemon=True
+        ).start()
         self.ready.set()
 
     def maintain_forever(self) -> None:
@@ -252,6 +263,7 @@ class Service:
         stopper.join(5)
         self.server.server_close()  # waits for requests in flight
         self.writer.stop()
+        self.ratings.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -331,7 +343,7 @@ def _partial_success(media: str, rejected: int, message: str) -> bytes:
     return response.SerializeToString()
 
 
-def _refusal_message(refused: dict[str, int], notes: dict[str, str]) -> str:
+def _refusal_message(refused: dict[str, int], notes: dict[str, str], unit: str = "span") -> str:
     """'3 spans refused: 2 bad_id (resource 0 scope 0 span 3), 1 malformed (resource 1 scope 0
     span 0: why)': the count of each reason and where its first span was, short and bounded."""
     total = sum(refused.values())
@@ -339,7 +351,7 @@ def _refusal_message(refused: dict[str, int], notes: dict[str, str]) -> str:
         f"{n} {reason} ({notes[reason][:150]})" if notes.get(reason) else f"{n} {reason}"
         for reason, n in refused.items()
     )
-    return f"{total} span{'s' if total != 1 else ''} refused: {parts}"[:1000]
+    return f"{total} {unit}{'s' if total != 1 else ''} refused: {parts}"[:1000]
 
 
 def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
@@ -402,8 +414,8 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 self._reply(404, b"not found\n")
 
         def do_POST(self) -> None:
-            if self.path != "/v1/traces":
-                self._reply(404, b"only /v1/traces is served\n")
+            if self.path not in ("/v1/traces", "/v1/logs"):
+                self._reply(404, b"only /v1/traces and /v1/logs are served\n")
                 return
             if service.stopping.is_set():
                 # Requests already in flight finish; one that starts after SIGTERM is turned away.
@@ -437,6 +449,9 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 if body is None:
                     self.close_connection = True  # the body is not read: the connection cannot be reused
                     self._unavailable("busy", "too many request bytes in flight")
+                    return
+                if self.path == "/v1/logs":
+                    self._ratings(media, body, encoding)
                     return
                 batch = service.convert(body, media, encoding, self._charge)
             except decode.BadRequest as bad:
@@ -514,6 +529,36 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 return False
             self._held += size
             return True
+
+        def _ratings(self, media: str, body: bytes, encoding: str) -> None:
+            """User feedback: the ratings in a logs export request, stored before the answer."""
+            if encoding == "gzip":
+                body = decode.gunzip(body, service.options.max_decompressed_bytes, self._charge)
+            elif encoding != "identity":
+                raise decode.BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
+            now = time.time_ns()
+            oldest = now - service.spec.retention.requests.cold_days * 86_400 * 10**9
+            future = int(min(service.options.max_future_seconds * 10**9, _LAST_NS - now))
+            got = feedback.ratings(feedback.parse(body, media), now, oldest, future)
+            metric = "ingester_ratings_total"
+            service.metrics.inc(
+                metric, "Ratings (user feedback) received, by outcome", len(got.rows), outcome="stored"
+            )
+            service.metrics.inc(
+                metric, "Ratings (user feedback) received, by outcome", got.skipped, outcome="skipped"
+            )
+            for reason, n in got.refused.items():
+                service.metrics.inc(metric, "Ratings (user feedback) received, by outcome", n, outcome=reason)
+            if got.rows:
+                try:
+                    service.ratings.write(got.rows)
+                except psycopg.Error as err:
+                    log.warning("ratings not stored, the sender will retry: %s", err)
+                    self._unavailable("database_down", "the database is unavailable")
+                    return
+            message = _refusal_message(dict(got.refused), got.first, "log record") if got.refused else ""
+            refused = sum(got.refused.values())
+            self._reply(200, feedback.response(media, refused, message), media)
 
         def _ok(self, refused: dict[str, int] | None = None, notes: dict[str, str] | None = None) -> None:
             rejected = sum((refused or {}).values())

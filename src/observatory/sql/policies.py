@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from observatory import names
 from observatory.spec.types import Spec
+from observatory.sql import feedback
 from observatory.sql.rollups import ROLLUPS, Rollup
 
 T = names.TABLE_REQUESTS
@@ -131,4 +132,5 @@ def timescaledb_policies(spec: Spec) -> str:
     ]
     for rollup in ROLLUPS:
         out += [_refresh(rollup, spec), _retention(rollup.name, rollup.kept_days(tiers))]
+    out.append(_retention(feedback.T, feedback.cold_days(spec)))
     return "\n".join(out)

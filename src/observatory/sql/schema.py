@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from observatory import names
 from observatory.spec.types import Spec
-from observatory.sql import rollups
+from observatory.sql import feedback, rollups
 from observatory.sql.columns import COLUMNS, UNIQUE_KEY
 from observatory.sql.policies import timescaledb_policies
 from observatory.sql.rollups import (
@@ -168,7 +168,7 @@ def timescaledb_schema() -> str:
 
 
 def grants() -> str:
-    readable = ", ".join([T, *(r.name for r in (*ROLLUPS, *rollups.CUMULATIVE))])
+    readable = ", ".join([T, *(r.name for r in (*ROLLUPS, *rollups.CUMULATIVE)), feedback.T])
     return (
         f"-- Grafana reads through {READER}, and the query API through {API}: each can read these and\n"
         "-- nothing else.\n"
@@ -384,11 +384,13 @@ def migrations(spec: Spec) -> list[Migration]:
         return [
             *versioned,
             month_to_date("timescaledb"),
+            Migration(feedback.SINCE, "feedback", feedback.migration_sql("timescaledb")),
             Migration(None, "policies", timescaledb_policies(spec) + "\n" + grants()),
         ]
     return [
         *versioned,
         users_rollup_order(),
         month_to_date("postgres"),
+        Migration(feedback.SINCE, "feedback", feedback.migration_sql("postgres")),
         Migration(None, "views_and_grants", realtime_views() + grants()),
     ]

@@ -32,7 +32,7 @@ from psycopg import sql
 
 from observatory import names
 from observatory.spec.types import RetentionTiers, Spec
-from observatory.sql import rollups
+from observatory.sql import feedback, rollups
 from observatory.sql.rollups import UNITS, Rollup, refresh_insert, stale_buckets
 
 T = names.TABLE_REQUESTS
@@ -57,13 +57,14 @@ class MaintainReport:
     daily_buckets_refreshed: int
     rollup_rows_expired: int
     month_to_date_days_refreshed: int = 0
+    feedback_rows_expired: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.partitions_created} partitions created, {self.partitions_dropped} dropped, "
             f"{self.hourly_buckets_refreshed} hourly and {self.daily_buckets_refreshed} daily buckets "
             f"refreshed, {self.month_to_date_days_refreshed} days of month to date, "
-            f"{self.rollup_rows_expired} expired rollup rows"
+            f"{self.rollup_rows_expired} expired rollup rows, {self.feedback_rows_expired} expired ratings"
         )
 
 
@@ -95,7 +96,8 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
     _advance_views(conn)
     dropped = _drop_partitions(conn, before=warm)
     expired = _expire_rollups(conn, now, tiers)
-    return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired, days)
+    ratings = _expire_feedback(conn, now - timedelta(days=feedback.cold_days(spec)))
+    return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired, days, ratings)
 
 
 @contextmanager
@@ -332,6 +334,12 @@ def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
                 dropped += 1
     return dropped
+
+
+def _expire_feedback(conn: psycopg.Connection, before: datetime) -> int:
+    """Ratings go with the daily rollups' buckets (the cold tier): they hold their request's figures."""
+    with _unit(conn):
+        return conn.execute(f"DELETE FROM {feedback.T} WHERE time < %s", (before,)).rowcount
 
 
 def _expire_rollups(conn: psycopg.Connection, now: datetime, tiers: RetentionTiers) -> int:

@@ -164,6 +164,11 @@ def processors(spec: Spec, target: Target) -> dict[str, Any]:
         },
         # The ingester stores LLM requests only: drop every other span from its copy.
         "filter/llm_only": {"error_mode": "ignore", "traces": {"span": [f"not ({ottl.is_llm_span(table)})"]}},
+        # User feedback (the SDK's ratings, the GenAI evaluation event) goes to the ingester too.
+        "filter/ratings_only": {
+            "error_mode": "ignore",
+            "logs": {"log_record": [f"not ({ottl.is_rating()})"]},
+        },
         "tail_sampling": tail_sampling(spec),
         "delta_to_cumulative": {"max_stale": "10m"},
         "batch": {"send_batch_size": BATCH_SPANS, "timeout": "1s"},
@@ -224,6 +229,12 @@ def pipelines(target: Target, processors: dict[str, Any]) -> dict[str, Any]:
             "receivers": ["otlp"],
             "processors": ["memory_limiter", "transform/redact_logs", redact.TYPE],
             "exporters": ["otlp_http/loki"],
+        },
+        "logs/ratings": {
+            "receivers": ["otlp"],
+            # The user id hashed and the comment redacted like every other text; no content to drop.
+            "processors": ["memory_limiter", "filter/ratings_only", redact.TYPE],
+            "exporters": ["otlp_http/ingester"],
         },
     }
     if not target.runs_trace_and_log_stores:

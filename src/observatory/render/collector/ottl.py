@@ -16,6 +16,7 @@ from observatory import names, pricing
 from observatory import semconv as sc
 from observatory.dialects import Alias, Dialects
 from observatory.spec.types import ModelPrice, Spec
+from observatory.sql import feedback
 
 Group = dict[str, Any]
 
@@ -59,6 +60,13 @@ def is_llm_span(dialects: Dialects) -> str:
     """The condition every stage after normalisation uses: the span's `llm.request` mark, one
     comparison where the rule is a dozen (conditions run many times per span: a metric each)."""
     return f"{attr(sc.IS_REQUEST)} == true"
+
+
+def is_rating() -> str:
+    """A log record that is a rating (user feedback): the GenAI evaluation event, named in the record's
+    event name or, by older SDKs, in an `event.name` attribute."""
+    event = lit(feedback.EVENT_NAME)
+    return f'log.event_name == {event} or log.attributes["event.name"] == {event}'
 
 
 def _rename(alias: Alias, context: str) -> list[str]:
