@@ -101,7 +101,15 @@ def _spans(capture: OtlpCapture) -> list[dict[str, Any]]:
             for ss in rs.scope_spans:
                 for span in ss.spans:
                     attrs = {kv.key: _value(kv.value) for kv in span.attributes}
-                    out.append({"scope": ss.scope.name, "name": span.name, "attrs": attrs, "resource": res})
+                    out.append(
+                        {
+                            "scope": ss.scope.name,
+                            "name": span.name,
+                            "trace_id": span.trace_id.hex(),
+                            "attrs": attrs,
+                            "resource": res,
+                        }
+                    )
     return out
 
 
@@ -164,6 +172,110 @@ def test_message_content_is_exported_when_asked_for(capture: tuple[OtlpCapture, 
     logs = b"".join(r.SerializeToString() for r in receiver.logs)
     assert CONTENT[1].encode() in spans, "the Anthropic spans lack the prompt"
     assert CONTENT[1].encode() in logs, "the OpenAI log records lack the prompt"
+
+
+def _records(capture: OtlpCapture) -> list[dict[str, Any]]:
+    out = []
+    for request in capture.logs:
+        for rl in request.resource_logs:
+            res = {kv.key: _value(kv.value) for kv in rl.resource.attributes}
+            for sl in rl.scope_logs:
+                for record in sl.log_records:
+                    attrs = {kv.key: _value(kv.value) for kv in record.attributes}
+                    out.append(
+                        {
+                            "event_name": record.event_name,
+                            "trace_id": record.trace_id.hex(),
+                            "span_id": record.span_id.hex(),
+                            "attrs": attrs,
+                            "resource": res,
+                        }
+                    )
+    return out
+
+
+@pytest.mark.parametrize("how", ["init", "opentelemetry-instrument"])
+def test_feedback_is_the_genai_evaluation_event_on_the_rated_trace_with_the_rating_user(
+    capture: tuple[OtlpCapture, str], how: str
+) -> None:
+    receiver, url = capture
+    run = run_app(how, url, "f", extra=("--feedback",))
+    ratings = run.manifest["ratings"]
+    poll_until(lambda: len(_records(receiver)) >= len(ratings), "the ratings at the test's OTLP endpoint", 10)
+    records = _records(receiver)
+    assert len(records) == len(ratings), records
+    rated_traces = {
+        s["trace_id"] for s in _spans(receiver) if _provider(s) and s["attrs"].get("user.id") == "f-rater"
+    }
+    for want, got in zip(ratings, records, strict=True):
+        assert got["event_name"] == "gen_ai.evaluation.result"
+        assert got["trace_id"] == want["trace_id"] and want["trace_id"] in rated_traces
+        assert got["span_id"] in ("", "0" * 16), "a trace's rating names no span"
+        expected = {
+            "gen_ai.evaluation.name": "user_feedback",
+            "gen_ai.evaluation.score.value": want["score"],
+            "user.id": want["user"],
+        }
+        if want["label"]:
+            expected["gen_ai.evaluation.score.label"] = want["label"]
+        if want["comment"]:
+            expected["gen_ai.evaluation.explanation"] = want["comment"]
+        assert got["attrs"] == expected
+        assert got["resource"]["service.name"] == RESOURCE["application"]
+
+
+@pytest.mark.parametrize("collector", ["refusing connections", "accepting and never answering"])
+def test_feedback_refuses_what_it_cannot_send_in_the_caller_and_never_raises_for_the_collector(
+    collector: str,
+) -> None:
+    # Bad arguments raise at once (a bug in the caller); an unreachable collector never does.
+    script = """
+import observatory_sdk
+from opentelemetry import trace
+observatory_sdk.init(application="a", team="t", environment="e")
+errors = []
+for kwargs in ({"score": "good"}, {"score": float("nan")}, {"score": 1, "trace_id": "xyz"},
+               {"score": 1, "trace_id": "0" * 32}, {"score": 1, "span_id": "00f067aa0ba902b7"},
+               {"score": 1, "comment": 5}, {"score": 1}):
+    try:
+        observatory_sdk.feedback(**kwargs)
+    except (TypeError, ValueError) as err:
+        errors.append(type(err).__name__ + ": " + str(err))
+with trace.get_tracer("t").start_as_current_span("answer"):
+    observatory_sdk.feedback(False, "meh")
+observatory_sdk.feedback(4, trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7")
+for e in errors:
+    print(e)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHON"))}
+    hole = Blackhole() if collector.startswith("accepting") else None
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = hole.url if hole else _closed_port_url()
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [str(sdk_python()), "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        if hole:
+            hole.close()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - started < 15
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == [
+        "TypeError: feedback(): score must be a bool (thumbs) or a number, not str",
+        "ValueError: feedback(): score must be finite, not nan",
+        "ValueError: feedback(): trace_id 'xyz' is not 32 hex digits",
+        f"ValueError: feedback(): trace_id '{'0' * 32}' is not a valid id (zero or too large)",
+        "ValueError: feedback(): span_id needs the trace_id it belongs to",
+        "TypeError: feedback(): comment must be a string, not int",
+        "ValueError: feedback(): no trace to rate: call it inside the traced request, or pass the "
+        "trace_id that observatory_sdk.current_trace_id() gave then",
+    ]
 
 
 @pytest.mark.parametrize("how", ["init", "opentelemetry-instrument"])
@@ -329,3 +441,40 @@ def test_rows_and_metrics_carry_application_team_environment_and_the_hashed_user
         return True
 
     poll_until(counted, f"{requests_by} = {len(calls)} and {cost_by} for the team in Prometheus", 90)
+
+
+def test_ratings_reach_the_store_through_the_collector_joined_to_the_answer_they_rate(
+    local_stack: dict[str, Any],
+) -> None:
+    # After the test above (its counts are of its own calls): the ratings' rows, hashed and redacted.
+    key = local_stack["hash_key"]
+    run = run_app("init", local_stack["urls"]["otlp_http"], "fb", extra=("--feedback",))
+    ratings = {r["trace_id"]: r for r in run.manifest["ratings"]}
+    query = (
+        f"SELECT f.trace_id, f.score, f.label, f.comment, f.rater_id, f.source, f.request_span_id,"
+        f" f.application, f.team, f.user_id, f.request_model, f.duration_ms,"
+        f" (SELECT r.span_id FROM {names.TABLE_REQUESTS} r WHERE r.trace_id = f.trace_id"
+        f"  ORDER BY r.time + r.duration_ms * INTERVAL '1 millisecond' DESC LIMIT 1),"
+        f" (SELECT count(*) FROM {names.TABLE_REQUESTS} r WHERE r.trace_id = f.trace_id)"
+        f" FROM {names.TABLE_FEEDBACK} f WHERE f.trace_id = ANY(%s) AND f.request_span_id IS NOT NULL"
+    )
+    with psycopg.connect(local_stack["database_url"], autocommit=True) as conn:
+        poll_until(
+            lambda: len(conn.execute(query, (list(ratings),)).fetchall()) == len(ratings),
+            f"{len(ratings)} ratings joined to their requests in {names.TABLE_FEEDBACK}",
+            60,
+        )
+        rows = conn.execute(query, (list(ratings),)).fetchall()
+    hashed = hashlib.sha256(f"{key}:{run.manifest['ratings'][0]['user']}".encode()).hexdigest()
+    for trace_id, score, label, comment, rater, source, rated, app, team, user, model, ms, last, _n in rows:
+        want = ratings[trace_id]
+        assert (score, label) == (want["score"], want["label"])
+        # The comment is redacted like every other text: the address in it never reaches the store.
+        assert comment == (
+            want["comment"].replace("jane.doe@example.com", "<email>") if want["comment"] else None
+        )
+        assert rater == user == hashed, "the rating user and the answered user, both hashed"
+        assert (source, app, team) == (RESOURCE["application"], RESOURCE["application"], RESOURCE["team"])
+        assert rated == last, "a trace's rating joins its request that ended last"
+        assert model and ms > 0
+    assert sorted(n for *_, n in rows) == [1, 2]

@@ -84,6 +84,35 @@ async def async_call(base: str, provider: str) -> None:
 CALL = {"openai": openai_call, "anthropic": anthropic_call}
 
 
+def rate_answers(base: str, state: FakeState, tag: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two answers rated as users rate them: thumbs up inside the request that answered (its trace),
+    and a score given after the request ended, for a trace of two calls (which rates the last)."""
+    import observatory_sdk
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("sample")
+    state.scenario = CHAT["openai"]
+    rater = f"{tag}-rater"
+    comment = "Spot on, thanks! Write to jane.doe@example.com"
+    with observatory_sdk.user(rater):
+        with tracer.start_as_current_span("answer"):
+            CALL["openai"](base, False)
+            observatory_sdk.feedback(True, comment)
+            now = observatory_sdk.current_trace_id()
+        with tracer.start_as_current_span("answer"):
+            CALL["openai"](base, False)
+            CALL["openai"](base, True)  # ends last: the trace's rating is its
+            later = observatory_sdk.current_trace_id()
+        observatory_sdk.feedback(0.25, trace_id=later)  # outside the trace, by its id
+    calls += [
+        {"provider": "openai", "stream": s, "user": rater, "how": "rated"} for s in (False, False, True)
+    ]
+    return [
+        {"trace_id": now, "score": 1.0, "label": "thumbs_up", "comment": comment, "user": rater},
+        {"trace_id": later, "score": 0.25, "label": None, "comment": None, "user": rater},
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -95,6 +124,9 @@ def main() -> int:
     parser.add_argument("--tag", default="u", help="prefix of the user ids, so runs can be told apart")
     parser.add_argument("--capture-content", action="store_true", help="init(capture_content=True)")
     parser.add_argument("--extra-spans", type=int, default=0, help="then this many plain spans (memory)")
+    parser.add_argument(
+        "--feedback", action="store_true", help="then rate answers (observatory_sdk.feedback)"
+    )
     args = parser.parse_args()
 
     import observatory_sdk
@@ -156,6 +188,7 @@ def main() -> int:
         trace.get_tracer("sample").start_as_current_span("handler"),
     ):
         propagate.inject(carrier)
+    ratings = rate_answers(base, state, args.tag, calls) if args.feedback else []
     elapsed = time.perf_counter() - t0
     provider.shutdown()
     rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -166,6 +199,7 @@ def main() -> int:
     out = {
         "calls": calls,
         "carrier": carrier,
+        "ratings": ratings,
         "calls_seconds": elapsed,
         "extra_spans_rss_growth_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before_kb,
         "finished_at": time.time(),  # what follows is the exit: the distro's last export

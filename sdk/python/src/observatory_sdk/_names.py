@@ -11,6 +11,14 @@ TEAM = "team"  # the team that owns the application: team budgets and cost per t
 DEPLOYMENT_ENVIRONMENT = "deployment.environment.name"
 DEPLOYMENT_ENVIRONMENT_LEGACY = "deployment.environment"  # older conventions; the collector renames it
 USER_ID = "user.id"  # on spans; the collector hashes it before it leaves the collector
+# User feedback: the GenAI conventions' evaluation event (a log record), which the stack stores as a rating.
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+EVALUATION_NAME = "gen_ai.evaluation.name"
+EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+RESPONSE_ID = "gen_ai.response.id"
+USER_FEEDBACK = "user_feedback"  # the evaluation name of an end user's rating
 USER_BAGGAGE_KEY = "user.id"  # the W3C baggage entry that carries the end user to downstream services
 
 # What each resource attribute is called in init() and why the stack needs it, for the start-up warning.

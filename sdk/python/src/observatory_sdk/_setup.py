@@ -9,9 +9,12 @@ application gets the same pipeline either way:
   stack never counts), unless OTEL_TRACES_SAMPLER says otherwise;
 - propagators: W3C trace context and baggage (baggage carries the end user), unless OTEL_PROPAGATORS;
 - export: OTLP/HTTP protobuf to http://localhost:4318 (where `observatory local up` and compose publish
-  the collector), everything OTEL_EXPORTER_OTLP_* says honoured by the exporter itself; a batch
-  processor with a bounded queue, so a collector that is down or slow costs dropped spans, never a
-  blocked or failing application.
+  the collector), everything OTEL_EXPORTER_OTLP_* says honoured by the exporter itself, and
+  OTEL_TRACES_EXPORTER / OTEL_LOGS_EXPORTER `console` or `none`; a batch processor with a bounded
+  queue, so a collector that is down or slow costs dropped spans, never a blocked or failing
+  application;
+- log records (user feedback, `observatory_sdk.feedback`; content when captured) through a pipeline
+  bounded the same way, to /v1/logs of the same collector.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ import atexit
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import _logs, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -59,6 +65,7 @@ class Setup:
     """What `setup` built, for `shutdown()` and the tests."""
 
     tracer_provider: TracerProvider
+    logger_provider: LoggerProvider  # user feedback; prompts and completions too when content is captured
     resource: Resource
     missing: list[str]
     instrumented: list[str] = field(default_factory=list)
@@ -91,7 +98,26 @@ def missing_attributes(res: Resource) -> list[str]:
     return out
 
 
+def chosen_exporter(signal: str) -> str:
+    """What OTEL_TRACES_EXPORTER / OTEL_LOGS_EXPORTER (`signal`: traces, logs) asks for: `otlp` (the
+    default), `console` (stdout, for a look at what is sent) or `none`. The first of a list is taken;
+    another name is warned about and taken as otlp."""
+    value = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").split(",")[0].strip().lower()
+    if value not in ("otlp", "console", "none"):
+        _log.warning(
+            "LLM Observatory: OTEL_%s_EXPORTER=%s is not otlp, console or none; using otlp",
+            signal.upper(),
+            value,
+        )
+        return "otlp"
+    return value
+
+
 def _exporter(endpoint: str | None) -> SpanExporter:
+    if chosen_exporter("traces") == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
     protocol = os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     )
@@ -109,29 +135,52 @@ def _exporter(endpoint: str | None) -> SpanExporter:
     return OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces") if endpoint else OTLPSpanExporter()
 
 
-def shutdown_within(provider: TracerProvider, seconds: float) -> None:
-    """Shut the provider down (exporting what is queued), waiting at most `seconds`: the rest happens
-    in a daemon thread, which a dead or hanging collector keeps busy at most until the process ends."""
-    worker = threading.Thread(target=provider.shutdown, name="observatory-sdk-shutdown", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
+def shutdown_within(providers: list[TracerProvider | LoggerProvider], seconds: float) -> None:
+    """Shut the providers down at once (each exporting what is queued), waiting at most `seconds` in
+    all: the rest happens in daemon threads, which a dead or hanging collector keeps busy at most
+    until the process ends."""
+    workers = [
+        threading.Thread(target=p.shutdown, name="observatory-sdk-shutdown", daemon=True) for p in providers
+    ]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + seconds
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    if any(worker.is_alive() for worker in workers):
         _log.warning("LLM Observatory: the collector did not take the last spans within %.0f s", seconds)
 
 
-def _log_pipeline(res: Resource) -> None:
-    """With content capture asked for, the official instrumentations write prompts and completions as
-    log records (not span attributes): those need a logger provider. Without it nothing is logged."""
-    from opentelemetry import _logs
+def _log_pipeline(res: Resource, endpoint: str | None, exporter: LogExporter | None) -> LoggerProvider:
+    """The log records' pipeline, bounded like the spans': user feedback is sent through it. With
+    content capture asked for it becomes the global one too: the official instrumentations write
+    prompts and completions as log records (not span attributes), and without it log nothing."""
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    provider = LoggerProvider(resource=res)
+    provider = LoggerProvider(resource=res, shutdown_on_exit=False)
+    chosen = chosen_exporter("logs")
+    if exporter is None and chosen == "none":
+        return provider  # ratings are dropped, as OTEL_LOGS_EXPORTER=none asks
+    # Any: the exporters' base class was renamed (LogExporter, later LogRecordExporter) and the
+    # distro supports both sides of the rename.
+    sink: Any = exporter
+    if sink is None and chosen == "console":
+        from opentelemetry.sdk._logs.export import ConsoleLogExporter
+
+        sink = ConsoleLogExporter()
+    if sink is None:
+        sink = OTLPLogExporter(endpoint=f"{endpoint.rstrip('/')}/v1/logs") if endpoint else OTLPLogExporter()
     provider.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(), max_queue_size=MAX_QUEUE_SIZE)
+        BatchLogRecordProcessor(
+            sink,
+            max_queue_size=MAX_QUEUE_SIZE,
+            max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
+            schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
+        )
     )
-    _logs.set_logger_provider(provider)
+    if _instrument.content_on():
+        _logs.set_logger_provider(provider)
+    return provider
 
 
 def setup(
@@ -143,6 +192,7 @@ def setup(
     capture_content: bool | None = None,
     instrument: bool = True,
     exporter: SpanExporter | None = None,
+    log_exporter: LogExporter | None = None,
 ) -> Setup:
     _instrument.configure_content(capture_content)
     _instrument.configure_provider_sdks()
@@ -156,24 +206,24 @@ def setup(
         )
     sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(ALWAYS_ON)
     provider = TracerProvider(resource=res, sampler=sampler, shutdown_on_exit=False)
-    atexit.register(shutdown_within, provider, EXIT_FLUSH_SECONDS)
     provider.add_span_processor(UserSpanProcessor())
-    provider.add_span_processor(
-        BatchSpanProcessor(
-            exporter or _exporter(endpoint),
-            max_queue_size=MAX_QUEUE_SIZE,
-            max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
-            schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
+    if exporter is not None or chosen_exporter("traces") != "none":
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                exporter or _exporter(endpoint),
+                max_queue_size=MAX_QUEUE_SIZE,
+                max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
+                schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
+            )
         )
-    )
     trace.set_tracer_provider(provider)
     if not os.environ.get("OTEL_PROPAGATORS"):
         propagate.set_global_textmap(
             CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
         )
-    if _instrument.content_on():
-        _log_pipeline(res)
-    done = Setup(provider, res, missing)
+    done = Setup(provider, _log_pipeline(res, endpoint, log_exporter), res, missing)
+    # At exit, spans and log records get EXIT_FLUSH_SECONDS together to reach the collector.
+    atexit.register(shutdown_within, [done.tracer_provider, done.logger_provider], EXIT_FLUSH_SECONDS)
     if instrument:
         done.instrumented = _instrument.instrument_installed()
     return done
