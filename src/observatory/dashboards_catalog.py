@@ -58,6 +58,10 @@ PANELS: Final[dict[str, tuple[str, ...]]] = {
         "response_model_drift",
         "output_tokens_week_over_week",
         "output_tokens_distribution",
+        "satisfaction_by_model",
+        "satisfaction_by_application",
+        "satisfaction_by_latency",
+        "satisfaction_by_cost",
     ),
     "traces": (
         "slow_calls",

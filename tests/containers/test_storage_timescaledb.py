@@ -258,7 +258,7 @@ def test_an_upgrade_to_migration_5_fills_the_calendar_rollups_and_leaves_this_mo
     refresh covered it (a full refresh did exactly that, checked on TimescaleDB 2.28.3)."""
     import observatory.storage.backfill as backfill_module
     import observatory.storage.migrate as migrate_module
-    from observatory.sql import policies, rollups, schema
+    from observatory.sql import feedback, policies, rollups, schema
 
     with timescaledb_database(SPEC.images.timescaledb) as url, psycopg.connect(url, autocommit=True) as conn:
         with monkeypatch.context() as before:  # the release of migration 4, and its rollups
@@ -266,12 +266,17 @@ def test_an_upgrade_to_migration_5_fills_the_calendar_rollups_and_leaves_this_mo
             for module in (rollups, schema, policies, backfill_module):
                 before.setattr(module, "ROLLUPS", known)
             before.setattr(rollups, "CUMULATIVE", ())
+            before.setattr(feedback, "TABLES", ())
             old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < 5]
             before.setattr(migrate_module, "migrations", lambda spec: old)
             migrate(conn, SPEC)
             insert(conn, synthetic_rows(NOW, days=40))  # into last month, whatever today is
             backfill(conn, SPEC, (TODAY - timedelta(days=41)).date(), (TODAY + timedelta(days=1)).date())
-        assert migrate(conn, SPEC).applied == ["V005__calendar_rollups.sql", "V007__users_month_to_date.sql"]
+        assert migrate(conn, SPEC).applied == [
+            "V005__calendar_rollups.sql",
+            "V007__users_month_to_date.sql",
+            "V008__feedback.sql",
+        ]
         assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.since == 5)  # before this week
         assert_monthly_sums_daily(conn)
         insert(conn, [one_row(NOW, 3)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -28,10 +29,11 @@ from observatory.render import alerts
 from observatory.render.alerts import RECORDING_RULES as RECORDING
 from observatory.render.artifact import serialize, to_yaml
 from observatory.render.collector import config, loopback_env
-from observatory.render.dashboards import MODULES, panel_specs, render
+from observatory.render.dashboards import MODULES, panel_specs, quality, render
 from observatory.render.dashboards.panels import Prom, Sql
 from observatory.spec import SpecInvalid, load, parse
 from observatory.spec.types import Spec
+from observatory.sql import feedback
 from observatory.sql.columns import NAMES
 from observatory.storage.backfill import backfill
 from observatory.storage.maintain import maintain
@@ -277,7 +279,22 @@ def filled(database: str) -> Iterator[psycopg.Connection]:
             for row in batch:
                 cp.write_row(row)
         maintain(conn, spec)
+        rate_some_requests(conn)
         yield conn
+
+
+def rate_some_requests(conn: psycopg.Connection) -> int:
+    """Ratings, a minute after every third request (thumbs, up when its span id's last digit is
+    even), of its trace or its span, joined by the ingester's own statement; returns how many."""
+    given = ", ".join(feedback.INSERTED)
+    conn.execute(
+        f"INSERT INTO {names.TABLE_FEEDBACK} ({given})\n"
+        "SELECT time + INTERVAL '1 minute', trace_id, CASE WHEN ascii(right(span_id, 1)) % 2 = 0"
+        f" THEN span_id ELSE '' END, '{feedback.USER_FEEDBACK}',\n"
+        "  (ascii(right(span_id, 1)) % 2 = 0)::int, NULL, NULL, user_id, application, NULL\n"
+        f"FROM {names.TABLE_REQUESTS} WHERE ascii(right(span_id, 2)) % 3 = 0 ON CONFLICT DO NOTHING"
+    )
+    return conn.execute(feedback.match()).rowcount
 
 
 @pytest.mark.parametrize("which", SPEC_PATHS)
@@ -305,6 +322,55 @@ def test_every_sql_query_runs_on_postgresql_and_returns_the_columns_its_panel_ex
             assert result, f"{board}/{slug} returned no rows:\n{sql}"
         if query.format == "time_series":
             assert got[0] == "time", (board, slug)
+
+
+def test_satisfaction_panels_equal_the_ratings_joined_to_their_requests_by_hand(
+    filled: psycopg.Connection,
+) -> None:
+    # The ratings of `rate_some_requests`, joined here in Python: a rating names its span, or rates
+    # its trace's request that ended last; each panel's figures are those of the rated requests.
+    requests = filled.execute(
+        f"SELECT trace_id, span_id, time, duration_ms, coalesce(request_model, ''), cost_usd"
+        f" FROM {names.TABLE_REQUESTS}"
+    ).fetchall()
+    by_trace: dict[str, list[tuple[Any, ...]]] = {}
+    for r in requests:
+        by_trace.setdefault(r[0], []).append(r)
+    ratings = filled.execute(f"SELECT trace_id, span_id, score FROM {names.TABLE_FEEDBACK}").fetchall()
+    assert len(ratings) > 50
+    by_model: dict[str, list[float]] = {}
+    by_latency: dict[str, list[float]] = {}
+    for trace_id, span_id, score in ratings:
+        calls = by_trace[trace_id]
+        if span_id:
+            (rated,) = [c for c in calls if c[1] == span_id]
+        else:
+            rated = max(calls, key=lambda c: (c[2] + timedelta(milliseconds=c[3]), c[1]))
+        by_model.setdefault(rated[4], []).append(score)
+        edge = max(i for i, (_, lower) in enumerate(quality.LATENCY_BUCKETS) if rated[3] >= lower)
+        by_latency.setdefault(quality.LATENCY_BUCKETS[edge][0], []).append(score)
+    queries = {slug: q for _, slug, q in _sql_queries(_spec("repository")) if slug.startswith("satisfaction")}
+    now = datetime.now(UTC)
+
+    def run(slug: str) -> list[tuple[Any, ...]]:
+        sql = expand(
+            queries[slug].sql,
+            timescaledb=False,
+            start=now - timedelta(days=30),
+            end=now,
+            interval=timedelta(hours=1),
+        )
+        return filled.execute(sql).fetchall()
+
+    got = {row[0]: (row[1], row[2]) for row in run("satisfaction_by_model")}
+    assert got.keys() == by_model.keys()
+    for model, scores in by_model.items():
+        assert got[model][1] == len(scores) and math.isclose(got[model][0], sum(scores) / len(scores)), model
+    order = [label for label, _ in quality.LATENCY_BUCKETS if label in by_latency]
+    latency = run("satisfaction_by_latency")
+    assert [row[0] for row in latency] == order, "buckets in latency order"
+    for label, satisfaction, n in latency:
+        assert n == len(by_latency[label]) and math.isclose(satisfaction, sum(by_latency[label]) / n), label
 
 
 def test_sql_time_series_have_one_point_per_rollup_bucket_on_either_flavour() -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from observatory import names
 from observatory.spec import parse
-from observatory.sql import rollups, schema
+from observatory.sql import feedback, rollups, schema
 from observatory.storage.backfill import backfill
 from observatory.storage.maintain import maintain
 from observatory.storage.migrate import migrate
@@ -94,6 +94,7 @@ def _loaded_by_release_before(
         before.setattr(rollups, "ROLLUPS", known)
         before.setattr(schema, "ROLLUPS", known)
         before.setattr(rollups, "CUMULATIVE", tuple(r for r in rollups.CUMULATIVE if r.since < version))
+        before.setattr(feedback, "TABLES", feedback.TABLES if version > feedback.SINCE else ())
         old = [m for m in schema.migrations(SPEC) if m.version is None or m.version < version]
         before.setattr(migrate_module, "migrations", lambda spec: old)
         migrate(conn, SPEC)
@@ -110,6 +111,7 @@ def test_an_upgrade_to_migration_4_fills_the_users_rollup_from_the_per_user_one(
             "V005__calendar_rollups.sql",
             "V006__users_rollup_order.sql",
             "V007__users_month_to_date.sql",
+            "V008__feedback.sql",
         ]
         users = _per_user(conn, names.VIEW_USERS_DAILY)
         assert min(r[0] for r in users) == datetime(2026, 3, 11, tzinfo=UTC)
@@ -217,6 +219,7 @@ def test_an_upgrade_to_migration_5_fills_the_monthly_rollups_from_the_daily_ones
             "V005__calendar_rollups.sql",
             "V006__users_rollup_order.sql",
             "V007__users_month_to_date.sql",
+            "V008__feedback.sql",
         ]
         # From the daily stores, with the days whose raw rows are gone (before the 17th).
         totals = _per_month(conn, names.VIEW_TOTALS_MONTHLY, ("application",))

@@ -36,7 +36,7 @@ def test_the_postgres_schema_applies_twice_and_the_second_time_changes_nothing(d
         first = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         second = migrate(conn, POSTGRES_SPEC, reader_password="reader-secret")
         versioned = [m.filename for m in migrations(POSTGRES_SPEC) if m.version is not None]
-        assert versioned[-1] == "V007__users_month_to_date.sql"
+        assert versioned[-1] == "V008__feedback.sql"
         assert (first.applied, second.applied, second.unchanged) == (versioned, [], versioned)
         assert _columns(conn) == [c.name for c in COLUMNS]
         for rollup in ROLLUPS:  # a view over its store table
@@ -68,6 +68,7 @@ def test_a_database_of_the_first_release_gets_the_columns_added_since(
                 "V005__calendar_rollups.sql",
                 "V006__users_rollup_order.sql",
                 "V007__users_month_to_date.sql",
+                "V008__feedback.sql",
             ],
             ["V001__schema.sql"],
         )
@@ -126,10 +127,11 @@ def test_the_timescaledb_flavour_parses_with_the_postgresql_parser(tree: str) ->
         "V004__users_rollups.sql",
         "V005__calendar_rollups.sql",
         "V007__users_month_to_date.sql",
+        "V008__feedback.sql",
     ]
     for path in files:
         statements = pglast.parse_sql(path.read_text())
-        least = {"V002": 1, "V003": 2, "V004": 1, "V005": 3, "V007": 1}.get(path.name[:4], 5)
+        least = {"V002": 1, "V003": 2, "V004": 1, "V005": 3, "V007": 1, "V008": 3}.get(path.name[:4], 5)
         assert len(statements) >= least, path
     # And what migrate runs after a migration's commit (in the file as a comment).
     afters = [a for m in migrations(load(SPECS / "valid" / "minimal.yaml")) for a in m.after]
@@ -169,8 +171,10 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
     assert capped.count("start_offset => INTERVAL '408 hours'") == len(weekly)
     # Each job is replaced only when it differs from the spec, which keeps its id (checked on a real
     # TimescaleDB in tests/containers/test_storage_timescaledb.py).
-    # Compression and retention of the raw table, refresh and retention of each rollup.
-    assert policies.count("IF (SELECT count(*) <> 1") == 2 + 2 * len(ROLLUPS)
+    # Compression and retention of the raw table, refresh and retention of each rollup, retention of
+    # the ratings (as long as the daily rollups).
+    assert policies.count("IF (SELECT count(*) <> 1") == 2 + 2 * len(ROLLUPS) + 1
+    assert "add_retention_policy('llm_feedback', drop_after => INTERVAL '400 days')" in policies
     assert "compress_orderby = 'time DESC, trace_id, span_id'" in policies
 
 

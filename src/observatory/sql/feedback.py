@@ -25,6 +25,10 @@ from observatory.spec.types import Spec
 T: Final = names.TABLE_FEEDBACK
 REQUESTS: Final = names.TABLE_REQUESTS
 SINCE: Final = 8
+# The tables of this module that the repeatable migration grants (and, on TimescaleDB, gives a
+# retention policy) and maintenance expires: the seam the upgrade tests empty to stand for a release
+# before migration 8, as they do with `rollups.ROLLUPS`.
+TABLES: tuple[str, ...] = (T,)
 
 EVENT_NAME: Final = "gen_ai.evaluation.result"
 # The evaluation name the SDK gives a user's rating; other evaluators' results are stored too, by name.

@@ -132,5 +132,5 @@ def timescaledb_policies(spec: Spec) -> str:
     ]
     for rollup in ROLLUPS:
         out += [_refresh(rollup, spec), _retention(rollup.name, rollup.kept_days(tiers))]
-    out.append(_retention(feedback.T, feedback.cold_days(spec)))
+    out += [_retention(table, feedback.cold_days(spec)) for table in feedback.TABLES]
     return "\n".join(out)

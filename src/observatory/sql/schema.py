@@ -168,7 +168,7 @@ def timescaledb_schema() -> str:
 
 
 def grants() -> str:
-    readable = ", ".join([T, *(r.name for r in (*ROLLUPS, *rollups.CUMULATIVE)), feedback.T])
+    readable = ", ".join([T, *(r.name for r in (*ROLLUPS, *rollups.CUMULATIVE)), *feedback.TABLES])
     return (
         f"-- Grafana reads through {READER}, and the query API through {API}: each can read these and\n"
         "-- nothing else.\n"

@@ -339,7 +339,10 @@ def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
 def _expire_feedback(conn: psycopg.Connection, before: datetime) -> int:
     """Ratings go with the daily rollups' buckets (the cold tier): they hold their request's figures."""
     with _unit(conn):
-        return conn.execute(f"DELETE FROM {feedback.T} WHERE time < %s", (before,)).rowcount
+        return sum(
+            conn.execute(f"DELETE FROM {table} WHERE time < %s", (before,)).rowcount
+            for table in feedback.TABLES
+        )
 
 
 def _expire_rollups(conn: psycopg.Connection, now: datetime, tiers: RetentionTiers) -> int:

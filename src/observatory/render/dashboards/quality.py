@@ -1,5 +1,6 @@
-"""Quality: truncated responses, errors, and drift (a request model answered by a changing response
-model; the output length distribution this week against last week).
+"""Quality: truncated responses, errors, drift (a request model answered by a changing response
+model; the output length distribution this week against last week), and user satisfaction (the
+ratings of `observatory_sdk.feedback`) by model, application, latency and cost.
 
 Truncation and drift need columns (finish reason, response model, output length) that are not metric
 labels, so they are SQL on the detail rollups (`sources`): hourly up to three days, daily beyond.
@@ -13,6 +14,7 @@ from observatory import names
 from observatory.render.alerts.rules import Scope
 from observatory.render.dashboards.panels import (
     HAS_ERROR,
+    RAW_COLUMNS,
     ROLLUP_COLUMNS,
     STANDARD_VARIABLES,
     UTC_DAY_START,
@@ -37,10 +39,14 @@ from observatory.render.dashboards.sources import (
     series_over_time,
 )
 from observatory.spec.types import Spec
+from observatory.sql import feedback
 from observatory.sql.rollups import OUTPUT_BOUNDS, output_bucket_column
 
 TITLE = "LLM quality"
-DESCRIPTION = "Truncated responses, errors and drift of models and response lengths."
+DESCRIPTION = (
+    "Truncated responses, errors, drift of models and response lengths, and user satisfaction by"
+    " model, application, latency and cost."
+)
 VARIABLES = STANDARD_VARIABLES
 TIME_FROM = "now-7d"
 REQUESTS = names.REC_DIM_REQUESTS_RATE
@@ -267,5 +273,98 @@ def _lengths() -> list[Panel]:
     ]
 
 
+# The end users' ratings (observatory.sql.feedback) joined to the request each rates, in the time range
+# (when the rating was given) and the dashboard's variables (the rated request's). Ratings are few
+# (one per rated answer at most), so the panels read the ratings table itself, not a rollup.
+RATED = (
+    f"FROM {names.TABLE_FEEDBACK}\n"
+    "WHERE time >= $__timeFrom()::timestamptz AND time < $__timeTo()::timestamptz\n"
+    f"  AND name = '{feedback.USER_FEEDBACK}' AND score IS NOT NULL AND request_time IS NOT NULL\n"
+    f"  AND {sql_filter(VARIABLES, RAW_COLUMNS)}"
+)
+SATISFACTION = "avg(score) AS satisfaction, count(*) AS ratings"
+# Buckets of the rated request's latency (ms) and cost (USD): (label, lower bound), from the lowest.
+LATENCY_BUCKETS = (
+    ("< 1 s", 0),
+    ("1-2 s", 1000),
+    ("2-5 s", 2000),
+    ("5-10 s", 5000),
+    ("10-30 s", 10000),
+    (">= 30 s", 30000),
+)
+COST_BUCKETS = (("< $0.001", 0), ("$0.001-0.01", 0.001), ("$0.01-0.1", 0.01), (">= $0.1", 0.1))
+
+
+def _bucketed(column: str, buckets: tuple[tuple[str, float], ...], unset: str) -> str:
+    """Ratings grouped by the bucket of `column` (its label, in bucket order), NULL as `unset`."""
+    cases = "".join(
+        f"    WHEN {column} >= {lower} THEN {i}\n" for i, (_, lower) in reversed(list(enumerate(buckets)))
+    )
+    labels = ", ".join(f"({i}, '{label}')" for i, (label, _) in enumerate(buckets))
+    return (
+        "SELECT coalesce(b.label, '" + unset + "') AS bucket, " + SATISFACTION + "\n"
+        f"FROM (SELECT score, CASE\n{cases}  END AS k\n{RATED}) AS f\n"
+        f"LEFT JOIN (VALUES {labels}) AS b(k, label) USING (k)\n"
+        "GROUP BY f.k, b.label ORDER BY f.k NULLS LAST"
+    )
+
+
+def _feedback() -> list[Panel]:
+    def by(column: str, alias: str) -> str:
+        return (
+            f"SELECT {column} AS {alias}, {SATISFACTION},\n"
+            "  count(*) FILTER (WHERE score < 0.5) AS unhappy,\n"
+            "  avg(duration_ms) AS mean_latency_ms, avg(cost_usd) AS mean_cost_usd\n"
+            f"{RATED}\nGROUP BY 1 ORDER BY 2, 1"
+        )
+
+    columns = ("satisfaction", "ratings", "unhappy", "mean_latency_ms", "mean_cost_usd")
+    scale = (
+        "Satisfaction is the mean score of end users' ratings (observatory_sdk.feedback: thumbs up 1,"
+        " down 0, else the application's own scale) given in the time range; unhappy counts scores"
+        " under 0.5. Each rating is joined to the LLM request it rates: the span it names, else its"
+        " trace's request that ended last."
+    )
+    return [
+        Panel(
+            "satisfaction_by_model",
+            "User satisfaction by model",
+            "table",
+            (Sql(by("coalesce(request_model, '')", "model"), ("model", *columns)),),
+            scale + " Least satisfied first.",
+            width=12,
+        ),
+        Panel(
+            "satisfaction_by_application",
+            "User satisfaction by application",
+            "table",
+            (Sql(by("application", "application"), ("application", *columns)),),
+            scale + " Least satisfied first.",
+            width=12,
+        ),
+        Panel(
+            "satisfaction_by_latency",
+            "User satisfaction by latency of the rated answer",
+            "barchart",
+            (
+                Sql(
+                    _bucketed("duration_ms", LATENCY_BUCKETS, "unknown"),
+                    ("bucket", "satisfaction", "ratings"),
+                ),
+            ),
+            scale + " Grouped by how long the rated request took.",
+            width=12,
+        ),
+        Panel(
+            "satisfaction_by_cost",
+            "User satisfaction by cost of the rated answer",
+            "barchart",
+            (Sql(_bucketed("cost_usd", COST_BUCKETS, "unpriced"), ("bucket", "satisfaction", "ratings")),),
+            scale + " Grouped by what the rated request cost (unpriced: its model has no price).",
+            width=12,
+        ),
+    ]
+
+
 def panels(spec: Spec) -> list[Panel]:
-    return [*_truncated(spec), *_errors(spec), *_drift(), *_lengths()]
+    return [*_truncated(spec), *_errors(spec), *_drift(), *_lengths(), *_feedback()]
