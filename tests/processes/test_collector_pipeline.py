@@ -96,6 +96,7 @@ def test_validate_accepts_the_local_stacks_variant_which_has_no_trace_or_log_sto
         "traces/store",
         "metrics/derived",
         "metrics/apps",
+        "logs/ratings",  # to the ingester, which runs there
     }
     (tmp_path / "config.yaml").write_text(to_yaml(cfg))
     result = _validate(tmp_path / "config.yaml")
