@@ -125,6 +125,7 @@ VIEW_DETAIL_WEEKLY: Final = "llm_requests_detail_weekly"
 VIEW_USERS_MTD: Final = "llm_requests_mtd_users"  # per user, each day's month to date
 TABLE_ROLLUP_WATERMARKS: Final = "observatory_rollup_watermarks"
 TABLE_FEEDBACK: Final = "llm_feedback"  # user feedback, each rating joined to the request it rates
+VIEW_FEEDBACK_DAILY: Final = "llm_feedback_daily"  # the matched ratings per day and request keys
 
 # --- Metrics derived from 100% of spans by the collector (Prometheus names, after the
 # exporter adds unit and `_total` suffixes).

@@ -23,6 +23,7 @@ from psycopg import sql
 
 from observatory import names
 from observatory.spec import load, parse
+from observatory.sql import feedback
 from observatory.sql.columns import NAMES
 from observatory.sql.policies import refresh_start_offset_hours
 from observatory.sql.rollups import CALENDAR, ROLLUPS
@@ -31,7 +32,15 @@ from observatory.storage.backfill import backfill
 from observatory.storage.migrate import MigrateReport, migrate
 from tests.conftest import REPO, timescaledb_database
 from tests.processes.test_storage_lifecycle import assert_monthly_sums_daily
-from tests.processes.test_storage_maintain import expected, insert, one_row, rollup, synthetic_rows
+from tests.processes.test_storage_maintain import (
+    expected,
+    insert,
+    one_row,
+    rate_requests,
+    ratings_by_day,
+    rollup,
+    synthetic_rows,
+)
 
 pytestmark = [pytest.mark.containers, pytest.mark.servers]
 
@@ -95,7 +104,9 @@ def test_migrating_twice_applies_the_schema_once_and_the_policies_each_time(time
 
 def test_a_second_migrate_keeps_every_policy_job_and_warns_about_nothing(timescaledb: Migrated) -> None:
     first, second = timescaledb.job_ids
-    assert len(first) == 2 + 2 * len(ROLLUPS)
+    # Compression and retention of the raw rows, refresh and retention of each rollup, retention of the
+    # ratings and refresh and retention of their daily rollup.
+    assert len(first) == 2 + 2 * len(ROLLUPS) + 3
     assert second == first  # the same jobs, the same ids: their run history is kept
     assert timescaledb.warnings[1] == []
     with psycopg.connect(timescaledb.dsn) as conn:
@@ -120,7 +131,8 @@ def test_a_changed_late_data_window_replaces_only_the_refresh_jobs(timescaledb: 
         migrate(conn, SPEC)  # back to the repository spec, for the tests after this one
         timescaledb.job_ids.append({(p, r): i for i, p, r, *_ in jobs(conn)})
     changed = {key for key in before if before[key] != after[key]}
-    assert changed == {("policy_refresh_continuous_aggregate", r.name) for r in ROLLUPS}
+    refreshes = [r.name for r in ROLLUPS] + [feedback.DAILY]
+    assert changed == {("policy_refresh_continuous_aggregate", name) for name in refreshes}
 
 
 def test_the_policies_follow_the_spec_retention_tiers_and_late_data_window(timescaledb: Migrated) -> None:
@@ -133,6 +145,11 @@ def test_the_policies_follow_the_spec_retention_tiers_and_late_data_window(times
     wanted = [("policy_compression", T), ("policy_retention", T)]
     for r in ROLLUPS:
         wanted += [("policy_refresh_continuous_aggregate", r.name), ("policy_retention", r.name)]
+    wanted += [
+        ("policy_retention", feedback.T),
+        ("policy_refresh_continuous_aggregate", feedback.DAILY),
+        ("policy_retention", feedback.DAILY),
+    ]
     assert Counter((proc, rel) for _, proc, rel, *_ in found) == Counter(wanted)
     by = {(proc, rel): rest for _, proc, rel, *rest in found}
     assert by["policy_compression", T][1] == hot
@@ -147,6 +164,11 @@ def test_the_policies_follow_the_spec_retention_tiers_and_late_data_window(times
         assert start_offset == timedelta(hours=refresh_start_offset_hours(r, SPEC))
         source = warm if r.parent is None else cold
         assert timedelta(days=SPEC.storage.late_data_days) < start_offset <= source - timedelta(days=1)
+    # The ratings and their daily rollup: the cold tier; refreshed hourly from late_data_days + 3 days.
+    assert by["policy_retention", feedback.T][2] == by["policy_retention", feedback.DAILY][2] == cold
+    schedule, _, _, start_offset, end_offset = by["policy_refresh_continuous_aggregate", feedback.DAILY]
+    assert (schedule, end_offset) == (timedelta(hours=1), timedelta(hours=1))
+    assert start_offset == timedelta(days=SPEC.storage.late_data_days + 3)
 
 
 def _materialized(conn: psycopg.Connection, view: str) -> int:
@@ -176,6 +198,21 @@ def test_continuous_aggregates_equal_a_plain_group_by_after_a_backfill(timescale
         # current week's or month's, which real-time aggregation answers from the daily rollups.
         assert all(_materialized(conn, r.name) > 0 for r in ROLLUPS if r.field not in CALENDAR)
         assert_monthly_sums_daily(conn)
+
+
+def test_the_ratings_daily_rollup_equals_a_plain_group_by_and_counts_a_late_match() -> None:
+    with timescaledb_database(SPEC.images.timescaledb) as url, psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, SPEC)
+        insert(conn, synthetic_rows(NOW, days=2))
+        rate_requests(conn, 5, matched=True)
+        conn.execute(f"CALL refresh_continuous_aggregate('{feedback.DAILY}', NULL, NULL)")
+        assert _materialized(conn, feedback.DAILY) > 0
+        assert ratings_by_day(conn, feedback.DAILY) == ratings_by_day(conn, feedback.T)
+        # Ratings matched after the refresh: real-time rows count today's, and the next refresh the
+        # materialized days' (the match's UPDATE invalidates them).
+        rate_requests(conn, 3, matched=True)
+        conn.execute(f"CALL refresh_continuous_aggregate('{feedback.DAILY}', NULL, NULL)")
+        assert ratings_by_day(conn, feedback.DAILY) == ratings_by_day(conn, feedback.T)
 
 
 def test_todays_bucket_counts_a_row_written_after_the_backfill(timescaledb: Migrated) -> None:
@@ -258,7 +295,7 @@ def test_an_upgrade_to_migration_5_fills_the_calendar_rollups_and_leaves_this_mo
     refresh covered it (a full refresh did exactly that, checked on TimescaleDB 2.28.3)."""
     import observatory.storage.backfill as backfill_module
     import observatory.storage.migrate as migrate_module
-    from observatory.sql import feedback, policies, rollups, schema
+    from observatory.sql import policies, rollups, schema
 
     with timescaledb_database(SPEC.images.timescaledb) as url, psycopg.connect(url, autocommit=True) as conn:
         with monkeypatch.context() as before:  # the release of migration 4, and its rollups

@@ -29,7 +29,7 @@ from observatory.render import alerts
 from observatory.render.alerts import RECORDING_RULES as RECORDING
 from observatory.render.artifact import serialize, to_yaml
 from observatory.render.collector import config, loopback_env
-from observatory.render.dashboards import MODULES, panel_specs, quality, render
+from observatory.render.dashboards import MODULES, panel_specs, render
 from observatory.render.dashboards.panels import Prom, Sql
 from observatory.spec import SpecInvalid, load, parse
 from observatory.spec.types import Spec
@@ -280,6 +280,7 @@ def filled(database: str) -> Iterator[psycopg.Connection]:
                 cp.write_row(row)
         maintain(conn, spec)
         rate_some_requests(conn)
+        maintain(conn, spec)  # the ratings' daily rollup
         yield conn
 
 
@@ -347,8 +348,8 @@ def test_satisfaction_panels_equal_the_ratings_joined_to_their_requests_by_hand(
         else:
             rated = max(calls, key=lambda c: (c[2] + timedelta(milliseconds=c[3]), c[1]))
         by_model.setdefault(rated[4], []).append(score)
-        edge = max(i for i, (_, lower) in enumerate(quality.LATENCY_BUCKETS) if rated[3] >= lower)
-        by_latency.setdefault(quality.LATENCY_BUCKETS[edge][0], []).append(score)
+        edge = max(i for i, (_, lower) in enumerate(feedback.LATENCY_BUCKETS) if rated[3] >= lower)
+        by_latency.setdefault(feedback.LATENCY_BUCKETS[edge][0], []).append(score)
     queries = {slug: q for _, slug, q in _sql_queries(_spec("repository")) if slug.startswith("satisfaction")}
     now = datetime.now(UTC)
 
@@ -366,11 +367,13 @@ def test_satisfaction_panels_equal_the_ratings_joined_to_their_requests_by_hand(
     assert got.keys() == by_model.keys()
     for model, scores in by_model.items():
         assert got[model][1] == len(scores) and math.isclose(got[model][0], sum(scores) / len(scores)), model
-    order = [label for label, _ in quality.LATENCY_BUCKETS if label in by_latency]
+    order = [label for label, _ in feedback.LATENCY_BUCKETS if label in by_latency]
     latency = run("satisfaction_by_latency")
     assert [row[0] for row in latency] == order, "buckets in latency order"
     for label, satisfaction, n in latency:
-        assert n == len(by_latency[label]) and math.isclose(satisfaction, sum(by_latency[label]) / n), label
+        assert n == len(by_latency[label]) and math.isclose(satisfaction, sum(by_latency[label]) / int(n)), (
+            label
+        )
 
 
 def test_sql_time_series_have_one_point_per_rollup_bucket_on_either_flavour() -> None:
@@ -598,6 +601,7 @@ def test_every_sql_query_runs_on_timescaledb_with_grafanas_timescaledb_expansion
         ):
             for row in batch:
                 cp.write_row(row)
+        rate_some_requests(conn)  # the ratings' daily rollup answers them in real time
         backfill(conn, spec, (now - timedelta(days=30)).date(), now.date() + timedelta(days=1), now)
         queries = _sql_queries(spec)
         variables = _rendered_sql(spec) - {q.sql for _, _, q in queries}

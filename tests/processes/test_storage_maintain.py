@@ -26,7 +26,7 @@ import pytest
 
 from observatory import dialects, names
 from observatory.spec import parse
-from observatory.sql import rollups
+from observatory.sql import feedback, rollups
 from observatory.sql.columns import NAMES
 from observatory.sql.rollups import ROLLUPS, Rollup
 from observatory.storage.maintain import MaintainReport, maintain
@@ -212,7 +212,7 @@ def test_rollups_equal_a_plain_group_by_for_every_bucket_retention_keeps(conn: p
     report = maintain(conn, SPEC, NOW)
     assert report.summary() == (
         "2 partitions created, 12 dropped, 72 hourly and 10 daily buckets refreshed, 9 days of month to date,"
-        " 0 expired rollup rows, 0 expired ratings"
+        " 0 days of ratings, 0 expired rollup rows, 0 expired ratings"
     )
     assert rollup(conn, HOURLY) == hourly_before
     assert rollup(conn, DAILY) == daily_before
@@ -327,7 +327,7 @@ def test_maintain_from_the_command_line_prints_what_it_did(database: str, tmp_pa
     assert second.returncode == 0, second.stderr
     pattern = (
         r"\d+ partitions created, \d+ dropped, \d+ hourly and \d+ daily buckets refreshed,"
-        r" \d+ days of month to date, 0 expired rollup rows, 0 expired ratings\n"
+        r" \d+ days of month to date, \d+ days of ratings, 0 expired rollup rows, 0 expired ratings\n"
     )
     assert re.fullmatch(pattern, second.stdout), second.stdout
     with psycopg.connect(database) as conn:
@@ -487,3 +487,58 @@ def test_maintenance_goes_on_when_a_reader_holds_a_view(
     assert [r for r in rollup(conn, DAILY) if r[0] >= since] == expected(conn, "day", since)
     maintain(conn, SPEC, NOW + timedelta(hours=3))
     assert conn.execute(f"SELECT pg_get_viewdef('{HOURLY}'::regclass)").fetchone() != before
+
+
+def rate_requests(conn: psycopg.Connection, every: int, matched: bool) -> None:
+    """A rating (thumbs, by the span id's last digit) a minute after every `every`-th request, joined
+    to its request by the ingester's own statement when `matched`."""
+    conn.execute(
+        f"INSERT INTO {feedback.T} ({', '.join(feedback.INSERTED)})\n"
+        f"SELECT time + INTERVAL '1 minute', trace_id, span_id, '{feedback.USER_FEEDBACK}',"
+        " (ascii(right(span_id, 1)) %% 2)::float8, NULL, NULL, NULL, application, NULL\n"
+        f"FROM {T} WHERE ascii(right(span_id, 1)) %% %s = 0 ON CONFLICT DO NOTHING",
+        (every,),
+    )
+    if matched:
+        conn.execute(feedback.match())
+
+
+def ratings_by_day(conn: psycopg.Connection, relation: str) -> list[Row]:
+    if relation == feedback.DAILY:
+        sql = f"SELECT {', '.join(feedback.ROLLUP_COLUMNS)} FROM {relation}"
+    else:  # the ratings themselves, summed the rollup's way
+        sql = feedback.rollup_select("date_trunc('day', time, 'UTC')")
+    # Sums of floats in another order differ in the last digits.
+    return sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(sql))
+
+
+def test_the_ratings_daily_rollup_counts_every_matched_rating_and_goes_with_the_cold_tier(
+    conn: psycopg.Connection,
+) -> None:
+    rate_requests(conn, 5, matched=True)
+    report = maintain(conn, SPEC, NOW)
+    counted = ratings_by_day(conn, feedback.T)
+    # The days kept (from the 10th, 10 days before NOW's, whole) up to today's, which the view computes.
+    assert len({r[0] for r in counted}) == 11 and report.feedback_days_refreshed == 10
+    assert ratings_by_day(conn, feedback.DAILY) == counted
+    # Ratings given days ago that arrive, and are matched, after the run: the view misses the stored
+    # days' new ones until the next run, which finds exactly those days changed (older ratings find
+    # no request to match: its raw rows are gone, so they are not counted).
+    rate_requests(conn, 3, matched=True)
+    later = ratings_by_day(conn, feedback.T)
+    assert ratings_by_day(conn, feedback.DAILY) != later
+    again = maintain(conn, SPEC, NOW + timedelta(minutes=5))
+    assert ratings_by_day(conn, feedback.DAILY) == later
+    # The stored days with a new match: those whose requests are still kept (warm tier, 3 days);
+    # today's is the view's, computed when read.
+    today = datetime(2026, 3, 20, tzinfo=UTC)
+    changed = {r[0] for r in set(later) ^ set(counted)}
+    assert today in changed and again.feedback_days_refreshed == len(changed - {today}) == 3
+    assert maintain(conn, SPEC, NOW + timedelta(minutes=10)).feedback_days_refreshed == 0
+    # Kept as long as the daily rollups: 10 days.
+    gone = maintain(conn, SPEC, NOW + timedelta(days=5))
+    oldest = conn.execute(f"SELECT min(time), (SELECT min(bucket) FROM {feedback.STORE}) FROM {feedback.T}")
+    first_rating, first_day = oldest.fetchone()
+    assert gone.feedback_rows_expired > 0 and first_rating >= datetime(2026, 3, 15, tzinfo=UTC)
+    assert first_day == datetime(2026, 3, 15, tzinfo=UTC)
+    assert ratings_by_day(conn, feedback.DAILY) == ratings_by_day(conn, feedback.T)

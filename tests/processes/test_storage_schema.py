@@ -172,8 +172,9 @@ def test_timescaledb_policies_follow_the_requests_retention_tiers() -> None:
     # Each job is replaced only when it differs from the spec, which keeps its id (checked on a real
     # TimescaleDB in tests/containers/test_storage_timescaledb.py).
     # Compression and retention of the raw table, refresh and retention of each rollup, retention of
-    # the ratings (as long as the daily rollups).
-    assert policies.count("IF (SELECT count(*) <> 1") == 2 + 2 * len(ROLLUPS) + 1
+    # the ratings and refresh and retention of their daily rollup (as long as the daily rollups).
+    assert policies.count("IF (SELECT count(*) <> 1") == 2 + 2 * len(ROLLUPS) + 3
+    assert "add_retention_policy('llm_feedback_daily', drop_after => INTERVAL '400 days')" in policies
     assert "add_retention_policy('llm_feedback', drop_after => INTERVAL '400 days')" in policies
     assert "compress_orderby = 'time DESC, trace_id, span_id'" in policies
 

@@ -103,15 +103,18 @@ def _retention(relation: str, days: int) -> str:
 
 
 def _refresh(rollup: Rollup, spec: Spec) -> str:
-    start, name = f"{refresh_start_offset_hours(rollup, spec)} hours", rollup.name
-    schedule = SCHEDULE[rollup.field]
+    return _refresh_policy(rollup.name, refresh_start_offset_hours(rollup, spec), SCHEDULE[rollup.field])
+
+
+def _refresh_policy(name: str, start_hours: int, schedule: str) -> str:
+    start = f"{start_hours} hours"
     replace = (
         f"        PERFORM remove_continuous_aggregate_policy('{name}', if_exists => TRUE);\n"
         f"        PERFORM add_continuous_aggregate_policy('{name}', start_offset => INTERVAL '{start}',\n"
         f"            end_offset => INTERVAL '{END_OFFSET}', schedule_interval => INTERVAL '{schedule}');\n"
     )
     wanted = {"start_offset": start, "end_offset": END_OFFSET}
-    return _ensure("policy_refresh_continuous_aggregate", rollup.name, wanted, schedule, replace)
+    return _ensure("policy_refresh_continuous_aggregate", name, wanted, schedule, replace)
 
 
 def timescaledb_policies(spec: Spec) -> str:
@@ -132,5 +135,11 @@ def timescaledb_policies(spec: Spec) -> str:
     ]
     for rollup in ROLLUPS:
         out += [_refresh(rollup, spec), _retention(rollup.name, rollup.kept_days(tiers))]
-    out += [_retention(table, feedback.cold_days(spec)) for table in feedback.TABLES]
+    if feedback.TABLES:
+        # The ratings and their daily rollup, kept as long as the request rollups' daily buckets.
+        out += [
+            _retention(feedback.T, feedback.cold_days(spec)),
+            _refresh_policy(feedback.DAILY, feedback.refresh_start_hours(spec), SCHEDULE["day"]),
+            _retention(feedback.DAILY, feedback.cold_days(spec)),
+        ]
     return "\n".join(out)

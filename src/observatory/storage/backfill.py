@@ -36,6 +36,7 @@ from observatory.storage.maintain import (
     recompute_month_to_date,
     rederive,
 )
+from observatory.storage.migrate import execute_waiting
 
 T = names.TABLE_REQUESTS
 # TimescaleDB's chunks of the request table; dropped ones are gone from this view.
@@ -196,4 +197,4 @@ def _refresh_aggregate(conn: psycopg.Connection, view: str, start: datetime, end
     call = sql.SQL("CALL refresh_continuous_aggregate({}, {}, {}, force => TRUE)").format(
         sql.Literal(view), sql.Literal(start), sql.Literal(end)
     )
-    conn.execute(call)
+    execute_waiting(conn, call)  # a policy's refresh of the same aggregate may be running

@@ -58,12 +58,14 @@ class MaintainReport:
     rollup_rows_expired: int
     month_to_date_days_refreshed: int = 0
     feedback_rows_expired: int = 0
+    feedback_days_refreshed: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.partitions_created} partitions created, {self.partitions_dropped} dropped, "
             f"{self.hourly_buckets_refreshed} hourly and {self.daily_buckets_refreshed} daily buckets "
             f"refreshed, {self.month_to_date_days_refreshed} days of month to date, "
+            f"{self.feedback_days_refreshed} days of ratings, "
             f"{self.rollup_rows_expired} expired rollup rows, {self.feedback_rows_expired} expired ratings"
         )
 
@@ -96,8 +98,12 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
     _advance_views(conn)
     dropped = _drop_partitions(conn, before=warm)
     expired = _expire_rollups(conn, now, tiers)
-    ratings = _expire_feedback(conn, now - timedelta(days=feedback.cold_days(spec)))
-    return MaintainReport(created, dropped, refreshed["hour"], refreshed["day"], expired, days, ratings)
+    kept = now - timedelta(days=feedback.cold_days(spec))
+    rated = _feedback_daily(conn, now, kept)
+    ratings = _expire_feedback(conn, kept)
+    return MaintainReport(
+        created, dropped, refreshed["hour"], refreshed["day"], expired, days, ratings, rated
+    )
 
 
 @contextmanager
@@ -336,13 +342,42 @@ def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
     return dropped
 
 
-def _expire_feedback(conn: psycopg.Connection, before: datetime) -> int:
-    """Ratings go with the daily rollups' buckets (the cold tier): they hold their request's figures."""
+def _feedback_daily(conn: psycopg.Connection, now: datetime, keep_from: datetime) -> int:
+    """Recompute the complete days of the ratings' daily rollup whose count of counted ratings differs
+    from the stored one, over every day kept, then move its view's boundary to the start of today.
+    Ratings are few, so every run compares every day (scripts/bench_feedback.py times it at a
+    million): a rating given days ago that arrives or is matched late is counted on the next run,
+    with no window to miss it. Returns the days recomputed."""
+    if feedback.DAILY not in feedback.TABLES:
+        return 0
+    day = timedelta(days=1)
+    stale_sql, insert_sql = feedback.refresh_days()
+    bounds = {"start": _floor(keep_from, day), "end": _floor(now, day)}
     with _unit(conn):
-        return sum(
-            conn.execute(f"DELETE FROM {table} WHERE time < %s", (before,)).rowcount
-            for table in feedback.TABLES
-        )
+        days = [d for (d,) in conn.execute(stale_sql, bounds)]
+        if days:
+            conn.execute(f"DELETE FROM {feedback.STORE} WHERE bucket = ANY(%(days)s)", {"days": days})
+            conn.execute(insert_sql, {"days": days})
+    try:
+        with _unit(conn):
+            conn.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+            boundary = sql.Literal(bounds["end"]).as_string(conn)
+            conn.execute(feedback.daily_view(f"{boundary}::timestamptz").encode())
+    except psycopg.errors.LockNotAvailable:
+        log.warning("maintain: the ratings' daily view was busy; its boundary moves on the next run")
+    return len(days)
+
+
+def _expire_feedback(conn: psycopg.Connection, before: datetime) -> int:
+    """Ratings and their daily rollup go with the request rollups' daily buckets (the cold tier): the
+    ratings hold their request's figures."""
+    if feedback.T not in feedback.TABLES:
+        return 0
+    first_kept = _floor(before, timedelta(days=1))  # whole days, as the rollup's buckets
+    with _unit(conn):
+        expired = conn.execute(f"DELETE FROM {feedback.T} WHERE time < %s", (first_kept,)).rowcount
+        conn.execute(f"DELETE FROM {feedback.STORE} WHERE bucket < %s", (first_kept,))
+        return expired
 
 
 def _expire_rollups(conn: psycopg.Connection, now: datetime, tiers: RetentionTiers) -> int:

@@ -9,6 +9,8 @@ and the query API's) are created here; their passwords come from the environment
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -17,6 +19,8 @@ from psycopg import sql
 from observatory import names
 from observatory.spec.types import Spec
 from observatory.sql.schema import Migration, migrations
+
+log = logging.getLogger("observatory.migrate")
 
 # Any constant works if every process that migrates this database uses it; above 2**31 it cannot
 # meet the int4 hashtext() keys the partition function locks.
@@ -79,6 +83,25 @@ def migrate(
     return report
 
 
+# TimescaleDB refuses a refresh of a continuous aggregate while another refresh of it runs (its
+# policy's background job, on a server already running an earlier release): wait for that one.
+BUSY_RETRIES = (1, 2, 4, 8, 15, 30)  # seconds between attempts
+
+
+def execute_waiting(conn: psycopg.Connection, statement: str | sql.Composed) -> None:
+    """Run `statement` (autocommit), again after a pause while TimescaleDB says another refresh of the
+    same aggregate is running."""
+    for wait in (*BUSY_RETRIES, None):
+        try:
+            conn.execute(statement.encode() if isinstance(statement, str) else statement)
+            return
+        except psycopg.errors.LockNotAvailable as err:
+            if wait is None:
+                raise
+            log.info("%s; retrying in %d s", str(err).splitlines()[0], wait)
+            time.sleep(wait)
+
+
 def _run_after(conn: psycopg.Connection, applied: list[Migration]) -> None:
     """What the migrations just applied run after their commit, outside any transaction."""
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -92,7 +115,7 @@ def _run_after(conn: psycopg.Connection, applied: list[Migration]) -> None:
         for migration in applied:
             for i, statement in enumerate(migration.after):
                 try:
-                    conn.execute(statement.encode())
+                    execute_waiting(conn, statement)
                 except psycopg.Error as err:
                     raise MigrationError(
                         f"migration {migration.filename} was applied, but a statement that follows its"

@@ -273,49 +273,55 @@ def _lengths() -> list[Panel]:
     ]
 
 
-# The end users' ratings (observatory.sql.feedback) joined to the request each rates, in the time range
-# (when the rating was given) and the dashboard's variables (the rated request's). Ratings are few
-# (one per rated answer at most), so the panels read the ratings table itself, not a rollup.
-RATED = (
-    f"FROM {names.TABLE_FEEDBACK}\n"
-    "WHERE time >= $__timeFrom()::timestamptz AND time < $__timeTo()::timestamptz\n"
-    f"  AND name = '{feedback.USER_FEEDBACK}' AND score IS NOT NULL AND request_time IS NOT NULL\n"
-    f"  AND {sql_filter(VARIABLES, RAW_COLUMNS)}"
+# The end users' ratings (observatory.sql.feedback) given in the time range, as sums per UTC day and
+# per application, environment, provider and model of the rated request (the dashboard's variables):
+# the whole days of the range from the ratings' daily rollup, the part-days at either end computed
+# from the ratings themselves, so the figures are those of the exact range.
+FIRST_WHOLE_DAY = (
+    "date_trunc('day', $__timeFrom()::timestamptz - INTERVAL '1 microsecond', 'UTC') + INTERVAL '1 day'"
 )
-SATISFACTION = "avg(score) AS satisfaction, count(*) AS ratings"
-# Buckets of the rated request's latency (ms) and cost (USD): (label, lower bound), from the lowest.
-LATENCY_BUCKETS = (
-    ("< 1 s", 0),
-    ("1-2 s", 1000),
-    ("2-5 s", 2000),
-    ("5-10 s", 5000),
-    ("10-30 s", 10000),
-    (">= 30 s", 30000),
-)
-COST_BUCKETS = (("< $0.001", 0), ("$0.001-0.01", 0.001), ("$0.01-0.1", 0.01), (">= $0.1", 0.1))
+LAST_WHOLE_DAY = "date_trunc('day', $__timeTo()::timestamptz, 'UTC')"
 
 
-def _bucketed(column: str, buckets: tuple[tuple[str, float], ...], unset: str) -> str:
-    """Ratings grouped by the bucket of `column` (its label, in bucket order), NULL as `unset`."""
-    cases = "".join(
-        f"    WHEN {column} >= {lower} THEN {i}\n" for i, (_, lower) in reversed(list(enumerate(buckets)))
+def _rated() -> str:
+    """A FROM item `r` with the daily rollup's columns over the time range, filtered by the variables."""
+    whole = (
+        f"SELECT {', '.join(feedback.ROLLUP_COLUMNS)}\nFROM {feedback.DAILY}\n"
+        f"WHERE bucket >= {FIRST_WHOLE_DAY} AND bucket < {LAST_WHOLE_DAY}\n"
+        f"  AND {sql_filter(VARIABLES, ROLLUP_COLUMNS)}"
     )
-    labels = ", ".join(f"({i}, '{label}')" for i, (label, _) in enumerate(buckets))
+    ends = feedback.rollup_select(
+        "date_trunc('day', time, 'UTC')",
+        "time >= $__timeFrom()::timestamptz AND time < $__timeTo()::timestamptz\n"
+        f"  AND NOT (time >= {FIRST_WHOLE_DAY} AND time < {LAST_WHOLE_DAY})\n"
+        f"  AND {sql_filter(VARIABLES, RAW_COLUMNS)}",
+    )
+    return f"(\n{whole}\nUNION ALL\n{ends}\n) AS r"
+
+
+def _bucketed(kind: str) -> str:
+    """Satisfaction per latency (`kind` latency) or cost bucket of the rated request, in bucket order:
+    the rollup's bucket columns summed over the range, then turned into rows."""
+    buckets = feedback.bucket_columns(kind)
+    sums = ", ".join(
+        f"sum({ratings}) AS n{i}, sum({score}) AS s{i}" for i, (_, ratings, score) in enumerate(buckets)
+    )
+    rows = ", ".join(f"({i}, '{label}', n{i}, s{i})" for i, (label, _, _) in enumerate(buckets))
     return (
-        "SELECT coalesce(b.label, '" + unset + "') AS bucket, " + SATISFACTION + "\n"
-        f"FROM (SELECT score, CASE\n{cases}  END AS k\n{RATED}) AS f\n"
-        f"LEFT JOIN (VALUES {labels}) AS b(k, label) USING (k)\n"
-        "GROUP BY f.k, b.label ORDER BY f.k NULLS LAST"
+        "SELECT b.label AS bucket, b.score / b.n AS satisfaction, b.n AS ratings\n"
+        f"FROM (SELECT {sums}\nFROM {_rated()}) AS t\n"
+        f"CROSS JOIN LATERAL (VALUES {rows}) AS b(k, label, n, score)\n"
+        "WHERE b.n > 0 ORDER BY b.k"
     )
 
 
 def _feedback() -> list[Panel]:
-    def by(column: str, alias: str) -> str:
+    def by(column: str) -> str:
         return (
-            f"SELECT {column} AS {alias}, {SATISFACTION},\n"
-            "  count(*) FILTER (WHERE score < 0.5) AS unhappy,\n"
-            "  avg(duration_ms) AS mean_latency_ms, avg(cost_usd) AS mean_cost_usd\n"
-            f"{RATED}\nGROUP BY 1 ORDER BY 2, 1"
+            f"SELECT {column}, sum(score_sum) / sum(ratings) AS satisfaction, sum(ratings) AS ratings,\n"
+            "  sum(unhappy) AS unhappy, sum(duration_ms_sum) / sum(ratings) AS mean_latency_ms,\n"
+            "  sum(cost_usd_sum) / nullif(sum(priced), 0) AS mean_cost_usd\n"
+            f"FROM {_rated()}\nGROUP BY 1 HAVING sum(ratings) > 0 ORDER BY 2, 1"
         )
 
     columns = ("satisfaction", "ratings", "unhappy", "mean_latency_ms", "mean_cost_usd")
@@ -330,7 +336,7 @@ def _feedback() -> list[Panel]:
             "satisfaction_by_model",
             "User satisfaction by model",
             "table",
-            (Sql(by("coalesce(request_model, '')", "model"), ("model", *columns)),),
+            (Sql(by("model"), ("model", *columns)),),
             scale + " Least satisfied first.",
             width=12,
         ),
@@ -338,7 +344,7 @@ def _feedback() -> list[Panel]:
             "satisfaction_by_application",
             "User satisfaction by application",
             "table",
-            (Sql(by("application", "application"), ("application", *columns)),),
+            (Sql(by("application"), ("application", *columns)),),
             scale + " Least satisfied first.",
             width=12,
         ),
@@ -346,12 +352,7 @@ def _feedback() -> list[Panel]:
             "satisfaction_by_latency",
             "User satisfaction by latency of the rated answer",
             "barchart",
-            (
-                Sql(
-                    _bucketed("duration_ms", LATENCY_BUCKETS, "unknown"),
-                    ("bucket", "satisfaction", "ratings"),
-                ),
-            ),
+            (Sql(_bucketed("latency"), ("bucket", "satisfaction", "ratings")),),
             scale + " Grouped by how long the rated request took.",
             width=12,
         ),
@@ -359,7 +360,7 @@ def _feedback() -> list[Panel]:
             "satisfaction_by_cost",
             "User satisfaction by cost of the rated answer",
             "barchart",
-            (Sql(_bucketed("cost_usd", COST_BUCKETS, "unpriced"), ("bucket", "satisfaction", "ratings")),),
+            (Sql(_bucketed("cost"), ("bucket", "satisfaction", "ratings")),),
             scale + " Grouped by what the rated request cost (unpriced: its model has no price).",
             width=12,
         ),

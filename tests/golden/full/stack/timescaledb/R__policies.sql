@@ -484,10 +484,45 @@ BEGIN
 END
 $$;
 
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'start_offset')::interval = INTERVAL '144 hours'
+            AND (j.config->>'end_offset')::interval = INTERVAL '1 hour'
+            AND j.schedule_interval = INTERVAL '1 hour'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_refresh_continuous_aggregate' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_feedback_daily')
+    THEN
+        PERFORM remove_continuous_aggregate_policy('llm_feedback_daily', if_exists => TRUE);
+        PERFORM add_continuous_aggregate_policy('llm_feedback_daily', start_offset => INTERVAL '144 hours',
+            end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
+    END IF;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT count(*) <> 1 OR NOT coalesce(bool_and(
+            (j.config->>'drop_after')::interval = INTERVAL '1825 days'), FALSE)
+        FROM timescaledb_information.jobs j
+        LEFT JOIN timescaledb_information.continuous_aggregates ca
+            ON ca.materialization_hypertable_schema = j.hypertable_schema
+            AND ca.materialization_hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_retention' AND coalesce(ca.view_name, j.hypertable_name) = 'llm_feedback_daily')
+    THEN
+        PERFORM remove_retention_policy('llm_feedback_daily', if_exists => TRUE);
+        PERFORM add_retention_policy('llm_feedback_daily', drop_after => INTERVAL '1825 days');
+    END IF;
+END
+$$;
+
 -- Grafana reads through grafana_reader, and the query API through observatory_api: each can read these and
 -- nothing else.
 GRANT USAGE ON SCHEMA public TO grafana_reader, observatory_api;
-GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly, llm_requests_mtd_users, llm_feedback TO grafana_reader, observatory_api;
+GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly, llm_requests_mtd_users, llm_feedback, llm_feedback_daily TO grafana_reader, observatory_api;
 -- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to
 -- 180 ms at 10 million rows) than running it.
 ALTER ROLE grafana_reader SET jit = off;

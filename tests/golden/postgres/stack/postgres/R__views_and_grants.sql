@@ -279,7 +279,7 @@ SELECT observatory_advance_rollup_views();
 -- Grafana reads through grafana_reader, and the query API through observatory_api: each can read these and
 -- nothing else.
 GRANT USAGE ON SCHEMA public TO grafana_reader, observatory_api;
-GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly, llm_requests_mtd_users, llm_feedback TO grafana_reader, observatory_api;
+GRANT SELECT ON llm_requests, llm_requests_hourly, llm_requests_daily, llm_requests_detail_hourly, llm_requests_detail_daily, llm_requests_daily_totals, llm_requests_daily_users, llm_requests_daily_cache_reads, llm_requests_monthly_totals, llm_requests_monthly_users, llm_requests_detail_monthly, llm_requests_weekly_totals, llm_requests_detail_weekly, llm_requests_mtd_users, llm_feedback, llm_feedback_daily TO grafana_reader, observatory_api;
 -- Panels are short queries planned afresh each time: compiling one with JIT took longer (up to
 -- 180 ms at 10 million rows) than running it.
 ALTER ROLE grafana_reader SET jit = off;
