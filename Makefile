@@ -76,6 +76,7 @@ bench: install collector tools sdk proxy ## Run the benchmarks (figures go in do
 	$(BIN)/python scripts/bench_dashboards.py
 	$(BIN)/python scripts/bench_api.py
 	$(BIN)/python scripts/bench_sdk.py
+	$(BIN)/python scripts/bench_feedback.py
 	$(BIN)/python scripts/bench_proxy.py
 
 up: render ## Run the stack with docker compose and print its URLs (no Docker: the local stack; FRESH=1 empties its data)
