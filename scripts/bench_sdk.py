@@ -6,8 +6,10 @@ in the same run and interleaved round by round, so the difference is what the di
 machine whatever else it is doing. The fake provider (scripts/capture/fake_provider.py) runs in its own
 process and the OTLP endpoint (read and discarded) in this one, so the client's CPU time
 (time.process_time: every thread of the client, the exporter's included) is the application's alone.
-A third mode sends to a port where nothing listens: the collector is down. Each client ends with
-`observatory_sdk.shutdown()` inside the measurement, so the last export is counted too.
+A third mode sends to a port where nothing listens: the collector is down; a fourth makes the spans
+and exports nothing (OTEL_TRACES_EXPORTER=none), which splits the distro's cost into making spans and
+exporting them. Each client ends with `observatory_sdk.shutdown()` inside the measurement, so the
+last export is counted too.
 
 Usage: .venv/bin/python scripts/bench_sdk.py [--calls 300] [--stream-calls 60] [--rounds 3]
        (the client and provider modes are run by this script in the SDK venv)
@@ -31,7 +33,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SDK_PYTHON = REPO / ".cache/sdk-venv/bin/python"
-MODES = ("baseline", "distro", "distro, collector down")
+# "spans, not exported": the distro with OTEL_TRACES_EXPORTER=none, so the instrumentations' wrappers,
+# span creation and the user processor run and the batch processor, encoding and HTTP export do not:
+# the difference between it and the baseline, and between the distro and it, is where the CPU goes.
+MODES = ("baseline", "spans, not exported", "distro", "distro, collector down")
 REALISTIC_CALL_SECONDS = 1.0  # a short chat completion from a hosted provider takes about a second
 
 
@@ -151,6 +156,8 @@ def _closed_port_url() -> str:
 def measure(mode: str, provider: str, base: str, calls: int, stream: bool, sink: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = _closed_port_url() if mode.endswith("down") else sink
+    if mode == "spans, not exported":
+        env["OTEL_TRACES_EXPORTER"] = "none"
     env["PYTHONWARNINGS"] = "ignore"
     argv = [str(SDK_PYTHON), __file__, "--client", mode, provider, base, str(calls), str(int(stream))]
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=True).stdout

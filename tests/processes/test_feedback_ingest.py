@@ -12,8 +12,6 @@ import gzip
 import json
 import math
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -30,19 +28,11 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from observatory import names
 from observatory.processes import poll_until
 from observatory.sql import feedback
-from tests.processes.test_ingester import PROTOBUF, Ingester, _send_all, _traffic
+from tests.processes.test_ingester import PROTOBUF, Ingester, _send_all, _traffic, ingester
+
+__all__ = ["ingester"]  # the fixture, imported so pytest finds it here
 
 T = names.TABLE_FEEDBACK
-
-
-@pytest.fixture
-def ingester(database: str, tmp_path: Path) -> Iterator[Ingester]:
-    service = Ingester(database, tmp_path)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
 
 
 def _kv(key: str, value: Any) -> KeyValue:
