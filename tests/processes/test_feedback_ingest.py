@@ -229,7 +229,7 @@ def test_other_log_records_are_skipped_and_bad_ratings_refused_with_their_reason
     )
     (kept,) = _ratings(database)
     assert (kept["name"], kept["score"], kept["label"]) == ("relevance", None, "relevant")
-    assert ingester.metric('ingester_ratings_total{outcome="skipped"}') == 1
+    assert ingester.metric('ingester_ratings_total{outcome="not_a_rating"}') == 1
     assert ingester.metric('ingester_ratings_total{outcome="no_score"}') == 1
 
 

@@ -43,6 +43,7 @@ log = logging.getLogger("observatory.ingest")
 REFUSALS = ("no_trace", "no_name", "no_score", "bad_time")
 MAX_TEXT = 4096  # characters of a comment or label kept (the rest is cut, not refused)
 MATCH_SECONDS = 5.0  # how often the ingester looks for the requests of unmatched ratings
+STATEMENT_MS = 10_000  # the longest an insert or a match may take
 _ZERO_TRACE = bytes(16)
 
 
@@ -179,7 +180,11 @@ class Store:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.dsn, connect_timeout=5, autocommit=False)
+            # A database that hangs fails the request (503, the collector retries) instead of holding
+            # every ratings request behind this connection's lock.
+            self._conn = psycopg.connect(
+                self.dsn, connect_timeout=5, autocommit=False, options=f"-c statement_timeout={STATEMENT_MS}"
+            )
         return self._conn
 
     def write(self, rows: list[dict[str, Any]]) -> int:

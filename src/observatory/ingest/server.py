@@ -540,15 +540,10 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
             oldest = now - service.spec.retention.requests.cold_days * 86_400 * 10**9
             future = int(min(service.options.max_future_seconds * 10**9, _LAST_NS - now))
             got = feedback.ratings(feedback.parse(body, media), now, oldest, future)
-            metric = "ingester_ratings_total"
-            service.metrics.inc(
-                metric, "Ratings (user feedback) received, by outcome", len(got.rows), outcome="stored"
-            )
-            service.metrics.inc(
-                metric, "Ratings (user feedback) received, by outcome", got.skipped, outcome="skipped"
-            )
+            counted = "Ratings (user feedback) received, by outcome (not_a_rating: another log record)"
+            service.metrics.inc("ingester_ratings_total", counted, got.skipped, outcome="not_a_rating")
             for reason, n in got.refused.items():
-                service.metrics.inc(metric, "Ratings (user feedback) received, by outcome", n, outcome=reason)
+                service.metrics.inc("ingester_ratings_total", counted, n, outcome=reason)
             if got.rows:
                 try:
                     service.ratings.write(got.rows)
@@ -556,6 +551,7 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                     log.warning("ratings not stored, the sender will retry: %s", err)
                     self._unavailable("database_down", "the database is unavailable")
                     return
+                service.metrics.inc("ingester_ratings_total", counted, len(got.rows), outcome="stored")
             message = _refusal_message(dict(got.refused), got.first, "log record") if got.refused else ""
             refused = sum(got.refused.values())
             self._reply(200, feedback.response(media, refused, message), media)
