@@ -168,6 +168,16 @@ def _log_pipeline(res: Resource, endpoint: str | None, exporter: LogExporter | N
         from opentelemetry.sdk._logs.export import ConsoleLogExporter
 
         sink = ConsoleLogExporter()
+    protocol = os.environ.get(
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    )
+    if sink is None and protocol == "grpc":
+        # The `grpc` extra, as for the spans: a gRPC collector port takes no OTLP/HTTP.
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (  # type: ignore[import-not-found]
+            OTLPLogExporter as GrpcLogExporter,
+        )
+
+        sink = GrpcLogExporter(endpoint=endpoint) if endpoint else GrpcLogExporter()
     if sink is None:
         sink = OTLPLogExporter(endpoint=f"{endpoint.rstrip('/')}/v1/logs") if endpoint else OTLPLogExporter()
     provider.add_log_record_processor(
