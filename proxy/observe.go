@@ -150,6 +150,24 @@ type openaiBody struct {
 	// Responses API streaming events wrap the response object.
 	Type     string      `json:"type"`
 	Response *openaiBody `json:"response"`
+	// An error inside a stream that began with 200: a chat chunk {"error": {...}}, the error of a
+	// failed response (response.failed), or the code of a Responses API `error` event.
+	Error *openaiError `json:"error"`
+	Code  *string      `json:"code"`
+}
+
+type openaiError struct {
+	Type string          `json:"type"`
+	Code json.RawMessage `json:"code"` // a string, or null
+}
+
+// raw is the provider's code, else its type: what llm.error.raw_type keeps.
+func (e *openaiError) raw() string {
+	var code string
+	if json.Unmarshal(e.Code, &code) == nil && code != "" {
+		return code
+	}
+	return e.Type
 }
 
 func (c *Call) readOpenAI(data []byte) {
@@ -161,11 +179,32 @@ func (c *Call) readOpenAI(data []byte) {
 	case "response.completed", "response.incomplete", "response.failed":
 		c.StreamDone = true
 	}
+	switch {
+	case b.Type == "error": // Responses API: {"type": "error", "code": ..., "message": ...}
+		raw := "error"
+		if b.Code != nil && *b.Code != "" {
+			raw = *b.Code
+		}
+		c.streamError(raw)
+	case b.Error != nil && b.Type == "": // a chat completions chunk that is an error object
+		c.streamError(b.Error.raw())
+		c.StreamDone = true // the provider ends the stream after it: the caller has all there is
+	case b.Type == "response.failed" && b.Response != nil && b.Response.Error != nil:
+		c.streamError(b.Response.Error.raw())
+	}
 	if b.Response != nil { // response.created / response.completed / response.incomplete events
 		c.readOpenAIObject(b.Response)
 		return
 	}
 	c.readOpenAIObject(&b)
+}
+
+// streamError records an error event inside a stream that began with 200; the first one stands
+// (a Responses stream sends `error` and then `response.failed` for the same failure).
+func (c *Call) streamError(raw string) {
+	if c.ErrorType == "" {
+		c.ErrorRaw, c.ErrorType = raw, classifyCode(raw)
+	}
 }
 
 func (c *Call) readOpenAIObject(b *openaiBody) {
@@ -210,7 +249,7 @@ func (c *Call) readAnthropic(data []byte) {
 		c.StreamDone = true
 	}
 	if b.Type == "error" && b.Error != nil {
-		c.ErrorRaw, c.ErrorType = b.Error.Type, classifyCode(b.Error.Type)
+		c.streamError(b.Error.Type)
 		c.StreamDone = true // the provider ended the stream: the caller has all there is
 		return
 	}
@@ -243,10 +282,7 @@ func (c *Call) readBody(data []byte) {
 
 // providerError is the error object both providers put in a failed response's body.
 type providerError struct {
-	Error *struct {
-		Type string          `json:"type"`
-		Code json.RawMessage `json:"code"`
-	} `json:"error"`
+	Error *openaiError `json:"error"`
 }
 
 // readError classifies a failed response by its status and body: the raw value is the provider's
@@ -254,13 +290,8 @@ type providerError struct {
 func (c *Call) readError(status int, body []byte) {
 	raw := strconv.Itoa(status)
 	var e providerError
-	if json.Unmarshal(body, &e) == nil && e.Error != nil {
-		var code string
-		if json.Unmarshal(e.Error.Code, &code) == nil && code != "" {
-			raw = code
-		} else if e.Error.Type != "" {
-			raw = e.Error.Type
-		}
+	if json.Unmarshal(body, &e) == nil && e.Error != nil && e.Error.raw() != "" {
+		raw = e.Error.raw()
 	}
 	c.ErrorRaw, c.ErrorType = raw, classify(status, raw)
 }
@@ -296,7 +327,11 @@ func classify(status int, raw string) string {
 func classifyCode(raw string) string {
 	r := strings.ToLower(raw)
 	for _, m := range []struct{ part, kind string }{
+		{"context_length", "context_length"},
+		{"content_filter", "content_filter"},
+		{"content_policy", "content_filter"},
 		{"rate_limit", "rate_limit"},
+		{"quota", "rate_limit"},
 		{"overloaded", "server_error"},
 		{"api_error", "server_error"},
 		{"server_error", "server_error"},

@@ -448,6 +448,64 @@ def test_an_error_event_inside_an_anthropic_stream_is_a_failed_span(
     assert span.status.code == span.status.STATUS_CODE_ERROR
 
 
+def test_an_error_object_inside_an_openai_chat_stream_is_a_failed_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    import openai
+
+    state, fake_url = fake
+    s = replace(scenario("openai", "stream"), name="stream_error", error="stream_error")
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+
+    def stream(base: str, headers: dict[str, str]) -> tuple[bytes, list[Any], Any]:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        kw: dict[str, Any] = {"model": s.request_model, "messages": [{"role": "user", "content": s.prompt}]}
+        with client.chat.completions.with_streaming_response.create(
+            stream=True, extra_headers=headers, **kw
+        ) as r:
+            body = b"".join(r.iter_bytes())
+        chunks: list[Any] = []
+        with pytest.raises(openai.APIError) as raised:
+            for chunk in client.chat.completions.create(stream=True, **kw):
+                chunks.append(chunk.model_dump())
+        return body, chunks, raised.value.body
+
+    direct = stream(fake_url, {})
+    assert stream(f"{proxy.url}/openai", {"traceparent": header}) == direct
+    assert len(direct[1]) == 2, "the client saw two chunks before the error"
+    _, attrs, span = one_span(capture, trace)
+    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("server_error", "server_error")
+    assert attrs["http.response.status_code"] == 200
+    assert span.status.code == span.status.STATUS_CODE_ERROR
+
+
+def test_a_failed_responses_api_stream_is_a_failed_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    import openai
+
+    state, fake_url = fake
+    s = replace(scenario("openai", "chat"), name="responses_failed", error="stream_error")
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+
+    def stream(base: str, headers: dict[str, str]) -> tuple[bytes, list[Any]]:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        kw: dict[str, Any] = {"model": s.request_model, "input": s.prompt}
+        with client.responses.with_streaming_response.create(stream=True, extra_headers=headers, **kw) as r:
+            body = b"".join(r.iter_bytes())
+        return body, [e.model_dump() for e in client.responses.create(stream=True, **kw)]
+
+    direct = stream(fake_url, {})
+    assert stream(f"{proxy.url}/openai", {"traceparent": header}) == direct
+    assert [e["type"] for e in direct[1]][-2:] == ["error", "response.failed"]
+    _, attrs, span = one_span(capture, trace)
+    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("rate_limit", "rate_limit_exceeded")
+    assert span.status.code == span.status.STATUS_CODE_ERROR
+    assert "gen_ai.response.finish_reasons" not in attrs
+
+
 def test_on_sigterm_an_open_stream_finishes_and_its_span_is_flushed_before_exit(
     tmp_path: Path, fake: tuple[FakeState, str], capture: OtlpCapture
 ) -> None:
