@@ -29,20 +29,46 @@ type observedBody struct {
 	hideUsage bool
 	out       []byte // SSE with hideUsage: rewritten bytes not yet handed to the reverse proxy
 	buf       []byte // hideUsage: what upstream reads go into
-	readErr   error
-	sawEOF    bool
-	closed    bool
+	// idle bounds each wait for the provider's next bytes (nil: no bound). Only the time blocked in
+	// the provider's Read counts: a caller that reads slowly holds the proxy back, not the provider.
+	idle    *idleTimer
+	readErr error
+	sawEOF  bool
+	closed  bool
 }
 
 func (b *observedBody) Read(p []byte) (int, error) {
 	if b.hideUsage {
 		return b.readRewritten(p)
 	}
-	n, err := b.upstream.Read(p)
+	n, err := b.readUpstream(p)
 	if n > 0 {
 		b.observe(p[:n])
 	}
 	b.note(err)
+	return n, err
+}
+
+// idleTimer is a stopped timer that fires after d once started; started before each upstream read
+// and stopped after it.
+type idleTimer struct {
+	timer *time.Timer
+	d     time.Duration
+}
+
+func newIdleTimer(d time.Duration, fire func()) *idleTimer {
+	t := time.AfterFunc(d, fire)
+	t.Stop()
+	return &idleTimer{timer: t, d: d}
+}
+
+func (b *observedBody) readUpstream(p []byte) (int, error) {
+	if b.idle == nil {
+		return b.upstream.Read(p)
+	}
+	b.idle.timer.Reset(b.idle.d)
+	n, err := b.upstream.Read(p)
+	b.idle.timer.Stop()
 	return n, err
 }
 
@@ -71,7 +97,7 @@ func (b *observedBody) readRewritten(p []byte) (int, error) {
 		if b.buf == nil {
 			b.buf = make([]byte, copyBufferBytes)
 		}
-		n, err := b.upstream.Read(b.buf)
+		n, err := b.readUpstream(b.buf)
 		b.note(err)
 		if n > 0 {
 			b.out = append(b.out, b.events(b.buf[:n], true)...)
@@ -181,6 +207,9 @@ func hideUsage(event, data []byte) []byte {
 }
 
 func (b *observedBody) Close() error {
+	if b.idle != nil {
+		b.idle.timer.Stop()
+	}
 	err := b.upstream.Close()
 	if !b.closed {
 		b.closed = true

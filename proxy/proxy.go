@@ -64,6 +64,8 @@ type callState struct {
 	user      string
 	hideUsage bool
 	inbound   context.Context
+	outbound  context.Context         // the call to the provider's: inbound, plus cancel
+	cancel    context.CancelCauseFunc // ends the call to the provider (the stream idle timeout)
 	once      sync.Once
 	p         *Proxy
 	host      string
@@ -155,7 +157,10 @@ func (p *Proxy) handler(provider string) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-		p.reverse[provider].ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, s)))
+		ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, s))
+		defer cancel(nil)
+		s.outbound, s.cancel = ctx, cancel
+		p.reverse[provider].ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -246,6 +251,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		start:     s.span.Start,
 		hideUsage: sse && s.hideUsage,
 	}
+	if p.cfg.StreamIdleTimeout > 0 {
+		b.idle = newIdleTimer(p.cfg.StreamIdleTimeout, func() { s.cancel(errStreamIdle) })
+	}
 	b.finish = func(readErr error, sawEOF bool) {
 		if failed {
 			s.call.readError(resp.StatusCode, b.kept.Bytes())
@@ -279,11 +287,16 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	proxyError(w, status, msg)
 }
 
-// transportError classifies a call that broke off: the caller left (cancelled), the provider was
-// too slow (timeout), or the connection failed.
+// errStreamIdle ends a call whose provider sent nothing for longer than the stream idle timeout.
+var errStreamIdle = errors.New("no bytes from the provider within the stream idle timeout")
+
+// transportError classifies a call that broke off: the provider went quiet mid-body (timeout), the
+// caller left (cancelled), the provider was too slow (timeout), or the connection failed.
 func (s *callState) transportError(err error) {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errStreamIdle) || s.idleFired():
+		s.call.ErrorType, s.call.ErrorRaw = "timeout", "upstream_idle_timeout"
 	case s.inbound.Err() != nil:
 		s.call.ErrorType, s.call.ErrorRaw = "cancelled", "client_disconnected"
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
@@ -291,6 +304,10 @@ func (s *callState) transportError(err error) {
 	default:
 		s.call.ErrorType, s.call.ErrorRaw = "connection", "upstream_connection_error"
 	}
+}
+
+func (s *callState) idleFired() bool {
+	return s.cancel != nil && errors.Is(context.Cause(s.outbound), errStreamIdle)
 }
 
 func (s *callState) end() {

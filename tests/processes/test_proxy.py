@@ -27,6 +27,7 @@ from tests.otlp_capture import OtlpCapture
 from tests.proxy_calls import API_KEY, SCENARIOS, FakeState, Scenario, Usage, call, make_provider, scenario
 
 UPSTREAM_TIMEOUT_SECONDS = 1.0  # the proxy's; the fake's timeout scenario answers after 2 s
+STREAM_IDLE_TIMEOUT_SECONDS = 1.0  # the proxy's; the fake's stall scenario pauses 2 s mid-stream
 # Every scenario a caller can compare byte for byte (the timeout one has no response to compare).
 COMPARABLE = [(p, s.name) for p in SCENARIOS for s in SCENARIOS[p] if s.error != "timeout"]
 
@@ -70,6 +71,7 @@ def start_proxy(tmp: Path, upstream: str, otlp: str, *flags: str) -> Proxy:
         f"-anthropic-upstream={upstream}",
         f"-otlp-endpoint={otlp}",
         f"-upstream-timeout={UPSTREAM_TIMEOUT_SECONDS}s",
+        f"-stream-idle-timeout={STREAM_IDLE_TIMEOUT_SECONDS}s",
         "-export-interval=50ms",
         *flags,
     ]
@@ -504,6 +506,32 @@ def test_a_failed_responses_api_stream_is_a_failed_span(
     assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("rate_limit", "rate_limit_exceeded")
     assert span.status.code == span.status.STATUS_CODE_ERROR
     assert "gen_ai.response.finish_reasons" not in attrs
+
+
+def test_a_stream_that_goes_quiet_is_cut_after_the_idle_timeout_and_is_a_timeout_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    state, _ = fake
+    s = replace(scenario("openai", "stream"), name="stall", error="stall")
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+    body = {"model": s.request_model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    received = b""
+    started = time.monotonic()
+    url = f"{proxy.url}/openai/v1/chat/completions"
+    with (
+        pytest.raises(httpx.RemoteProtocolError),  # the stream ends without its final chunk
+        httpx.stream("POST", url, json=body, headers={"traceparent": header}, timeout=10) as r,
+    ):
+        assert r.status_code == 200
+        for part in r.iter_raw():
+            received += part
+    cut_after = time.monotonic() - started
+    assert STREAM_IDLE_TIMEOUT_SECONDS <= cut_after < STREAM_IDLE_TIMEOUT_SECONDS + 0.8, cut_after
+    assert received.count(b"data: ") == 2, received  # the two chunks before the pause, and no more
+    _, attrs, span = one_span(capture, trace)
+    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("timeout", "upstream_idle_timeout")
+    assert span.status.code == span.status.STATUS_CODE_ERROR
 
 
 def test_on_sigterm_an_open_stream_finishes_and_its_span_is_flushed_before_exit(
