@@ -109,8 +109,12 @@ func NewProxy(cfg Config, exporter *Exporter, metrics *Metrics) (*Proxy, error) 
 				if s, ok := r.In.Context().Value(callKey{}).(*callState); ok && s.span != nil {
 					r.Out.Header.Set("Traceparent", "00-"+hex.EncodeToString(s.span.TraceID[:])+"-"+
 						hex.EncodeToString(s.span.SpanID[:])+"-01")
-					if s.call.Stream {
-						r.Out.Header.Del("Accept-Encoding") // events are read one by one
+					if s.call.Stream || !acceptsGzip(r.In.Header.Values("Accept-Encoding")) {
+						r.Out.Header.Del("Accept-Encoding") // events are read one by one; identity
+					} else {
+						// Only what the proxy decodes (Go's standard library: gzip), so the body's
+						// tokens are never lost to br or zstd; the caller listed gzip, so it reads it.
+						r.Out.Header.Set("Accept-Encoding", "gzip")
 					}
 				}
 			},
@@ -186,6 +190,26 @@ func (p *Proxy) begin(provider, op string, r *http.Request, body []byte) *callSt
 	s.hideUsage = provider == "openai" && op == "chat" && strings.HasSuffix(r.URL.Path, "/chat/completions") &&
 		fields.Stream && !includesUsage(fields.StreamOptions)
 	return s
+}
+
+// acceptsGzip: an Accept-Encoding lists gzip (or *) without q=0. Values are comma-separated
+// codings, each with optional ;q= parameters (RFC 9110 12.5.3).
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "*" {
+				continue
+			}
+			q := strings.ReplaceAll(strings.ToLower(params), " ", "")
+			if q == "q=0" || strings.HasPrefix(q, "q=0.") && strings.Trim(q[4:], "0") == "" {
+				continue // q=0, q=0.0, q=0.000: not acceptable
+			}
+			return true
+		}
+	}
+	return false
 }
 
 func includesUsage(raw json.RawMessage) bool {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import json
 import struct
 import time
@@ -41,6 +42,8 @@ class FakeState:
     scenario: Scenario | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)  # each request's, for the proxy tests
+    # gzip JSON answers when the request's Accept-Encoding lists gzip (the proxy's compression test)
+    gzip: bool = False
 
 
 def openai_usage(u: Usage) -> dict[str, Any]:
@@ -335,7 +338,10 @@ def make_provider(state: FakeState) -> ThreadingHTTPServer:
 
         def _json(self, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()
-            self._head(status, "application/json", headers or {})
+            headers = dict(headers or {})
+            if state.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                data, headers["Content-Encoding"] = gzip.compress(data), "gzip"
+            self._head(status, "application/json", headers)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

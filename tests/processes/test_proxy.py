@@ -534,6 +534,36 @@ def test_a_stream_that_goes_quiet_is_cut_after_the_idle_timeout_and_is_a_timeout
     assert span.status.code == span.status.STATUS_CODE_ERROR
 
 
+def test_a_caller_accepting_br_and_gzip_reads_the_body_and_the_span_keeps_its_tokens(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    state, fake_url = fake
+    s = scenario("openai", "chat")
+    assert s.usage is not None
+    header, trace, _ = traceparent()
+    state.gzip = True  # the fake compresses with gzip when offered it
+    try:
+        set_scenario(state, s)
+        direct = call(fake_url, s, headers={"Accept-Encoding": "gzip"})
+        set_scenario(state, s)
+        proxied = call(prefixed(proxy.url, s), s, headers={"Accept-Encoding": "br, gzip"})
+        # The provider is offered only what the proxy can decode, so it never answers in br.
+        assert state.headers[0]["Accept-Encoding"] == "gzip"
+        assert proxied == direct
+        body = {"model": s.request_model, "messages": [{"role": "user", "content": s.prompt}]}
+        headers = {"traceparent": header, "Accept-Encoding": "br, gzip"}
+        raw = httpx.post(f"{proxy.url}/openai/v1/chat/completions", json=body, headers=headers, timeout=10)
+    finally:
+        state.gzip = False
+    assert raw.headers["content-encoding"] == "gzip"
+    assert raw.json()["usage"]["prompt_tokens"] == s.usage.input
+    _, attrs, _ = one_span(capture, trace)
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (
+        s.usage.input,
+        s.usage.output,
+    )
+
+
 def test_on_sigterm_an_open_stream_finishes_and_its_span_is_flushed_before_exit(
     tmp_path: Path, fake: tuple[FakeState, str], capture: OtlpCapture
 ) -> None:
