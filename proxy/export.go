@@ -117,7 +117,7 @@ func (e *Exporter) send(spans []*Span) {
 		e.metrics.spansDropped.Add(uint64(len(spans)))
 		return
 	}
-	body, _ := json.Marshal(encode(spans))
+	body := encodeSpans(spans)
 	resp, err := e.client.Post(e.endpoint, "application/json", bytes.NewReader(body))
 	if err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -171,6 +171,12 @@ func attrs(list []Attr) []map[string]any {
 
 const spanKindClient = 3
 const statusError2 = 2
+
+// encodeSpans is the body of one export request.
+func encodeSpans(spans []*Span) []byte {
+	body, _ := json.Marshal(encode(spans))
+	return body
+}
 
 // encode groups spans by (application, team): those are resource attributes.
 func encode(spans []*Span) map[string]any {
