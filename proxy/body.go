@@ -196,9 +196,29 @@ var usageNull = regexp.MustCompile(`,\s*"usage"\s*:\s*null(\s*[,}])`)
 // The final usage chunk: no choices, usage set.
 var usageChunk = regexp.MustCompile(`"choices"\s*:\s*\[\s*\]`)
 
+var (
+	usageKey         = []byte(`"usage"`)
+	compactUsageNull = []byte(`,"usage":null}`)
+)
+
+// hideUsage returns the event as the caller would have had it without the proxy's include_usage:
+// nil for the final usage chunk, else the event without its `"usage": null` members. It may
+// rewrite event in place.
 func hideUsage(event, data []byte) []byte {
 	if data == nil {
 		return event
+	}
+	// The fast path, with the regular expressions' result: OpenAI's compact chunks end in
+	// `,"usage":null}` and name usage nowhere else, so the one match is that member.
+	switch n := bytes.Count(event, usageKey); {
+	case n == 0:
+		return event
+	case n == 1 && bytes.HasSuffix(data, compactUsageNull):
+		if i := bytes.Index(event, compactUsageNull); i >= 0 {
+			cut := len(compactUsageNull) - 1 // the closing brace stays
+			copy(event[i:], event[i+cut:])
+			return event[:len(event)-cut]
+		}
 	}
 	if usageChunk.Match(data) && bytes.Contains(data, []byte(`"usage"`)) && !usageNull.Match(data) {
 		return nil

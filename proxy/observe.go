@@ -47,15 +47,26 @@ func operation(provider, path string) string {
 }
 
 type requestFields struct {
-	Model         string          `json:"model"`
-	Stream        bool            `json:"stream"`
-	StreamOptions json.RawMessage `json:"stream_options"`
+	Model         string
+	Stream        bool
+	StreamOptions json.RawMessage // nil when the request has none
 }
 
-// readRequest takes the model and stream flag from a request body (which is not changed here).
+// readRequest takes the model and stream flag from a request body (which is not changed here). Only
+// the top-level members are walked: the messages, often most of the body, are skipped unread.
 func (c *Call) readRequest(body []byte) requestFields {
 	var f requestFields
-	_ = json.Unmarshal(body, &f)
+	topLevel(body, func(key, value []byte) bool {
+		switch string(key) {
+		case "model":
+			f.Model = jsonString(value)
+		case "stream":
+			f.Stream = string(value) == "true"
+		case "stream_options":
+			f.StreamOptions = value
+		}
+		return true
+	})
 	c.RequestModel, c.Stream = f.Model, f.Stream
 	return f
 }
@@ -350,13 +361,14 @@ func classifyCode(raw string) string {
 
 // attributes are the span's GenAI attributes; server is upstream host and port.
 func (c *Call) attributes(host string, port int64, user string) []Attr {
-	a := []Attr{
+	a := make([]Attr, 0, 20) // every attribute below fits: one allocation per span
+	a = append(a, []Attr{
 		{Key: "gen_ai.provider.name", Kind: 's', Str: c.Provider},
 		{Key: "gen_ai.operation.name", Kind: 's', Str: c.Operation},
 		{Key: "gen_ai.request.stream", Kind: 'b', Bool: c.Stream},
 		{Key: "server.address", Kind: 's', Str: host},
 		{Key: "server.port", Kind: 'i', Int: port},
-	}
+	}...)
 	str := func(k, v string) {
 		if v != "" {
 			a = append(a, Attr{Key: k, Kind: 's', Str: v})
