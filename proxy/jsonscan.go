@@ -60,6 +60,27 @@ func topLevel(body []byte, fn func(key, value []byte) bool) bool {
 	return false
 }
 
+// arrayItems calls fn with each element's raw bytes of the JSON array in raw (nothing when raw is
+// not an array).
+func arrayItems(raw []byte, fn func(item []byte)) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return
+	}
+	i = skipSpace(raw, i+1)
+	for i < len(raw) && raw[i] != ']' {
+		end := skipValue(raw, i)
+		if end < 0 {
+			return
+		}
+		fn(raw[i:end])
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+}
+
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++

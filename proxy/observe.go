@@ -148,23 +148,71 @@ func (c *Call) addAnthropicUsage(u *anthropicUsage) {
 	c.Input = c.anthropicUncached + c.CacheRead + c.CacheWrite
 }
 
-// openaiBody is a chat completion, a chat chunk, an embeddings list or a response object.
+// openaiBody is a chat completion, a chat chunk, an embeddings list or a response object: the
+// members the span needs (scanOpenAI reads them).
 type openaiBody struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Model   string `json:"model"`
-	Status  string `json:"status"`
-	Choices []struct {
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *openaiUsage `json:"usage"`
+	ID, Object, Model, Status string
+	FinishReasons             []string // of the choices, in order, where set
+	Usage                     *openaiUsage
 	// Responses API streaming events wrap the response object.
-	Type     string      `json:"type"`
-	Response *openaiBody `json:"response"`
+	Type     string
+	Response *openaiBody
 	// An error inside a stream that began with 200: a chat chunk {"error": {...}}, the error of a
 	// failed response (response.failed), or the code of a Responses API `error` event.
-	Error *openaiError `json:"error"`
-	Code  *string      `json:"code"`
+	Error *openaiError
+	Code  *string
+}
+
+// scanOpenAI reads an OpenAI body or event's data into b. Only the members above are decoded; the
+// rest (message content, embeddings, output items: most of the bytes) is skipped by a byte walk
+// rather than decoded by encoding/json, which the proxy did for every body and every event.
+func scanOpenAI(data []byte, b *openaiBody) bool {
+	return topLevel(data, func(key, v []byte) bool {
+		switch string(key) {
+		case "id":
+			b.ID = jsonString(v)
+		case "object":
+			b.Object = jsonString(v)
+		case "model":
+			b.Model = jsonString(v)
+		case "status":
+			b.Status = jsonString(v)
+		case "type":
+			b.Type = jsonString(v)
+		case "code":
+			if v[0] == '"' {
+				code := jsonString(v)
+				b.Code = &code
+			}
+		case "choices":
+			arrayItems(v, func(choice []byte) {
+				topLevel(choice, func(k, fr []byte) bool {
+					if string(k) == "finish_reason" && fr[0] == '"' {
+						if reason := jsonString(fr); reason != "" {
+							b.FinishReasons = append(b.FinishReasons, reason)
+						}
+					}
+					return true
+				})
+			})
+		case "usage":
+			if v[0] == '{' {
+				b.Usage = &openaiUsage{}
+				_ = json.Unmarshal(v, b.Usage) // small: counts only
+			}
+		case "response":
+			if v[0] == '{' {
+				b.Response = &openaiBody{}
+				scanOpenAI(v, b.Response)
+			}
+		case "error":
+			if v[0] == '{' {
+				b.Error = &openaiError{}
+				_ = json.Unmarshal(v, b.Error)
+			}
+		}
+		return true
+	})
 }
 
 type openaiError struct {
@@ -183,7 +231,7 @@ func (e *openaiError) raw() string {
 
 func (c *Call) readOpenAI(data []byte) {
 	var b openaiBody
-	if json.Unmarshal(data, &b) != nil {
+	if !scanOpenAI(data, &b) {
 		return
 	}
 	switch b.Type {
@@ -225,11 +273,7 @@ func (c *Call) readOpenAIObject(b *openaiBody) {
 	if b.ID != "" {
 		c.ResponseID = b.ID
 	}
-	for _, ch := range b.Choices {
-		if ch.FinishReason != nil && *ch.FinishReason != "" {
-			c.FinishReasons = append(c.FinishReasons, *ch.FinishReason)
-		}
-	}
+	c.FinishReasons = append(c.FinishReasons, b.FinishReasons...)
 	if b.Object == "response" && (b.Status == "completed" || b.Status == "incomplete") {
 		c.FinishReasons = []string{b.Status}
 	}

@@ -42,6 +42,15 @@ func TestUsageIsReadFromEachAPIsBodies(t *testing.T) {
 			want: usage{18, 12, 4, 0, 2}, model: "gpt-4o-2024", id: "chatcmpl-1", finish: []string{"stop"},
 		},
 		{
+			name:     "openai chat completion with two choices and lookalike content",
+			provider: "openai",
+			bodies: []string{`{"id":"chatcmpl-3","object":"chat.completion","model":"gpt-4o",
+				"choices":[{"index":0,"message":{"content":"{\"finish_reason\":\"fake\",\"model\":\"x\"}"},"finish_reason":"stop"},
+				           {"index":1,"message":{"content":"[]}"},"finish_reason":"length"}],
+				"usage":{"prompt_tokens":1,"completion_tokens":2}, "metadata": {"model": "inner"}}`},
+			want: usage{1, 2, 0, 0, 0}, model: "gpt-4o", id: "chatcmpl-3", finish: []string{"stop", "length"},
+		},
+		{
 			name:     "openai chat stream with its usage chunk",
 			provider: "openai",
 			bodies: []string{
