@@ -128,6 +128,21 @@ def one_span(capture: OtlpCapture, trace_id: str) -> tuple[dict[str, Any], dict[
     return found[0]
 
 
+def failed_span(capture: OtlpCapture, trace_id: str, error_type: str, raw: str) -> dict[str, Any]:
+    """The attributes of the trace's one span, which must be failed with this error type and raw type."""
+    _, attrs, span = one_span(capture, trace_id)
+    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == (error_type, raw)
+    assert span.status.code == span.status.STATUS_CODE_ERROR
+    return attrs
+
+
+def openai_client(base: str) -> Any:
+    """The real openai client against a base URL (the fake's, or the proxy's /openai prefix)."""
+    import openai
+
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+
+
 def expected_attributes(s: Scenario, fake_url: str) -> dict[str, Any]:
     port = int(fake_url.rsplit(":", 1)[1])
     want: dict[str, Any] = {
@@ -310,9 +325,7 @@ def test_a_provider_slower_than_the_proxys_timeout_is_a_504_and_a_timeout_span(
     )
     assert r.status_code == 504
     assert time.monotonic() - started < UPSTREAM_TIMEOUT_SECONDS + 0.5
-    _, attrs, span = one_span(capture, trace)
-    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("timeout", "upstream_timeout")
-    assert span.status.code == span.status.STATUS_CODE_ERROR
+    failed_span(capture, trace, "timeout", "upstream_timeout")
 
 
 def test_a_caller_that_gives_up_is_a_cancelled_span(
@@ -397,7 +410,6 @@ def test_a_dead_collector_changes_nothing_a_caller_sees_and_the_drops_are_counte
 def test_the_responses_api_passes_unchanged_and_becomes_a_chat_span(
     fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture, stream: bool
 ) -> None:
-    import openai
 
     state, fake_url = fake
     s = replace(scenario("openai", "chat"), name="responses", usage=Usage(input=30, output=12, reasoning=4))
@@ -405,7 +417,7 @@ def test_the_responses_api_passes_unchanged_and_becomes_a_chat_span(
     header, trace, parent = traceparent()
 
     def respond(base: str, headers: dict[str, str]) -> tuple[bytes, Any]:
-        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        client = openai_client(base)
         kw: dict[str, Any] = {"model": s.request_model, "input": s.prompt, "extra_headers": headers}
         if stream:
             with client.responses.with_streaming_response.create(stream=True, **kw) as r:
@@ -445,9 +457,7 @@ def test_an_error_event_inside_an_anthropic_stream_is_a_failed_span(
     )
     assert (proxied.status_code, proxied.content) == (direct.status_code, direct.content)
     assert b"overloaded_error" in proxied.content
-    _, attrs, span = one_span(capture, trace)
-    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("server_error", "overloaded_error")
-    assert span.status.code == span.status.STATUS_CODE_ERROR
+    failed_span(capture, trace, "server_error", "overloaded_error")
 
 
 def test_an_error_object_inside_an_openai_chat_stream_is_a_failed_span(
@@ -461,7 +471,7 @@ def test_an_error_object_inside_an_openai_chat_stream_is_a_failed_span(
     header, trace, _ = traceparent()
 
     def stream(base: str, headers: dict[str, str]) -> tuple[bytes, list[Any], Any]:
-        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        client = openai_client(base)
         kw: dict[str, Any] = {"model": s.request_model, "messages": [{"role": "user", "content": s.prompt}]}
         with client.chat.completions.with_streaming_response.create(
             stream=True, extra_headers=headers, **kw
@@ -476,16 +486,13 @@ def test_an_error_object_inside_an_openai_chat_stream_is_a_failed_span(
     direct = stream(fake_url, {})
     assert stream(f"{proxy.url}/openai", {"traceparent": header}) == direct
     assert len(direct[1]) == 2, "the client saw two chunks before the error"
-    _, attrs, span = one_span(capture, trace)
-    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("server_error", "server_error")
+    attrs = failed_span(capture, trace, "server_error", "server_error")
     assert attrs["http.response.status_code"] == 200
-    assert span.status.code == span.status.STATUS_CODE_ERROR
 
 
 def test_a_failed_responses_api_stream_is_a_failed_span(
     fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
 ) -> None:
-    import openai
 
     state, fake_url = fake
     s = replace(scenario("openai", "chat"), name="responses_failed", error="stream_error")
@@ -493,7 +500,7 @@ def test_a_failed_responses_api_stream_is_a_failed_span(
     header, trace, _ = traceparent()
 
     def stream(base: str, headers: dict[str, str]) -> tuple[bytes, list[Any]]:
-        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        client = openai_client(base)
         kw: dict[str, Any] = {"model": s.request_model, "input": s.prompt}
         with client.responses.with_streaming_response.create(stream=True, extra_headers=headers, **kw) as r:
             body = b"".join(r.iter_bytes())
@@ -502,9 +509,7 @@ def test_a_failed_responses_api_stream_is_a_failed_span(
     direct = stream(fake_url, {})
     assert stream(f"{proxy.url}/openai", {"traceparent": header}) == direct
     assert [e["type"] for e in direct[1]][-2:] == ["error", "response.failed"]
-    _, attrs, span = one_span(capture, trace)
-    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("rate_limit", "rate_limit_exceeded")
-    assert span.status.code == span.status.STATUS_CODE_ERROR
+    attrs = failed_span(capture, trace, "rate_limit", "rate_limit_exceeded")
     assert "gen_ai.response.finish_reasons" not in attrs
 
 
@@ -529,9 +534,7 @@ def test_a_stream_that_goes_quiet_is_cut_after_the_idle_timeout_and_is_a_timeout
     cut_after = time.monotonic() - started
     assert STREAM_IDLE_TIMEOUT_SECONDS <= cut_after < STREAM_IDLE_TIMEOUT_SECONDS + 0.8, cut_after
     assert received.count(b"data: ") == 2, received  # the two chunks before the pause, and no more
-    _, attrs, span = one_span(capture, trace)
-    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("timeout", "upstream_idle_timeout")
-    assert span.status.code == span.status.STATUS_CODE_ERROR
+    failed_span(capture, trace, "timeout", "upstream_idle_timeout")
 
 
 def test_a_caller_accepting_br_and_gzip_reads_the_body_and_the_span_keeps_its_tokens(

@@ -7,27 +7,15 @@ REQUIRE_TOOLS=1 a missing `go` fails instead of skipping.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
-from tests.conftest import REPO, missing_tool
-
-# Where the Go installer puts it when it is not on PATH (scripts/build-proxy.sh looks there too).
-GO_FALLBACK = Path("/usr/local/go/bin/go")
-
-
-def go() -> str:
-    found = shutil.which("go") or (str(GO_FALLBACK) if GO_FALLBACK.exists() else None)
-    if found is None:
-        missing_tool("go is not installed (https://go.dev/dl/); the proxy's unit tests need it")
-    return found
+from tests.conftest import REPO, go_command
 
 
 def test_the_proxys_go_unit_tests_pass() -> None:
     # Go's own build cache (the default) keeps a rerun to seconds; the standard library is all it uses.
     result = subprocess.run(
-        [go(), "test", "-count=1", "./..."],
+        [go_command(), "test", "-count=1", "./..."],
         cwd=REPO / "proxy",
         env={**os.environ, "CGO_ENABLED": "0"},
         capture_output=True,
