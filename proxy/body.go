@@ -29,20 +29,46 @@ type observedBody struct {
 	hideUsage bool
 	out       []byte // SSE with hideUsage: rewritten bytes not yet handed to the reverse proxy
 	buf       []byte // hideUsage: what upstream reads go into
-	readErr   error
-	sawEOF    bool
-	closed    bool
+	// idle bounds each wait for the provider's next bytes (nil: no bound). Only the time blocked in
+	// the provider's Read counts: a caller that reads slowly holds the proxy back, not the provider.
+	idle    *idleTimer
+	readErr error
+	sawEOF  bool
+	closed  bool
 }
 
 func (b *observedBody) Read(p []byte) (int, error) {
 	if b.hideUsage {
 		return b.readRewritten(p)
 	}
-	n, err := b.upstream.Read(p)
+	n, err := b.readUpstream(p)
 	if n > 0 {
 		b.observe(p[:n])
 	}
 	b.note(err)
+	return n, err
+}
+
+// idleTimer is a stopped timer that fires after d once started; started before each upstream read
+// and stopped after it.
+type idleTimer struct {
+	timer *time.Timer
+	d     time.Duration
+}
+
+func newIdleTimer(d time.Duration, fire func()) *idleTimer {
+	t := time.AfterFunc(d, fire)
+	t.Stop()
+	return &idleTimer{timer: t, d: d}
+}
+
+func (b *observedBody) readUpstream(p []byte) (int, error) {
+	if b.idle == nil {
+		return b.upstream.Read(p)
+	}
+	b.idle.timer.Reset(b.idle.d)
+	n, err := b.upstream.Read(p)
+	b.idle.timer.Stop()
 	return n, err
 }
 
@@ -71,7 +97,7 @@ func (b *observedBody) readRewritten(p []byte) (int, error) {
 		if b.buf == nil {
 			b.buf = make([]byte, copyBufferBytes)
 		}
-		n, err := b.upstream.Read(b.buf)
+		n, err := b.readUpstream(b.buf)
 		b.note(err)
 		if n > 0 {
 			b.out = append(b.out, b.events(b.buf[:n], true)...)
@@ -170,9 +196,29 @@ var usageNull = regexp.MustCompile(`,\s*"usage"\s*:\s*null(\s*[,}])`)
 // The final usage chunk: no choices, usage set.
 var usageChunk = regexp.MustCompile(`"choices"\s*:\s*\[\s*\]`)
 
+var (
+	usageKey         = []byte(`"usage"`)
+	compactUsageNull = []byte(`,"usage":null}`)
+)
+
+// hideUsage returns the event as the caller would have had it without the proxy's include_usage:
+// nil for the final usage chunk, else the event without its `"usage": null` members. It may
+// rewrite event in place.
 func hideUsage(event, data []byte) []byte {
 	if data == nil {
 		return event
+	}
+	// The fast path, with the regular expressions' result: OpenAI's compact chunks end in
+	// `,"usage":null}` and name usage nowhere else, so the one match is that member.
+	switch n := bytes.Count(event, usageKey); {
+	case n == 0:
+		return event
+	case n == 1 && bytes.HasSuffix(data, compactUsageNull):
+		if i := bytes.Index(event, compactUsageNull); i >= 0 {
+			cut := len(compactUsageNull) - 1 // the closing brace stays
+			copy(event[i:], event[i+cut:])
+			return event[:len(event)-cut]
+		}
 	}
 	if usageChunk.Match(data) && bytes.Contains(data, []byte(`"usage"`)) && !usageNull.Match(data) {
 		return nil
@@ -181,6 +227,9 @@ func hideUsage(event, data []byte) []byte {
 }
 
 func (b *observedBody) Close() error {
+	if b.idle != nil {
+		b.idle.timer.Stop()
+	}
 	err := b.upstream.Close()
 	if !b.closed {
 		b.closed = true

@@ -6,11 +6,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -40,9 +40,12 @@ type Attr struct {
 	Strings []string
 }
 
+// newIDs draws trace and span ids from the runtime's per-thread generator (math/rand/v2): ids need
+// to be unique, not secret, and crypto/rand costs a system call per call on most kernels.
 func newIDs() (trace [16]byte, span [8]byte) {
-	_, _ = rand.Read(trace[:])
-	_, _ = rand.Read(span[:])
+	binary.LittleEndian.PutUint64(trace[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(trace[8:], rand.Uint64()|1) // never all zero (invalid)
+	binary.LittleEndian.PutUint64(span[:], rand.Uint64()|1)
 	return
 }
 
@@ -117,7 +120,7 @@ func (e *Exporter) send(spans []*Span) {
 		e.metrics.spansDropped.Add(uint64(len(spans)))
 		return
 	}
-	body, _ := json.Marshal(encode(spans))
+	body := encodeSpans(spans)
 	resp, err := e.client.Post(e.endpoint, "application/json", bytes.NewReader(body))
 	if err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -139,79 +142,120 @@ type statusError struct{ code int }
 
 func (s *statusError) Error() string { return "collector answered HTTP " + strconv.Itoa(s.code) }
 
-// --- OTLP/HTTP JSON (opentelemetry-proto's JSON mapping: ids in hex, 64-bit integers as strings).
-
-type jsonValue map[string]any
-
-func value(a Attr) jsonValue {
-	switch a.Kind {
-	case 'i':
-		return jsonValue{"intValue": strconv.FormatInt(a.Int, 10)}
-	case 'd':
-		return jsonValue{"doubleValue": a.Double}
-	case 'b':
-		return jsonValue{"boolValue": a.Bool}
-	case 'a':
-		values := make([]jsonValue, len(a.Strings))
-		for i, s := range a.Strings {
-			values[i] = jsonValue{"stringValue": s}
-		}
-		return jsonValue{"arrayValue": map[string]any{"values": values}}
-	}
-	return jsonValue{"stringValue": a.Str}
-}
-
-func attrs(list []Attr) []map[string]any {
-	out := make([]map[string]any, len(list))
-	for i, a := range list {
-		out[i] = map[string]any{"key": a.Key, "value": value(a)}
-	}
-	return out
-}
+// --- OTLP/HTTP JSON (opentelemetry-proto's JSON mapping: ids in hex, 64-bit integers as strings),
+// appended to one buffer: a batch is encoded without a map or interface value per field.
 
 const spanKindClient = 3
-const statusError2 = 2
+const statusCodeError = 2
 
-// encode groups spans by (application, team): those are resource attributes.
-func encode(spans []*Span) map[string]any {
+// encodeSpans is the body of one export request; spans are grouped by (application, team), which
+// are resource attributes, in the order each group first appears.
+func encodeSpans(spans []*Span) []byte {
 	type key struct{ app, team string }
 	order := []key{}
-	groups := map[key][]map[string]any{}
+	groups := map[key][]*Span{}
 	for _, s := range spans {
 		k := key{s.Application, s.Team}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
-		js := map[string]any{
-			"traceId":           hex.EncodeToString(s.TraceID[:]),
-			"spanId":            hex.EncodeToString(s.SpanID[:]),
-			"name":              s.Name,
-			"kind":              spanKindClient,
-			"startTimeUnixNano": strconv.FormatInt(s.Start.UnixNano(), 10),
-			"endTimeUnixNano":   strconv.FormatInt(s.End.UnixNano(), 10),
-			"attributes":        attrs(s.Attrs),
-		}
-		if s.ParentSpanID != ([8]byte{}) {
-			js["parentSpanId"] = hex.EncodeToString(s.ParentSpanID[:])
-		}
-		if s.Failed {
-			js["status"] = map[string]any{"code": statusError2}
-		}
-		groups[k] = append(groups[k], js)
+		groups[k] = append(groups[k], s)
 	}
-	resourceSpans := make([]map[string]any, 0, len(order))
-	for _, k := range order {
+	b := make([]byte, 0, 256+1024*len(spans))
+	b = append(b, `{"resourceSpans":[`...)
+	for i, k := range order {
+		if i > 0 {
+			b = append(b, ',')
+		}
 		res := []Attr{{Key: "service.name", Kind: 's', Str: k.app}}
 		if k.team != "" {
 			res = append(res, Attr{Key: "team", Kind: 's', Str: k.team})
 		}
-		resourceSpans = append(resourceSpans, map[string]any{
-			"resource": map[string]any{"attributes": attrs(res)},
-			"scopeSpans": []map[string]any{{
-				"scope": map[string]any{"name": "observatory-proxy", "version": version},
-				"spans": groups[k],
-			}},
-		})
+		b = append(b, `{"resource":{"attributes":`...)
+		b = appendAttrs(b, res)
+		b = append(b, `},"scopeSpans":[{"scope":{"name":"observatory-proxy","version":`...)
+		b = appendString(b, version)
+		b = append(b, `},"spans":[`...)
+		for j, s := range groups[k] {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendSpan(b, s)
+		}
+		b = append(b, `]}]}`...)
 	}
-	return map[string]any{"resourceSpans": resourceSpans}
+	return append(b, `]}`...)
+}
+
+func appendSpan(b []byte, s *Span) []byte {
+	b = append(b, `{"traceId":"`...)
+	b = hex.AppendEncode(b, s.TraceID[:])
+	b = append(b, `","spanId":"`...)
+	b = hex.AppendEncode(b, s.SpanID[:])
+	b = append(b, '"')
+	if s.ParentSpanID != ([8]byte{}) {
+		b = append(b, `,"parentSpanId":"`...)
+		b = hex.AppendEncode(b, s.ParentSpanID[:])
+		b = append(b, '"')
+	}
+	b = append(b, `,"name":`...)
+	b = appendString(b, s.Name)
+	b = append(b, `,"kind":`...)
+	b = strconv.AppendInt(b, spanKindClient, 10)
+	b = append(b, `,"startTimeUnixNano":`...)
+	b = appendQuotedInt(b, s.Start.UnixNano())
+	b = append(b, `,"endTimeUnixNano":`...)
+	b = appendQuotedInt(b, s.End.UnixNano())
+	if s.Failed {
+		b = append(b, `,"status":{"code":`...)
+		b = strconv.AppendInt(b, statusCodeError, 10)
+		b = append(b, '}')
+	}
+	b = append(b, `,"attributes":`...)
+	b = appendAttrs(b, s.Attrs)
+	return append(b, '}')
+}
+
+func appendAttrs(b []byte, list []Attr) []byte {
+	b = append(b, '[')
+	for i, a := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = appendString(b, a.Key)
+		b = append(b, `,"value":`...)
+		b = appendValue(b, a)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendValue(b []byte, a Attr) []byte {
+	switch a.Kind {
+	case 'i':
+		b = append(b, `{"intValue":`...)
+		b = appendQuotedInt(b, a.Int)
+	case 'd':
+		b = append(b, `{"doubleValue":`...)
+		b = strconv.AppendFloat(b, a.Double, 'g', -1, 64)
+	case 'b':
+		b = append(b, `{"boolValue":`...)
+		b = strconv.AppendBool(b, a.Bool)
+	case 'a':
+		b = append(b, `{"arrayValue":{"values":[`...)
+		for i, s := range a.Strings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"stringValue":`...)
+			b = appendString(b, s)
+			b = append(b, '}')
+		}
+		b = append(b, `]}`...)
+	default:
+		b = append(b, `{"stringValue":`...)
+		b = appendString(b, a.Str)
+	}
+	return append(b, '}')
 }

@@ -28,6 +28,7 @@ type Config struct {
 	OTLPEndpoint         string // the collector's OTLP/HTTP base URL; "" exports nothing
 	Application          string // service.name when the caller sends no application header
 	HeaderTimeout        time.Duration
+	StreamIdleTimeout    time.Duration // longest wait for the next bytes of a response body; 0: none
 	MaxRequestBytes      int64
 	MaxConcurrent        int
 	QueueSpans           int
@@ -47,6 +48,7 @@ func parseFlags(args []string) Config {
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "http://127.0.0.1:4318", "collector OTLP/HTTP base URL (spans go to /v1/traces); empty: none")
 	fs.StringVar(&c.Application, "default-application", "llm-proxy", "service.name of calls that send no X-Observatory-Application")
 	fs.DurationVar(&c.HeaderTimeout, "upstream-timeout", 600*time.Second, "longest wait for a provider's response headers")
+	fs.DurationVar(&c.StreamIdleTimeout, "stream-idle-timeout", 300*time.Second, "longest wait for the next bytes of a response body (stream events); 0: no limit")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 32<<20, "largest request body accepted")
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 4096, "calls proxied at once; more get 503 (0: no limit)")
 	fs.IntVar(&c.QueueSpans, "queue-spans", 8192, "spans waiting for export at most; more are dropped and counted")

@@ -47,15 +47,26 @@ func operation(provider, path string) string {
 }
 
 type requestFields struct {
-	Model         string          `json:"model"`
-	Stream        bool            `json:"stream"`
-	StreamOptions json.RawMessage `json:"stream_options"`
+	Model         string
+	Stream        bool
+	StreamOptions json.RawMessage // nil when the request has none
 }
 
-// readRequest takes the model and stream flag from a request body (which is not changed here).
+// readRequest takes the model and stream flag from a request body (which is not changed here). Only
+// the top-level members are walked: the messages, often most of the body, are skipped unread.
 func (c *Call) readRequest(body []byte) requestFields {
 	var f requestFields
-	_ = json.Unmarshal(body, &f)
+	topLevel(body, func(key, value []byte) bool {
+		switch string(key) {
+		case "model":
+			f.Model = jsonString(value)
+		case "stream":
+			f.Stream = string(value) == "true"
+		case "stream_options":
+			f.StreamOptions = value
+		}
+		return true
+	})
 	c.RequestModel, c.Stream = f.Model, f.Stream
 	return f
 }
@@ -137,35 +148,122 @@ func (c *Call) addAnthropicUsage(u *anthropicUsage) {
 	c.Input = c.anthropicUncached + c.CacheRead + c.CacheWrite
 }
 
-// openaiBody is a chat completion, a chat chunk, an embeddings list or a response object.
+// openaiBody is a chat completion, a chat chunk, an embeddings list or a response object: the
+// members the span needs (scanOpenAI reads them).
 type openaiBody struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Model   string `json:"model"`
-	Status  string `json:"status"`
-	Choices []struct {
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *openaiUsage `json:"usage"`
+	ID, Object, Model, Status string
+	FinishReasons             []string // of the choices, in order, where set
+	Usage                     *openaiUsage
 	// Responses API streaming events wrap the response object.
-	Type     string      `json:"type"`
-	Response *openaiBody `json:"response"`
+	Type     string
+	Response *openaiBody
+	// An error inside a stream that began with 200: a chat chunk {"error": {...}}, the error of a
+	// failed response (response.failed), or the code of a Responses API `error` event.
+	Error *openaiError
+	Code  *string
+}
+
+// scanOpenAI reads an OpenAI body or event's data into b. Only the members above are decoded; the
+// rest (message content, embeddings, output items: most of the bytes) is skipped by a byte walk
+// rather than decoded by encoding/json, which the proxy did for every body and every event.
+func scanOpenAI(data []byte, b *openaiBody) bool {
+	return topLevel(data, func(key, v []byte) bool {
+		switch string(key) {
+		case "id":
+			b.ID = jsonString(v)
+		case "object":
+			b.Object = jsonString(v)
+		case "model":
+			b.Model = jsonString(v)
+		case "status":
+			b.Status = jsonString(v)
+		case "type":
+			b.Type = jsonString(v)
+		case "code":
+			if v[0] == '"' {
+				code := jsonString(v)
+				b.Code = &code
+			}
+		case "choices":
+			arrayItems(v, func(choice []byte) {
+				topLevel(choice, func(k, fr []byte) bool {
+					if string(k) == "finish_reason" && fr[0] == '"' {
+						if reason := jsonString(fr); reason != "" {
+							b.FinishReasons = append(b.FinishReasons, reason)
+						}
+					}
+					return true
+				})
+			})
+		case "usage":
+			if v[0] == '{' {
+				b.Usage = &openaiUsage{}
+				_ = json.Unmarshal(v, b.Usage) // small: counts only
+			}
+		case "response":
+			if v[0] == '{' {
+				b.Response = &openaiBody{}
+				scanOpenAI(v, b.Response)
+			}
+		case "error":
+			if v[0] == '{' {
+				b.Error = &openaiError{}
+				_ = json.Unmarshal(v, b.Error)
+			}
+		}
+		return true
+	})
+}
+
+type openaiError struct {
+	Type string          `json:"type"`
+	Code json.RawMessage `json:"code"` // a string, or null
+}
+
+// raw is the provider's code, else its type: what llm.error.raw_type keeps.
+func (e *openaiError) raw() string {
+	var code string
+	if json.Unmarshal(e.Code, &code) == nil && code != "" {
+		return code
+	}
+	return e.Type
 }
 
 func (c *Call) readOpenAI(data []byte) {
 	var b openaiBody
-	if json.Unmarshal(data, &b) != nil {
+	if !scanOpenAI(data, &b) {
 		return
 	}
 	switch b.Type {
 	case "response.completed", "response.incomplete", "response.failed":
 		c.StreamDone = true
 	}
+	switch {
+	case b.Type == "error": // Responses API: {"type": "error", "code": ..., "message": ...}
+		raw := "error"
+		if b.Code != nil && *b.Code != "" {
+			raw = *b.Code
+		}
+		c.streamError(raw)
+	case b.Error != nil && b.Type == "": // a chat completions chunk that is an error object
+		c.streamError(b.Error.raw())
+		c.StreamDone = true // the provider ends the stream after it: the caller has all there is
+	case b.Type == "response.failed" && b.Response != nil && b.Response.Error != nil:
+		c.streamError(b.Response.Error.raw())
+	}
 	if b.Response != nil { // response.created / response.completed / response.incomplete events
 		c.readOpenAIObject(b.Response)
 		return
 	}
 	c.readOpenAIObject(&b)
+}
+
+// streamError records an error event inside a stream that began with 200; the first one stands
+// (a Responses stream sends `error` and then `response.failed` for the same failure).
+func (c *Call) streamError(raw string) {
+	if c.ErrorType == "" {
+		c.ErrorRaw, c.ErrorType = raw, classifyCode(raw)
+	}
 }
 
 func (c *Call) readOpenAIObject(b *openaiBody) {
@@ -175,11 +273,7 @@ func (c *Call) readOpenAIObject(b *openaiBody) {
 	if b.ID != "" {
 		c.ResponseID = b.ID
 	}
-	for _, ch := range b.Choices {
-		if ch.FinishReason != nil && *ch.FinishReason != "" {
-			c.FinishReasons = append(c.FinishReasons, *ch.FinishReason)
-		}
-	}
+	c.FinishReasons = append(c.FinishReasons, b.FinishReasons...)
 	if b.Object == "response" && (b.Status == "completed" || b.Status == "incomplete") {
 		c.FinishReasons = []string{b.Status}
 	}
@@ -210,7 +304,7 @@ func (c *Call) readAnthropic(data []byte) {
 		c.StreamDone = true
 	}
 	if b.Type == "error" && b.Error != nil {
-		c.ErrorRaw, c.ErrorType = b.Error.Type, classifyCode(b.Error.Type)
+		c.streamError(b.Error.Type)
 		c.StreamDone = true // the provider ended the stream: the caller has all there is
 		return
 	}
@@ -243,10 +337,7 @@ func (c *Call) readBody(data []byte) {
 
 // providerError is the error object both providers put in a failed response's body.
 type providerError struct {
-	Error *struct {
-		Type string          `json:"type"`
-		Code json.RawMessage `json:"code"`
-	} `json:"error"`
+	Error *openaiError `json:"error"`
 }
 
 // readError classifies a failed response by its status and body: the raw value is the provider's
@@ -254,13 +345,8 @@ type providerError struct {
 func (c *Call) readError(status int, body []byte) {
 	raw := strconv.Itoa(status)
 	var e providerError
-	if json.Unmarshal(body, &e) == nil && e.Error != nil {
-		var code string
-		if json.Unmarshal(e.Error.Code, &code) == nil && code != "" {
-			raw = code
-		} else if e.Error.Type != "" {
-			raw = e.Error.Type
-		}
+	if json.Unmarshal(body, &e) == nil && e.Error != nil && e.Error.raw() != "" {
+		raw = e.Error.raw()
 	}
 	c.ErrorRaw, c.ErrorType = raw, classify(status, raw)
 }
@@ -296,7 +382,11 @@ func classify(status int, raw string) string {
 func classifyCode(raw string) string {
 	r := strings.ToLower(raw)
 	for _, m := range []struct{ part, kind string }{
+		{"context_length", "context_length"},
+		{"content_filter", "content_filter"},
+		{"content_policy", "content_filter"},
 		{"rate_limit", "rate_limit"},
+		{"quota", "rate_limit"},
 		{"overloaded", "server_error"},
 		{"api_error", "server_error"},
 		{"server_error", "server_error"},
@@ -315,13 +405,14 @@ func classifyCode(raw string) string {
 
 // attributes are the span's GenAI attributes; server is upstream host and port.
 func (c *Call) attributes(host string, port int64, user string) []Attr {
-	a := []Attr{
+	a := make([]Attr, 0, 20) // every attribute below fits: one allocation per span
+	a = append(a, []Attr{
 		{Key: "gen_ai.provider.name", Kind: 's', Str: c.Provider},
 		{Key: "gen_ai.operation.name", Kind: 's', Str: c.Operation},
 		{Key: "gen_ai.request.stream", Kind: 'b', Bool: c.Stream},
 		{Key: "server.address", Kind: 's', Str: host},
 		{Key: "server.port", Kind: 'i', Int: port},
-	}
+	}...)
 	str := func(k, v string) {
 		if v != "" {
 			a = append(a, Attr{Key: k, Kind: 's', Str: v})

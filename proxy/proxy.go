@@ -64,6 +64,8 @@ type callState struct {
 	user      string
 	hideUsage bool
 	inbound   context.Context
+	outbound  context.Context         // the call to the provider's: inbound, plus cancel
+	cancel    context.CancelCauseFunc // ends the call to the provider (the stream idle timeout)
 	once      sync.Once
 	p         *Proxy
 	host      string
@@ -107,12 +109,20 @@ func NewProxy(cfg Config, exporter *Exporter, metrics *Metrics) (*Proxy, error) 
 				if s, ok := r.In.Context().Value(callKey{}).(*callState); ok && s.span != nil {
 					r.Out.Header.Set("Traceparent", "00-"+hex.EncodeToString(s.span.TraceID[:])+"-"+
 						hex.EncodeToString(s.span.SpanID[:])+"-01")
-					if s.call.Stream {
-						r.Out.Header.Del("Accept-Encoding") // events are read one by one
+					if s.call.Stream || !acceptsGzip(r.In.Header.Values("Accept-Encoding")) {
+						r.Out.Header.Del("Accept-Encoding") // events are read one by one; identity
+					} else {
+						// Only what the proxy decodes (Go's standard library: gzip), so the body's
+						// tokens are never lost to br or zstd; the caller listed gzip, so it reads it.
+						r.Out.Header.Set("Accept-Encoding", "gzip")
 					}
 				}
 			},
-			FlushInterval:  -1, // flush every write: server-sent events are never held back
+			// 0: a body of known length is written through the server's buffer and flushed at its end;
+			// the reverse proxy still flushes every write of an event stream (by its content type)
+			// and of a body of unknown length, so streams are never held back. (-1 here cost a
+			// goroutine and a flush per call for every non-streamed body.)
+			FlushInterval:  0,
 			BufferPool:     copyBuffers,
 			Transport:      transport,
 			ModifyResponse: p.modifyResponse,
@@ -143,23 +153,43 @@ func (p *Proxy) handler(provider string) http.Handler {
 			p.reverse[provider].ServeHTTP(w, r) // models lists, files, ...: forwarded, not observed
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxRequestBytes))
+		body, err := readRequestBody(w, r, p.cfg.MaxRequestBytes)
 		if err != nil {
 			proxyError(w, http.StatusRequestEntityTooLarge, "request body larger than the proxy accepts or unreadable")
 			return
 		}
-		s := p.begin(provider, op, r, body)
+		s, fields := p.begin(provider, op, r, body)
 		if s.hideUsage {
-			body = withStreamUsage(body)
+			body = withStreamUsage(body, fields)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-		p.reverse[provider].ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, s)))
+		ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, s))
+		defer cancel(nil)
+		s.outbound, s.cancel = ctx, cancel
+		p.reverse[provider].ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-func (p *Proxy) begin(provider, op string, r *http.Request, body []byte) *callState {
+// readRequestBody reads the whole request body, into one buffer of its declared size when it has one.
+func readRequestBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength <= 0 || r.ContentLength > limit {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength+1) // one byte more: a body longer than declared is an error
+	n, err := io.ReadFull(body, buf)
+	if err == io.ErrUnexpectedEOF && int64(n) == r.ContentLength {
+		return buf[:n], nil
+	}
+	if err == nil {
+		return nil, errors.New("request body longer than its Content-Length")
+	}
+	return nil, err
+}
+
+func (p *Proxy) begin(provider, op string, r *http.Request, body []byte) (*callState, requestFields) {
 	call := &Call{Provider: provider, Operation: op}
 	fields := call.readRequest(body)
 	span := &Span{Start: time.Now(), Application: r.Header.Get(headerApplication), Team: r.Header.Get(headerTeam)}
@@ -180,18 +210,54 @@ func (p *Proxy) begin(provider, op string, r *http.Request, body []byte) *callSt
 	// OpenAI chat streams carry usage only when asked; the proxy asks, and hides the answer.
 	s.hideUsage = provider == "openai" && op == "chat" && strings.HasSuffix(r.URL.Path, "/chat/completions") &&
 		fields.Stream && !includesUsage(fields.StreamOptions)
-	return s
+	return s, fields
+}
+
+// acceptsGzip: an Accept-Encoding lists gzip (or *) without q=0. Values are comma-separated
+// codings, each with optional ;q= parameters (RFC 9110 12.5.3).
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "*" {
+				continue
+			}
+			q := strings.ReplaceAll(strings.ToLower(params), " ", "")
+			if q == "q=0" || strings.HasPrefix(q, "q=0.") && strings.Trim(q[4:], "0") == "" {
+				continue // q=0, q=0.0, q=0.000: not acceptable
+			}
+			return true
+		}
+	}
+	return false
 }
 
 func includesUsage(raw json.RawMessage) bool {
+	if raw == nil {
+		return false
+	}
 	var o struct {
 		IncludeUsage bool `json:"include_usage"`
 	}
 	return json.Unmarshal(raw, &o) == nil && o.IncludeUsage
 }
 
-// withStreamUsage sets stream_options.include_usage, keeping every other member as sent.
-func withStreamUsage(body []byte) []byte {
+// withStreamUsage sets stream_options.include_usage, keeping every other member as sent. A request
+// without stream_options (the usual case) gets the member inserted first, its own bytes unchanged;
+// one with stream_options is decoded and encoded again.
+func withStreamUsage(body []byte, f requestFields) []byte {
+	if f.StreamOptions == nil {
+		i := skipSpace(body, 0) // readRequest found an object: body[i] is its '{'
+		member := `"stream_options":{"include_usage":true}`
+		if j := skipSpace(body, i+1); j < len(body) && body[j] != '}' {
+			member += ","
+		}
+		out := make([]byte, 0, len(body)+len(member))
+		out = append(out, body[:i+1]...)
+		out = append(out, member...)
+		return append(out, body[i+1:]...)
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
 		return body
@@ -199,6 +265,9 @@ func withStreamUsage(body []byte) []byte {
 	opts := map[string]json.RawMessage{}
 	if raw, ok := m["stream_options"]; ok {
 		_ = json.Unmarshal(raw, &opts)
+	}
+	if opts == nil { // "stream_options": null decodes to a nil map
+		opts = map[string]json.RawMessage{}
 	}
 	opts["include_usage"] = json.RawMessage("true")
 	m["stream_options"], _ = json.Marshal(opts)
@@ -246,6 +315,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		start:     s.span.Start,
 		hideUsage: sse && s.hideUsage,
 	}
+	if b.keep && resp.ContentLength > 0 && resp.ContentLength <= int64(limit) {
+		b.kept.Grow(int(resp.ContentLength)) // one allocation for the copy read at the end
+	}
+	if p.cfg.StreamIdleTimeout > 0 {
+		b.idle = newIdleTimer(p.cfg.StreamIdleTimeout, func() { s.cancel(errStreamIdle) })
+	}
 	b.finish = func(readErr error, sawEOF bool) {
 		if failed {
 			s.call.readError(resp.StatusCode, b.kept.Bytes())
@@ -279,11 +354,16 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	proxyError(w, status, msg)
 }
 
-// transportError classifies a call that broke off: the caller left (cancelled), the provider was
-// too slow (timeout), or the connection failed.
+// errStreamIdle ends a call whose provider sent nothing for longer than the stream idle timeout.
+var errStreamIdle = errors.New("no bytes from the provider within the stream idle timeout")
+
+// transportError classifies a call that broke off: the provider went quiet mid-body (timeout), the
+// caller left (cancelled), the provider was too slow (timeout), or the connection failed.
 func (s *callState) transportError(err error) {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errStreamIdle) || s.idleFired():
+		s.call.ErrorType, s.call.ErrorRaw = "timeout", "upstream_idle_timeout"
 	case s.inbound.Err() != nil:
 		s.call.ErrorType, s.call.ErrorRaw = "cancelled", "client_disconnected"
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
@@ -291,6 +371,10 @@ func (s *callState) transportError(err error) {
 	default:
 		s.call.ErrorType, s.call.ErrorRaw = "connection", "upstream_connection_error"
 	}
+}
+
+func (s *callState) idleFired() bool {
+	return s.cancel != nil && errors.Is(context.Cause(s.outbound), errStreamIdle)
 }
 
 func (s *callState) end() {

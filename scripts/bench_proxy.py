@@ -11,6 +11,9 @@ through the proxy, so both see the same machine at the same moment:
 Added latency is the proxied percentile minus the direct one. Goal: p99 added under 2 ms at 500/s.
 
 Usage: .venv/bin/python scripts/bench_proxy.py [--seconds 15] [--rate 500] [--workers 32] [--streams 1000]
+    [--proxy-binary PATH]
+`--proxy-binary` measures another build (an older commit's, say) with the same load generator, so a
+before/after pair can be run back to back on the same machine.
 """
 
 from __future__ import annotations
@@ -77,9 +80,14 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second to each target")
     parser.add_argument("--workers", type=int, default=32, help="closed loops at saturation")
     parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument(
+        "--proxy-binary", type=Path, default=PROXY, help="the proxy to measure (default: make proxy's build)"
+    )
     args = parser.parse_args()
     build()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    if args.proxy_binary != PROXY:
+        commit = f"proxy binary {args.proxy_binary}, load generator at {commit.strip()}"
     started = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     up_port, proxy_port = free_port(), free_port()
@@ -87,7 +95,12 @@ def main() -> int:
     upstream = ManagedProcess([str(BENCH), "upstream", f"-listen=127.0.0.1:{up_port}"], tmp / "upstream.log")
     upstream.wait_ready(lambda: requests.get(f"{fake}/v1/traces", timeout=1).ok, "the fake upstream")
     proxy = ManagedProcess(
-        [str(PROXY), f"-listen=127.0.0.1:{proxy_port}", f"-openai-upstream={fake}", f"-otlp-endpoint={fake}"],
+        [
+            str(args.proxy_binary),
+            f"-listen=127.0.0.1:{proxy_port}",
+            f"-openai-upstream={fake}",
+            f"-otlp-endpoint={fake}",
+        ],
         tmp / "proxy.log",
     )
     base = f"http://127.0.0.1:{proxy_port}"

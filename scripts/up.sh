@@ -12,6 +12,8 @@ if ! why=$(scripts/compose.sh version 2>&1 >/dev/null); then
   printf '%s\n' "$why" | head -n 1 >&2
   echo "Starting the local stack instead (PostgreSQL, Prometheus, Alertmanager, ingester, collector)." >&2
   scripts/build-collector.sh >/dev/null
+  # The local stack starts the proxy when the spec enables it; building it is cheap when current.
+  if grep -q '^COMPOSE_PROFILES=.*proxy' stack/settings.env; then scripts/build-proxy.sh >/dev/null; fi
   exec .venv/bin/observatory local up "${fresh[@]}"
 fi
 if [ ${#fresh[@]} -gt 0 ]; then
@@ -38,5 +40,10 @@ The stack is up:
   Tempo         http://${BIND_ADDRESS}:${TEMPO_PORT}
   Loki          http://${BIND_ADDRESS}:${LOKI_PORT}
   TimescaleDB   ${BIND_ADDRESS}:${TIMESCALEDB_PORT}
-Stop it with 'make down'; follow the logs with 'make logs'.
 MSG
+# The proxy runs only when the spec enables it (observatory render puts it in COMPOSE_PROFILES).
+if [[ ",${COMPOSE_PROFILES:-}," == *,proxy,* ]]; then
+  proxy="http://${BIND_ADDRESS}:${PROXY_PORT}"
+  echo "  LLM proxy     ${proxy}/openai/v1 and ${proxy}/anthropic   (base URLs: docs/proxy.md)"
+fi
+echo "Stop it with 'make down'; follow the logs with 'make logs'."

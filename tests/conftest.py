@@ -68,6 +68,15 @@ def require_tool(name: str) -> str:
     return path
 
 
+def go_command() -> str:
+    """The go command, for a PATH without it where Go's installer puts it (the build scripts look
+    there too); skip without it, or fail under REQUIRE_TOOLS=1 (CI)."""
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+    if go is None:
+        missing_tool("Go is not installed (https://go.dev/dl/; the collector and proxy builds need it too)")
+    return go
+
+
 def go_tool(name: str) -> str:
     """A tool scripts/ensure-tools.sh builds with Go into .cache/tools (or one on PATH)."""
     built = REPO / ".cache/tools" / name

@@ -4,7 +4,9 @@ Chat completions (plain and streamed as server-sent events, with the final usage
 stream_options.include_usage is set), responses (plain and streamed; the proxy tests use them),
 embeddings (float or base64), Anthropic messages (plain and streamed as message_start /
 content_block_* / message_delta / message_stop), and each provider's
-429 (with Retry-After), 500 and a reply slower than the client's timeout. The runner sets
+429 (with Retry-After), 500, a reply slower than the client's timeout, an error inside a stream that
+began with 200 (chat chunk error object, Responses `error` + `response.failed`, Anthropic `error`)
+and a stream that stalls after its first events. The runner sets
 `FakeState.scenario` before every call; the server answers from it and records what it was asked.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import json
 import struct
 import time
@@ -39,6 +42,8 @@ class FakeState:
     scenario: Scenario | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)  # each request's, for the proxy tests
+    # gzip JSON answers when the request's Accept-Encoding lists gzip (the proxy's compression test)
+    gzip: bool = False
 
 
 def openai_usage(u: Usage) -> dict[str, Any]:
@@ -230,6 +235,36 @@ def anthropic_stream_error(s: Scenario) -> Iterator[dict[str, Any]]:
     yield {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
 
 
+def openai_stream_error(s: Scenario) -> Iterator[dict[str, Any]]:
+    """A chat completions stream that starts, then carries an error object (status 200 already sent);
+    OpenAI ends such a stream without [DONE]."""
+    chunks = openai_stream(s, include_usage=False)
+    yield next(chunks)  # the role chunk
+    yield next(chunks)  # the first word
+    message = "The server had an error while processing your request. Sorry about that!"
+    yield {"error": {"message": message, "type": "server_error", "param": None, "code": "server_error"}}
+
+
+def openai_response_stream_failed(s: Scenario) -> Iterator[dict[str, Any]]:
+    """A Responses API stream that starts, then fails: an `error` event, then `response.failed`."""
+    events = openai_response_stream(s)
+    yield next(events)  # response.created
+    yield next(events)  # the first text delta
+    message = "Rate limit reached for requests. Try again in 20s."
+    yield {"type": "error", "sequence_number": 2, "code": "rate_limit_exceeded", "message": message}
+    error = {"code": "rate_limit_exceeded", "message": message}
+    failed = openai_response(s, status="failed") | {"error": error, "usage": None}
+    yield {"type": "response.failed", "sequence_number": 3, "response": failed}
+
+
+def stalled(events: Iterator[dict[str, Any]], after: int) -> Iterator[dict[str, Any]]:
+    """The events, with a pause longer than the client's timeout after the first `after` of them."""
+    for i, event in enumerate(events):
+        if i == after:
+            time.sleep(TIMEOUT_SERVER_SLEEP_SECONDS)
+        yield event
+
+
 def error_body(s: Scenario) -> tuple[int, dict[str, str], dict[str, Any]]:
     """Status, headers and body of a failed call, shaped like each provider's."""
     rate = s.error == "rate_limit"
@@ -264,7 +299,13 @@ def make_provider(state: FakeState) -> ThreadingHTTPServer:
         def _answer(self, s: Scenario, body: dict[str, Any]) -> None:
             if s.error == "timeout":
                 time.sleep(TIMEOUT_SERVER_SLEEP_SECONDS)
-            if s.error == "stream_error":  # Anthropic: overloaded after the stream began with 200
+            if s.error == "stream_error" and self.path.endswith("/chat/completions"):
+                self._sse((("", e) for e in openai_stream_error(s)), done=False)
+            elif s.error == "stream_error" and self.path.endswith("/responses"):
+                self._sse(((e["type"], e) for e in openai_response_stream_failed(s)), done=False)
+            elif s.error == "stall":  # a chat stream that goes quiet after two chunks
+                self._sse((("", c) for c in stalled(openai_stream(s, False), 2)), done=True)
+            elif s.error == "stream_error":  # Anthropic: overloaded after the stream began with 200
                 self._sse(((e["type"], e) for e in anthropic_stream_error(s)), done=False)
             elif s.error != "none":
                 status, headers, payload = error_body(s)
@@ -297,7 +338,10 @@ def make_provider(state: FakeState) -> ThreadingHTTPServer:
 
         def _json(self, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()
-            self._head(status, "application/json", headers or {})
+            headers = dict(headers or {})
+            if state.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                data, headers["Content-Encoding"] = gzip.compress(data), "gzip"
+            self._head(status, "application/json", headers)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

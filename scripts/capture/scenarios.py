@@ -66,7 +66,7 @@ class Scenario:
     finish_reason: str | None = "stop"  # as the provider spells it
     stream: bool = False
     tools: bool = False
-    error: str = "none"  # none | rate_limit | server_error | timeout | stream_error (proxy tests)
+    error: str = "none"  # none | rate_limit | server_error | timeout | stream_error | stall (proxy tests)
     http_status: int | None = 200
     user_ids: bool = False  # set the request's user id and the library's context user id
     pii: bool = False

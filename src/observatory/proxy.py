@@ -47,6 +47,7 @@ def flags(spec: Spec, listen: str, otlp_endpoint: str) -> list[str]:
         f"-anthropic-upstream={p.anthropic_base_url}",
         f"-otlp-endpoint={otlp_endpoint}",
         f"-upstream-timeout={p.upstream_timeout_seconds:g}s",
+        f"-stream-idle-timeout={p.stream_idle_timeout_seconds:g}s",
         f"-max-request-bytes={p.max_request_bytes}",
         f"-max-concurrent={p.max_concurrent_calls}",
         f"-queue-spans={p.queue_spans}",

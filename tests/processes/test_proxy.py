@@ -27,6 +27,7 @@ from tests.otlp_capture import OtlpCapture
 from tests.proxy_calls import API_KEY, SCENARIOS, FakeState, Scenario, Usage, call, make_provider, scenario
 
 UPSTREAM_TIMEOUT_SECONDS = 1.0  # the proxy's; the fake's timeout scenario answers after 2 s
+STREAM_IDLE_TIMEOUT_SECONDS = 1.0  # the proxy's; the fake's stall scenario pauses 2 s mid-stream
 # Every scenario a caller can compare byte for byte (the timeout one has no response to compare).
 COMPARABLE = [(p, s.name) for p in SCENARIOS for s in SCENARIOS[p] if s.error != "timeout"]
 
@@ -70,6 +71,7 @@ def start_proxy(tmp: Path, upstream: str, otlp: str, *flags: str) -> Proxy:
         f"-anthropic-upstream={upstream}",
         f"-otlp-endpoint={otlp}",
         f"-upstream-timeout={UPSTREAM_TIMEOUT_SECONDS}s",
+        f"-stream-idle-timeout={STREAM_IDLE_TIMEOUT_SECONDS}s",
         "-export-interval=50ms",
         *flags,
     ]
@@ -124,6 +126,21 @@ def one_span(capture: OtlpCapture, trace_id: str) -> tuple[dict[str, Any], dict[
     found = spans_of(capture, trace_id)
     assert len(found) == 1, f"one span per call, got {len(found)}"
     return found[0]
+
+
+def failed_span(capture: OtlpCapture, trace_id: str, error_type: str, raw: str) -> dict[str, Any]:
+    """The attributes of the trace's one span, which must be failed with this error type and raw type."""
+    _, attrs, span = one_span(capture, trace_id)
+    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == (error_type, raw)
+    assert span.status.code == span.status.STATUS_CODE_ERROR
+    return attrs
+
+
+def openai_client(base: str) -> Any:
+    """The real openai client against a base URL (the fake's, or the proxy's /openai prefix)."""
+    import openai
+
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
 
 
 def expected_attributes(s: Scenario, fake_url: str) -> dict[str, Any]:
@@ -308,9 +325,7 @@ def test_a_provider_slower_than_the_proxys_timeout_is_a_504_and_a_timeout_span(
     )
     assert r.status_code == 504
     assert time.monotonic() - started < UPSTREAM_TIMEOUT_SECONDS + 0.5
-    _, attrs, span = one_span(capture, trace)
-    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("timeout", "upstream_timeout")
-    assert span.status.code == span.status.STATUS_CODE_ERROR
+    failed_span(capture, trace, "timeout", "upstream_timeout")
 
 
 def test_a_caller_that_gives_up_is_a_cancelled_span(
@@ -395,7 +410,6 @@ def test_a_dead_collector_changes_nothing_a_caller_sees_and_the_drops_are_counte
 def test_the_responses_api_passes_unchanged_and_becomes_a_chat_span(
     fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture, stream: bool
 ) -> None:
-    import openai
 
     state, fake_url = fake
     s = replace(scenario("openai", "chat"), name="responses", usage=Usage(input=30, output=12, reasoning=4))
@@ -403,7 +417,7 @@ def test_the_responses_api_passes_unchanged_and_becomes_a_chat_span(
     header, trace, parent = traceparent()
 
     def respond(base: str, headers: dict[str, str]) -> tuple[bytes, Any]:
-        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=10)
+        client = openai_client(base)
         kw: dict[str, Any] = {"model": s.request_model, "input": s.prompt, "extra_headers": headers}
         if stream:
             with client.responses.with_streaming_response.create(stream=True, **kw) as r:
@@ -443,9 +457,114 @@ def test_an_error_event_inside_an_anthropic_stream_is_a_failed_span(
     )
     assert (proxied.status_code, proxied.content) == (direct.status_code, direct.content)
     assert b"overloaded_error" in proxied.content
-    _, attrs, span = one_span(capture, trace)
-    assert (attrs["error.type"], attrs["llm.error.raw_type"]) == ("server_error", "overloaded_error")
-    assert span.status.code == span.status.STATUS_CODE_ERROR
+    failed_span(capture, trace, "server_error", "overloaded_error")
+
+
+def test_an_error_object_inside_an_openai_chat_stream_is_a_failed_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    import openai
+
+    state, fake_url = fake
+    s = replace(scenario("openai", "stream"), name="stream_error", error="stream_error")
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+
+    def stream(base: str, headers: dict[str, str]) -> tuple[bytes, list[Any], Any]:
+        client = openai_client(base)
+        kw: dict[str, Any] = {"model": s.request_model, "messages": [{"role": "user", "content": s.prompt}]}
+        with client.chat.completions.with_streaming_response.create(
+            stream=True, extra_headers=headers, **kw
+        ) as r:
+            body = b"".join(r.iter_bytes())
+        chunks: list[Any] = []
+        with pytest.raises(openai.APIError) as raised:
+            for chunk in client.chat.completions.create(stream=True, **kw):
+                chunks.append(chunk.model_dump())
+        return body, chunks, raised.value.body
+
+    direct = stream(fake_url, {})
+    assert stream(f"{proxy.url}/openai", {"traceparent": header}) == direct
+    assert len(direct[1]) == 2, "the client saw two chunks before the error"
+    attrs = failed_span(capture, trace, "server_error", "server_error")
+    assert attrs["http.response.status_code"] == 200
+
+
+def test_a_failed_responses_api_stream_is_a_failed_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+
+    state, fake_url = fake
+    s = replace(scenario("openai", "chat"), name="responses_failed", error="stream_error")
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+
+    def stream(base: str, headers: dict[str, str]) -> tuple[bytes, list[Any]]:
+        client = openai_client(base)
+        kw: dict[str, Any] = {"model": s.request_model, "input": s.prompt}
+        with client.responses.with_streaming_response.create(stream=True, extra_headers=headers, **kw) as r:
+            body = b"".join(r.iter_bytes())
+        return body, [e.model_dump() for e in client.responses.create(stream=True, **kw)]
+
+    direct = stream(fake_url, {})
+    assert stream(f"{proxy.url}/openai", {"traceparent": header}) == direct
+    assert [e["type"] for e in direct[1]][-2:] == ["error", "response.failed"]
+    attrs = failed_span(capture, trace, "rate_limit", "rate_limit_exceeded")
+    assert "gen_ai.response.finish_reasons" not in attrs
+
+
+def test_a_stream_that_goes_quiet_is_cut_after_the_idle_timeout_and_is_a_timeout_span(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    state, _ = fake
+    s = replace(scenario("openai", "stream"), name="stall", error="stall")
+    set_scenario(state, s)
+    header, trace, _ = traceparent()
+    body = {"model": s.request_model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    received = b""
+    started = time.monotonic()
+    url = f"{proxy.url}/openai/v1/chat/completions"
+    with (
+        pytest.raises(httpx.RemoteProtocolError),  # the stream ends without its final chunk
+        httpx.stream("POST", url, json=body, headers={"traceparent": header}, timeout=10) as r,
+    ):
+        assert r.status_code == 200
+        for part in r.iter_raw():
+            received += part
+    cut_after = time.monotonic() - started
+    assert STREAM_IDLE_TIMEOUT_SECONDS <= cut_after < STREAM_IDLE_TIMEOUT_SECONDS + 0.8, cut_after
+    assert received.count(b"data: ") == 2, received  # the two chunks before the pause, and no more
+    failed_span(capture, trace, "timeout", "upstream_idle_timeout")
+
+
+def test_a_caller_accepting_br_and_gzip_reads_the_body_and_the_span_keeps_its_tokens(
+    fake: tuple[FakeState, str], proxy: Proxy, capture: OtlpCapture
+) -> None:
+    state, fake_url = fake
+    s = scenario("openai", "chat")
+    assert s.usage is not None
+    header, trace, _ = traceparent()
+    state.gzip = True  # the fake compresses with gzip when offered it
+    try:
+        set_scenario(state, s)
+        direct = call(fake_url, s, headers={"Accept-Encoding": "gzip"})
+        set_scenario(state, s)
+        proxied = call(prefixed(proxy.url, s), s, headers={"Accept-Encoding": "br, gzip"})
+        # The provider is offered only what the proxy can decode, so it never answers in br.
+        assert state.headers[0]["Accept-Encoding"] == "gzip"
+        assert proxied == direct
+        body = {"model": s.request_model, "messages": [{"role": "user", "content": s.prompt}]}
+        headers = {"traceparent": header, "Accept-Encoding": "br, gzip"}
+        raw = httpx.post(f"{proxy.url}/openai/v1/chat/completions", json=body, headers=headers, timeout=10)
+    finally:
+        state.gzip = False
+    assert raw.headers["content-encoding"] == "gzip"
+    assert raw.json()["usage"]["prompt_tokens"] == s.usage.input
+    _, attrs, _ = one_span(capture, trace)
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (
+        s.usage.input,
+        s.usage.output,
+    )
 
 
 def test_on_sigterm_an_open_stream_finishes_and_its_span_is_flushed_before_exit(

@@ -9,22 +9,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import REPO, missing_tool
+from tests.conftest import REPO, go_command
 
 MODULE = REPO / "collector" / "redactprocessor"
 
 
-def _go() -> str:
-    # Where Go's installer puts it, for a PATH without it (scripts/build-collector.sh looks there too).
-    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
-    if go is None:
-        missing_tool("Go is not installed (https://go.dev/dl/; the collector build needs it too)")
-    return go
-
-
 def test_the_redact_processors_go_tests_pass() -> None:
     result = subprocess.run(
-        [_go(), "test", "-count=1", "./..."],
+        [go_command(), "test", "-count=1", "./..."],
         cwd=MODULE,
         capture_output=True,
         text=True,
@@ -36,7 +28,7 @@ def test_the_redact_processors_go_tests_pass() -> None:
 
 
 def test_the_redact_processors_go_sources_are_formatted_and_vetted() -> None:
-    go = _go()
+    go = go_command()
     unformatted = subprocess.run(
         [str(os.path.join(os.path.dirname(go), "gofmt")), "-l", "."],
         cwd=MODULE,

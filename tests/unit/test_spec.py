@@ -173,11 +173,12 @@ def test_the_proxy_flags_follow_the_spec() -> None:
 
     spec = parse(
         "version: v1\nproxy: {enabled: true, openai_base_url: 'http://127.0.0.1:9/', "
-        "upstream_timeout_seconds: 2.5, queue_spans: 10}\n",
+        "upstream_timeout_seconds: 2.5, stream_idle_timeout_seconds: 30, queue_spans: 10}\n",
         "s.yaml",
     )
     flags = proxy.flags(spec, "127.0.0.1:8094", "http://127.0.0.1:4318")
     assert "-openai-upstream=http://127.0.0.1:9" in flags
     assert "-upstream-timeout=2.5s" in flags
+    assert "-stream-idle-timeout=30s" in flags
     assert "-queue-spans=10" in flags
     assert "-otlp-endpoint=http://127.0.0.1:4318" in flags

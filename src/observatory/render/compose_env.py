@@ -53,6 +53,7 @@ def proxy_settings(spec: Spec) -> dict[str, str | int]:
         "openai_base_url": p.openai_base_url,
         "anthropic_base_url": p.anthropic_base_url,
         "upstream_timeout": f"{p.upstream_timeout_seconds:g}s",
+        "stream_idle_timeout": f"{p.stream_idle_timeout_seconds:g}s",
         "max_request_bytes": p.max_request_bytes,
         "max_concurrent_calls": p.max_concurrent_calls,
         "queue_spans": p.queue_spans,

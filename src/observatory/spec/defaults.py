@@ -228,6 +228,9 @@ PROXY_OPENAI_BASE_URL: Final = "https://api.openai.com"  # the client's own defa
 PROXY_ANTHROPIC_BASE_URL: Final = "https://api.anthropic.com"
 # The wait for a provider's response headers only: long generations are not streamed and answer late.
 PROXY_UPSTREAM_TIMEOUT_SECONDS: Final = 600.0
+# The wait for a response body's next bytes (stream events): providers send keep-alive events well
+# within a minute, so 5 minutes of silence is a stalled stream, cut and recorded as a timeout.
+PROXY_STREAM_IDLE_TIMEOUT_SECONDS: Final = 300.0
 PROXY_MAX_REQUEST_BYTES: Final = 32 * 1024 * 1024  # OpenAI accepts request bodies up to about 32 MiB
 # Calls in flight at once; more get 503 with Retry-After. Bounds memory (docs/BENCHMARKS.md: streams).
 PROXY_MAX_CONCURRENT_CALLS: Final = 4096

@@ -460,6 +460,7 @@ class ProxyFile(FileModel):
     openai_base_url: BaseUrl | None = None
     anthropic_base_url: BaseUrl | None = None
     upstream_timeout_seconds: PositiveFloat | None = None
+    stream_idle_timeout_seconds: PositiveFloat | None = None
     max_request_bytes: PositiveInt | None = None
     max_concurrent_calls: PositiveInt | None = None
     queue_spans: PositiveInt | None = None

@@ -256,6 +256,7 @@ def _proxy(f: m.ProxyFile | None) -> t.Proxy:
         openai_base_url=_pick(f.openai_base_url, d.PROXY_OPENAI_BASE_URL).rstrip("/"),
         anthropic_base_url=_pick(f.anthropic_base_url, d.PROXY_ANTHROPIC_BASE_URL).rstrip("/"),
         upstream_timeout_seconds=_pick(f.upstream_timeout_seconds, d.PROXY_UPSTREAM_TIMEOUT_SECONDS),
+        stream_idle_timeout_seconds=_pick(f.stream_idle_timeout_seconds, d.PROXY_STREAM_IDLE_TIMEOUT_SECONDS),
         max_request_bytes=_pick(f.max_request_bytes, d.PROXY_MAX_REQUEST_BYTES),
         max_concurrent_calls=_pick(f.max_concurrent_calls, d.PROXY_MAX_CONCURRENT_CALLS),
         queue_spans=_pick(f.queue_spans, d.PROXY_QUEUE_SPANS),

@@ -242,6 +242,7 @@ class Proxy:
     openai_base_url: str
     anthropic_base_url: str
     upstream_timeout_seconds: float
+    stream_idle_timeout_seconds: float
     max_request_bytes: int
     max_concurrent_calls: int
     queue_spans: int
