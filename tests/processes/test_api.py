@@ -29,11 +29,12 @@ from psycopg.conninfo import make_conninfo
 from observatory import names
 from observatory.api import store
 from observatory.spec.types import Budget
-from observatory.sql import rollups
+from observatory.sql import feedback, rollups
+from observatory.storage.maintain import refresh_ratings_rollup
 from observatory.storage.migrate import migrate
 from tests.conftest import free_port, poll_until
 from tests.processes.test_dashboard_rollups import DAY, HOUR, NOW, SPEC, T, _close, db
-from tests.processes.test_storage_maintain import insert, one_row
+from tests.processes.test_storage_maintain import insert, one_row, rate_requests
 
 __all__ = ["db"]  # the fixture, imported so pytest finds it here
 
@@ -129,6 +130,50 @@ def test_errors_by_type_equal_the_raw_rows(db: psycopg.Connection) -> None:
         want = raw[(g.keys["model"],)]
         assert [g.measures["requests"], *(g.measures[f"errors_{t}"] for t in store.ERROR_TYPES)] == list(want)
     assert sum(sum(v[1:]) for v in raw.values()) > 0, "the data has errors"
+
+
+@pytest.fixture(scope="module")
+def rated(db: psycopg.Connection) -> psycopg.Connection:
+    """The module's database with ratings of every fourth request, joined to them, and the ratings'
+    daily rollup computed (postgres: maintenance's step; TimescaleDB: a refresh)."""
+    rate_requests(db, 4, matched=True)
+    if db.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        db.execute(f"CALL refresh_continuous_aggregate('{feedback.DAILY}', NULL, NULL)")
+    else:
+        refresh_ratings_rollup(db, NOW, NOW - timedelta(days=400))
+    return db
+
+
+@pytest.mark.parametrize("bounds", ["2h off the hour", "40d off the day", "65d from a midnight"])
+def test_satisfaction_equals_the_ratings_summed_by_hand(rated: psycopg.Connection, bounds: str) -> None:
+    start, end = RANGES[bounds]
+    application = rated.execute(f"SELECT min(application) FROM {feedback.T}").fetchone()[0]
+    for dims, flt, where in (
+        (["model"], store.NO_FILTER, "true"),
+        (
+            ["application", "model"],
+            store.Filter.of(application=[application]),
+            f"application = '{application}'",
+        ),
+        ([], store.NO_FILTER, "true"),
+    ):
+        got = store.satisfaction(rated, start, end, dims, flt)
+        keys = "".join(f"{dict(feedback.ROLLUP_KEYS)[d]}, " for d in dims)
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}" if dims else ""
+        raw = rated.execute(
+            f"SELECT {keys}count(*), sum(score), count(*) FILTER (WHERE score < 0.5), sum(duration_ms),"
+            f" coalesce(sum(cost_usd), 0), count(cost_usd) FROM {feedback.T}"
+            f" WHERE {feedback.COUNTED} AND time >= %s AND time < %s AND {where}{group}".encode(),
+            (start, end),
+        ).fetchall()
+        want = {tuple(r[: len(dims)]): r[len(dims) :] for r in raw if r[len(dims)]}
+        assert want and {tuple(g.keys[d] for d in dims) for g in got} == set(want), (bounds, dims)
+        for g in got:
+            w = want[tuple(g.keys[d] for d in dims)]
+            measures = [g.measures[m] for m in store.SATISFACTION_MEASURES]
+            assert all(_close(a, b) for a, b in zip(measures, w, strict=True)), (bounds, dims, measures, w)
+        ratios = [g.measures["score_sum"] / g.measures["ratings"] for g in got]
+        assert ratios == sorted(ratios), "least satisfied first"
 
 
 def test_bad_arguments_are_refused_with_the_reason(db: psycopg.Connection) -> None:
@@ -295,6 +340,30 @@ def test_the_api_answers_with_a_token_and_refuses_without_or_with_a_wrong_one(
     assert all(_close(r["costUsd"], raw[(r["application"],)][1]) for r in data["rows"])
     assert data["total"]["requests"] == sum(v[0] for v in raw.values())
     assert _get(api + "/readyz") == 200 and _get(api + "/nowhere") == 404
+
+
+def test_satisfaction_over_http_is_the_stores_and_refuses_a_key_ratings_do_not_have(
+    api: str, rated: psycopg.Connection
+) -> None:
+    start, end = RANGES["40d off the day"]
+    query = (
+        "query($from: DateTime!, $to: DateTime!) { satisfaction(from: $from, to: $to, groupBy: [MODEL])"
+        " { model ratings satisfaction unhappy meanLatencyMs meanCostUsd } }"
+    )
+    answer = _post(api, query, **{"from": start.isoformat(), "to": end.isoformat()})
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    want = store.satisfaction(rated, start, end, ["model"])
+    got = answer.json()["data"]["satisfaction"]
+    assert [(r["model"], r["ratings"]) for r in got] == [
+        (g.keys["model"], g.measures["ratings"]) for g in want
+    ]
+    assert all(
+        _close(r["satisfaction"], g.measures["score_sum"] / g.measures["ratings"])
+        for r, g in zip(got, want, strict=True)
+    )
+    day = '(from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", groupBy: [TEAM])'
+    wrong = _post(api, f"{{ satisfaction{day} {{ ratings }} }}")
+    assert wrong.status_code == 200 and "TEAM" in wrong.json()["errors"][0]["message"], wrong.text
 
 
 def test_only_the_asked_measures_are_summed_and_fragments_are_followed(

@@ -122,6 +122,40 @@ class ErrorRow:
     by_type: list[ErrorCount] = strawberry.field(description="Types with at least one error, most first.")
 
 
+@strawberry.enum(
+    description="What user satisfaction may be grouped and filtered by: the rated request's keys."
+)
+class RatedDimension(enum.Enum):
+    APPLICATION = "application"
+    ENVIRONMENT = "environment"
+    PROVIDER = "provider"
+    MODEL = "model"
+
+
+@strawberry.input(description="Ratings whose rated request's every named key holds one of the values given.")
+class RatedFilter:
+    application: list[str] | None = None
+    environment: list[str] | None = None
+    provider: list[str] | None = None
+    model: list[str] | None = None
+
+    def to_store(self) -> store.Filter:
+        return store.Filter.of(**{d.value: getattr(self, d.value) for d in RatedDimension})
+
+
+@strawberry.type(description="End users' ratings (observatory_sdk.feedback) of one group of rated requests.")
+class SatisfactionRow:
+    application: str | None
+    environment: str | None
+    provider: str | None
+    model: str | None = strawberry.field(description="The rated request's model.")
+    ratings: BigInt = strawberry.field(description="Ratings with a score, joined to the request they rate.")
+    satisfaction: float = strawberry.field(description="Their mean score (thumbs: up 1, down 0).")
+    unhappy: BigInt = strawberry.field(description="Ratings with a score under 0.5.")
+    mean_latency_ms: float = strawberry.field(description="The rated requests' mean duration.")
+    mean_cost_usd: float | None = strawberry.field(description="The priced rated requests' mean cost.")
+
+
 @strawberry.type
 class Request:
     time: datetime
@@ -423,6 +457,39 @@ class Query:
                         errors=errors,  # type: ignore[arg-type]
                         error_ratio=errors / requests if requests else 0.0,
                         by_type=[ErrorCount(type=t, count=c) for t, c in counts],  # type: ignore[arg-type]
+                    )
+                )
+            return out
+
+        return await _run(info, query)
+
+    @strawberry.field(
+        description="User satisfaction from ratings given in [from, to), least satisfied group first."
+    )
+    async def satisfaction(
+        self,
+        info: Info[Context, None],
+        from_: Annotated[datetime, strawberry.argument(name="from")],
+        to: datetime,
+        group_by: list[RatedDimension] | None = None,
+        filter: RatedFilter | None = None,
+    ) -> list[SatisfactionRow]:
+        flt = filter.to_store() if filter else store.Filter()
+        dims = [d.value for d in group_by or []]
+
+        def query(conn: Any) -> list[SatisfactionRow]:
+            out = []
+            for g in store.satisfaction(conn, from_, to, dims, flt):
+                m = g.measures
+                keys: dict[str, Any] = {d.value: g.keys.get(d.value) for d in RatedDimension}
+                out.append(
+                    SatisfactionRow(
+                        **keys,
+                        ratings=int(m["ratings"]),  # type: ignore[arg-type]
+                        satisfaction=m["score_sum"] / m["ratings"],
+                        unhappy=int(m["unhappy"]),  # type: ignore[arg-type]
+                        mean_latency_ms=m["duration_ms_sum"] / m["ratings"],
+                        mean_cost_usd=m["cost_usd_sum"] / m["priced"] if m["priced"] else None,
                     )
                 )
             return out

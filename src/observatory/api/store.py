@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from observatory import names
-from observatory.sql import rollups
+from observatory.sql import feedback, rollups
 from observatory.sql.rollups import Rollup
 
 T = names.TABLE_REQUESTS
@@ -306,6 +306,58 @@ def spend_measures() -> list[tuple[str, str]]:
 def error_measures() -> list[tuple[str, str]]:
     raw = dict(rollups.DETAIL_MEASURES)
     return [("requests", raw["requests"]), *((f"errors_{t}", raw[f"errors_{t}"]) for t in ERROR_TYPES)]
+
+
+# End users' ratings (observatory.sql.feedback): grouped and filtered by the rated request's keys.
+SATISFACTION_DIMENSIONS: Final = tuple(k for k, _ in feedback.ROLLUP_KEYS)
+SATISFACTION_MEASURES: Final = (
+    "ratings",
+    "score_sum",
+    "unhappy",
+    "duration_ms_sum",
+    "cost_usd_sum",
+    "priced",
+)
+
+
+def satisfaction(
+    conn: psycopg.Connection, start: datetime, end: datetime, dims: Sequence[str], flt: Filter = NO_FILTER
+) -> list[Group]:
+    """The counted ratings given in [start, end) per group of `dims`, as the quality panels read them:
+    the whole UTC days from the ratings' daily rollup, the part-days at either end from the ratings."""
+    check_range(start, end)
+    wrong = sorted((set(dims) | flt.dimensions()) - set(SATISFACTION_DIMENSIONS))
+    if wrong:
+        allowed = ", ".join(SATISFACTION_DIMENSIONS)
+        raise QueryError(f"satisfaction cannot be grouped or filtered by {wrong[0]}; by {allowed}")
+    first = _floor(start - timedelta(microseconds=1), "day") + timedelta(days=1)  # the first whole day
+    last = _floor(end, "day")
+    raw = dict(feedback.ROLLUP_KEYS)
+    params: dict[str, Any] = {"start": start, "end": end, "first": first, "last": last}
+    whole, ends = (
+        ["bucket >= %(first)s AND bucket < %(last)s"],
+        ["time >= %(start)s AND time < %(end)s AND NOT (time >= %(first)s AND time < %(last)s)"],
+    )
+    for d, values in flt.values:
+        params[f"f_{d}"] = list(values)
+        whole.append(f"{d} = ANY(%(f_{d})s)")
+        ends.append(f"{raw[d]} = ANY(%(f_{d})s)")
+    part_days = feedback.rollup_select("date_trunc('day', time, 'UTC')", " AND ".join(ends))
+    rows = (
+        f"SELECT {', '.join(feedback.ROLLUP_COLUMNS)} FROM {feedback.DAILY} WHERE {' AND '.join(whole)}\n"
+        f"UNION ALL\n{part_days}"
+    )
+    keys = "".join(f"{d}, " for d in dims)
+    group = f" GROUP BY {', '.join(dims)}" if dims else ""
+    sums = ", ".join(f"sum({m})" for m in SATISFACTION_MEASURES)
+    query = f"SELECT {keys}{sums} FROM (\n{rows}\n) AS r{group} HAVING sum(ratings) > 0"
+    out = []
+    for row in conn.execute(query.encode(), params):
+        keyed = dict(zip(dims, row[: len(dims)], strict=True))
+        measures = {m: float(v or 0) for m, v in zip(SATISFACTION_MEASURES, row[len(dims) :], strict=True)}
+        out.append(Group(keyed, None, measures))
+    # Least satisfied first, as the quality panels.
+    return sorted(out, key=lambda g: (g.measures["score_sum"] / g.measures["ratings"], list(g.keys.values())))
 
 
 # Per-request rows, newest first, and the cursor that continues after one of them.

@@ -99,7 +99,7 @@ def maintain(conn: psycopg.Connection, spec: Spec, now: datetime | None = None) 
     dropped = _drop_partitions(conn, before=warm)
     expired = _expire_rollups(conn, now, tiers)
     kept = now - timedelta(days=feedback.cold_days(spec))
-    rated = _feedback_daily(conn, now, kept)
+    rated = refresh_ratings_rollup(conn, now, kept)
     ratings = _expire_feedback(conn, kept)
     return MaintainReport(
         created, dropped, refreshed["hour"], refreshed["day"], expired, days, ratings, rated
@@ -342,7 +342,7 @@ def _drop_partitions(conn: psycopg.Connection, before: datetime) -> int:
     return dropped
 
 
-def _feedback_daily(conn: psycopg.Connection, now: datetime, keep_from: datetime) -> int:
+def refresh_ratings_rollup(conn: psycopg.Connection, now: datetime, keep_from: datetime) -> int:
     """Recompute the complete days of the ratings' daily rollup whose count of counted ratings differs
     from the stored one, over every day kept, then move its view's boundary to the start of today.
     Ratings are few, so every run compares every day (scripts/bench_feedback.py times it at a
