@@ -330,22 +330,15 @@ def satisfaction(
     if wrong:
         allowed = ", ".join(SATISFACTION_DIMENSIONS)
         raise QueryError(f"satisfaction cannot be grouped or filtered by {wrong[0]}; by {allowed}")
-    first = _floor(start - timedelta(microseconds=1), "day") + timedelta(days=1)  # the first whole day
-    last = _floor(end, "day")
     raw = dict(feedback.ROLLUP_KEYS)
-    params: dict[str, Any] = {"start": start, "end": end, "first": first, "last": last}
-    whole, ends = (
-        ["bucket >= %(first)s AND bucket < %(last)s"],
-        ["time >= %(start)s AND time < %(end)s AND NOT (time >= %(first)s AND time < %(last)s)"],
-    )
+    params: dict[str, Any] = {"start": start, "end": end}
+    whole, ends = ["true"], ["true"]
     for d, values in flt.values:
         params[f"f_{d}"] = list(values)
         whole.append(f"{d} = ANY(%(f_{d})s)")
         ends.append(f"{raw[d]} = ANY(%(f_{d})s)")
-    part_days = feedback.rollup_select("date_trunc('day', time, 'UTC')", " AND ".join(ends))
-    rows = (
-        f"SELECT {', '.join(feedback.ROLLUP_COLUMNS)} FROM {feedback.DAILY} WHERE {' AND '.join(whole)}\n"
-        f"UNION ALL\n{part_days}"
+    rows = feedback.over_range(
+        "%(start)s::timestamptz", "%(end)s::timestamptz", " AND ".join(whole), " AND ".join(ends)
     )
     keys = "".join(f"{d}, " for d in dims)
     group = f" GROUP BY {', '.join(dims)}" if dims else ""

@@ -121,10 +121,7 @@ def convert(
 ) -> Converted:
     """Everything between the HTTP body and the database; raises decode.BadRequest for a body that
     cannot be read at all. Spans that cannot be stored are counted in `refused`, by reason."""
-    if encoding == "gzip":
-        body = decode.gunzip(body, max_decompressed_bytes)
-    elif encoding != "identity":
-        raise decode.BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
+    body = decode.inflate(body, encoding, max_decompressed_bytes)
     decoded = decode.traces(body, media)  # protobuf decides what is malformed, for both decoders
     request, malformed = decoded.request, decoded.malformed
     if decoder == "python" or native is None:

@@ -76,6 +76,15 @@ def gunzip(body: bytes, limit: int, charge: Callable[[int], bool] | None = None)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def inflate(body: bytes, encoding: str, limit: int, charge: Callable[[int], bool] | None = None) -> bytes:
+    """The body as sent before its Content-Encoding (`gzip` or `identity`); 415 for another."""
+    if encoding == "gzip":
+        return gunzip(body, limit, charge)
+    if encoding != "identity":
+        raise BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
+    return body
+
+
 def hex_ids_to_base64(node: Any) -> None:
     # OTLP/JSON writes trace and span ids as hex; the protobuf JSON mapping expects base64.
     if isinstance(node, dict):

@@ -17,11 +17,12 @@ the batch in its queue and sends it again (a retried rating is ignored by the ta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -187,35 +188,35 @@ class Store:
             )
         return self._conn
 
-    def write(self, rows: list[dict[str, Any]]) -> int:
-        """Insert `rows` and match what can be matched, in one transaction; returns the rows that
-        were new. Raises psycopg.Error when the database cannot take them (nothing is stored then)."""
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        """The connection in a transaction, under the lock; closed (to be opened again) on a failure."""
         with self._lock:
             conn = self._connection()
             try:
-                with conn.transaction(), conn.cursor() as cur:
-                    new = 0
-                    for row in rows:
-                        cur.execute(sql.insert(), row)
-                        new += cur.rowcount
-                    matched = cur.execute(sql.match()).rowcount
+                with conn.transaction():
+                    yield conn
             except psycopg.Error:
                 conn.close()
                 raise
+
+    def write(self, rows: list[dict[str, Any]]) -> int:
+        """Insert `rows` and match what can be matched, in one transaction; returns the rows that
+        were new. Raises psycopg.Error when the database cannot take them (nothing is stored then)."""
+        with self._transaction() as conn, conn.cursor() as cur:
+            new = 0
+            for row in rows:
+                cur.execute(sql.insert(), row)
+                new += cur.rowcount
+            matched = cur.execute(sql.match()).rowcount
         if self._on_matched and matched:
             self._on_matched(matched)
         return new
 
     def match(self) -> int:
         """Match the ratings still waiting for their request; returns how many were matched."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                with conn.transaction():
-                    matched = conn.execute(sql.match()).rowcount
-            except psycopg.Error:
-                conn.close()
-                raise
+        with self._transaction() as conn:
+            matched = conn.execute(sql.match()).rowcount
         if self._on_matched and matched:
             self._on_matched(matched)
         return matched

@@ -532,10 +532,7 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
 
         def _ratings(self, media: str, body: bytes, encoding: str) -> None:
             """User feedback: the ratings in a logs export request, stored before the answer."""
-            if encoding == "gzip":
-                body = decode.gunzip(body, service.options.max_decompressed_bytes, self._charge)
-            elif encoding != "identity":
-                raise decode.BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
+            body = decode.inflate(body, encoding, service.options.max_decompressed_bytes, self._charge)
             now = time.time_ns()
             oldest = now - service.spec.retention.requests.cold_days * 86_400 * 10**9
             future = int(min(service.options.max_future_seconds * 10**9, _LAST_NS - now))

@@ -236,6 +236,25 @@ def rollup_select(bucket: str, where: str = "") -> str:
     return f"SELECT {listed}\nFROM {T}\nWHERE {condition}\nGROUP BY {group}"
 
 
+def over_range(start: str, end: str, rollup_filter: str = "true", raw_filter: str = "true") -> str:
+    """The daily rollup's rows of the ratings given in [start, end) (SQL timestamptz expressions): the
+    range's whole UTC days from the rollup, the part-days at either end computed from the ratings, so
+    the sums are the exact range's. `rollup_filter` (on the rollup's keys) and `raw_filter` (on the
+    ratings' columns) must select the same ratings. What the quality panels and the query API read."""
+    first = f"date_trunc('day', {start} - INTERVAL '1 microsecond', 'UTC') + INTERVAL '1 day'"
+    last = f"date_trunc('day', {end}, 'UTC')"
+    whole = (
+        f"SELECT {', '.join(ROLLUP_COLUMNS)}\nFROM {DAILY}\n"
+        f"WHERE bucket >= {first} AND bucket < {last}\n  AND {rollup_filter}"
+    )
+    part_days = f"NOT (time >= {first} AND time < {last})"
+    ends = rollup_select(
+        "date_trunc('day', time, 'UTC')",
+        f"time >= {start} AND time < {end}\n  AND {part_days}\n  AND {raw_filter}",
+    )
+    return f"{whole}\nUNION ALL\n{ends}"
+
+
 def _utc_day(column: str) -> str:
     return f"date_trunc('day', {column}, 'UTC')"
 

@@ -277,26 +277,15 @@ def _lengths() -> list[Panel]:
 # per application, environment, provider and model of the rated request (the dashboard's variables):
 # the whole days of the range from the ratings' daily rollup, the part-days at either end computed
 # from the ratings themselves, so the figures are those of the exact range.
-FIRST_WHOLE_DAY = (
-    "date_trunc('day', $__timeFrom()::timestamptz - INTERVAL '1 microsecond', 'UTC') + INTERVAL '1 day'"
-)
-LAST_WHOLE_DAY = "date_trunc('day', $__timeTo()::timestamptz, 'UTC')"
-
-
 def _rated() -> str:
     """A FROM item `r` with the daily rollup's columns over the time range, filtered by the variables."""
-    whole = (
-        f"SELECT {', '.join(feedback.ROLLUP_COLUMNS)}\nFROM {feedback.DAILY}\n"
-        f"WHERE bucket >= {FIRST_WHOLE_DAY} AND bucket < {LAST_WHOLE_DAY}\n"
-        f"  AND {sql_filter(VARIABLES, ROLLUP_COLUMNS)}"
+    rows = feedback.over_range(
+        "$__timeFrom()::timestamptz",
+        "$__timeTo()::timestamptz",
+        sql_filter(VARIABLES, ROLLUP_COLUMNS),
+        sql_filter(VARIABLES, RAW_COLUMNS),
     )
-    ends = feedback.rollup_select(
-        "date_trunc('day', time, 'UTC')",
-        "time >= $__timeFrom()::timestamptz AND time < $__timeTo()::timestamptz\n"
-        f"  AND NOT (time >= {FIRST_WHOLE_DAY} AND time < {LAST_WHOLE_DAY})\n"
-        f"  AND {sql_filter(VARIABLES, RAW_COLUMNS)}",
-    )
-    return f"(\n{whole}\nUNION ALL\n{ends}\n) AS r"
+    return f"(\n{rows}\n) AS r"
 
 
 def _bucketed(kind: str) -> str:
